@@ -1,0 +1,296 @@
+"""Cutting documents into sentence-aligned passages that fit a model, and the train/val split.
+
+Sentences are packed greedily into passages of at most `chunk_tokens` tokens (special tokens
+included) measured with the model's own tokenizer. A sentence longer than that is cut at clause
+punctuation and, failing that, into token windows - never dropped (the original design dropped
+them). Exact duplicates and fragments under `min_chars` are removed and counted.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from wmemb.corpus.read import Document, read_corpus
+from wmemb.corpus.sentences import clean, secondary_cuts, sentences
+from wmemb.errors import WMEmbError
+from wmemb.io import ensure_writable_dir, write_json
+from wmemb.models import load_tokenizer, model_max_length, resolve_model
+from wmemb.records import Node, content_id, write_nodes
+
+log = logging.getLogger(__name__)
+
+CHARS_PER_TOKEN_CAP = 8
+"""A unit longer than budget x this many characters is cut without tokenizing it whole; this bounds
+tokenizer calls (a 10 MB line costs linear time) and passages of untokenizable text."""
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    chunk_tokens: int = 256
+    overlap: int = 0  # tokens of trailing sentences repeated at the start of the next passage
+    min_chars: int = 10  # passages with fewer non-whitespace characters are removed
+    val_ratio: float = 0.2
+    seed: int = 42
+
+    def check(self) -> "SplitOptions":
+        if not 0 < self.val_ratio < 1:
+            raise WMEmbError(f"--val-ratio must be between 0 and 1 (exclusive), got {self.val_ratio}")
+        if self.chunk_tokens < 16:
+            raise WMEmbError(f"--chunk-tokens must be at least 16, got {self.chunk_tokens}")
+        if not 0 <= self.overlap < self.chunk_tokens // 2:
+            raise WMEmbError(f"--overlap must be between 0 and half of --chunk-tokens ({self.chunk_tokens // 2}), got {self.overlap}")
+        if self.min_chars < 0:
+            raise WMEmbError(f"--min-chars must be 0 or more, got {self.min_chars}")
+        return self
+
+
+@dataclass
+class SplitSummary:
+    """What split did, in numbers; printed by the CLI and returned by the API."""
+
+    files: int = 0
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    sentences: int = 0
+    long_sentences_cut: int = 0
+    passages: int = 0
+    duplicates_removed: int = 0
+    duplicate_chars: int = 0
+    short_removed: int = 0
+    short_chars: int = 0
+    boilerplate_lines_removed: int = 0
+    boilerplate_chars: int = 0
+    train: int = 0
+    val: int = 0
+    tokens_total: int = 0
+    tokens_max: int = 0
+    chunk_tokens: int = 0
+    model: str = ""
+    train_path: str = ""
+    val_path: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class TokenCounter:
+    """Token counts and token-window cuts with a Hugging Face tokenizer (fast path when available)."""
+
+    def __init__(self, tokenizer):
+        self._fast = getattr(tokenizer, "backend_tokenizer", None)
+        if self._fast is not None:
+            # tokenizer.json may switch on padding/truncation (MiniLM pads to 128): counts need neither.
+            self._fast = copy.deepcopy(self._fast)
+            self._fast.no_padding()
+            self._fast.no_truncation()
+        self._tokenizer = tokenizer
+        self.special_tokens = tokenizer.num_special_tokens_to_add(pair=False)
+
+    def count(self, texts: list[str]) -> list[int]:
+        if not texts:
+            return []
+        if self._fast is not None:
+            return [len(enc.ids) for enc in self._fast.encode_batch(texts, add_special_tokens=False)]
+        return [len(ids) for ids in self._tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        if self._fast is not None:
+            return self._fast.encode(text, add_special_tokens=False).offsets
+        return self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+
+
+@dataclass
+class _Unit:
+    start: int
+    end: int
+    tokens: int
+
+
+@dataclass
+class DocumentSplit:
+    """Passages of one document, and the ones removed (kept to account for every character)."""
+
+    kept: list[Node] = field(default_factory=list)
+    duplicates: list[Node] = field(default_factory=list)
+    short: list[Node] = field(default_factory=list)
+
+
+class Splitter:
+    """Turns documents into passages of at most `chunk_tokens` tokens for one tokenizer."""
+
+    def __init__(self, tokenizer, options: SplitOptions):
+        self.options = options.check()
+        self.counter = TokenCounter(tokenizer)
+        self.budget = options.chunk_tokens - self.counter.special_tokens
+        self.char_cap = self.budget * CHARS_PER_TOKEN_CAP
+        self.sentences = 0
+        self.long_sentences_cut = 0
+
+    def split_document(self, doc: Document, seen: set[str]) -> DocumentSplit:
+        """Passages of `doc`; `seen` holds passage texts of earlier documents (for deduplication)."""
+        text = doc.text
+        spans = list(sentences(text))
+        self.sentences += len(spans)
+        units = self._units(text, spans)
+        result = DocumentSplit()
+        for position, (start, end) in enumerate(self._pack(units)):
+            passage = clean(text[start:end])
+            node = Node(id=content_id(passage), text=passage, source=doc.source, position=position,
+                        start=start, end=end, tokens=0)
+            if len("".join(passage.split())) < self.options.min_chars:
+                result.short.append(node)
+            elif passage in seen:
+                result.duplicates.append(node)
+            else:
+                seen.add(passage)
+                result.kept.append(node)
+        counts = self.counter.count([node.text for node in result.kept])
+        result.kept = [Node(**{**asdict(node), "tokens": n}) for node, n in zip(result.kept, counts)]
+        return result
+
+    def _units(self, text: str, spans: list[tuple[int, int]]) -> list[_Unit]:
+        """Sentences with token counts; over-long sentences cut into pieces that fit."""
+        fits = [end - start <= self.char_cap for start, end in spans]
+        counts = iter(self.counter.count([clean(text[s:e]) for (s, e), ok in zip(spans, fits) if ok]))
+        units: list[_Unit] = []
+        for (start, end), ok in zip(spans, fits):
+            tokens = next(counts) if ok else self.budget + 1
+            if tokens <= self.budget:
+                units.append(_Unit(start, end, tokens))
+            else:
+                self.long_sentences_cut += 1
+                units.extend(self._cut_long(text, start, end))
+        return units
+
+    def _cut_long(self, text: str, start: int, end: int) -> list[_Unit]:
+        """Cut a too-long sentence at clause punctuation, then into token windows."""
+        bounds = [start, *secondary_cuts(text, start, end), end]
+        clauses = [(s, e) for s, e in zip(bounds, bounds[1:]) if text[s:e].strip()]
+        pieces: list[_Unit] = []
+        short = [(s, e) for s, e in clauses if e - s <= self.char_cap]
+        counts = dict(zip(short, self.counter.count([clean(text[s:e]) for s, e in short])))
+        for s, e in clauses:
+            n = counts.get((s, e))
+            if n is not None and n <= self.budget:
+                pieces.append(_Unit(s, e, n))
+            else:
+                pieces.extend(self._token_windows(text, s, e))
+        return pieces
+
+    def _token_windows(self, text: str, start: int, end: int) -> list[_Unit]:
+        """Consecutive windows of at most `budget` tokens, preferring to cut between words.
+
+        Works block by block (a few thousand characters each) so that a 10 MB line without
+        punctuation costs linear time and memory."""
+        windows: list[_Unit] = []
+        pos = start
+        block_chars = self.char_cap * 4
+        while pos < end:
+            block_end = min(end, pos + block_chars)
+            offsets = [(a + pos, b + pos) for a, b in self.counter.offsets(text[pos:block_end])]
+            if not offsets:
+                break  # only whitespace (or nothing tokenizable) left in this block
+            i = 0
+            while len(offsets) - i > self.budget:
+                cut = i + self.budget
+                for j in range(cut, i + self.budget // 2, -1):  # back off to a gap between words
+                    if offsets[j][0] > offsets[j - 1][1]:
+                        cut = j
+                        break
+                windows.append(_Unit(offsets[i][0], offsets[cut][0], cut - i))
+                i = cut
+            if block_end == end:
+                windows.append(_Unit(offsets[i][0], end, len(offsets) - i))
+                break
+            if i == 0:  # a block whose few tokens span it all (e.g. one [UNK] "word"): take it whole
+                windows.append(_Unit(offsets[0][0], block_end, len(offsets)))
+                pos = block_end
+            else:
+                pos = offsets[i][0]  # re-read the unfinished tail together with the next block
+        if windows:
+            windows[0].start = start  # leading whitespace/untokenized characters stay in the first window
+        return windows
+
+    def _pack(self, units: list[_Unit]) -> list[tuple[int, int]]:
+        """Greedy packing of consecutive units into passages, with optional token overlap."""
+        passages = []
+        current: list[_Unit] = []
+        used = 0
+        for unit in units:
+            if current and used + unit.tokens > self.budget:
+                passages.append((current[0].start, current[-1].end))
+                carry: list[_Unit] = []
+                carried = 0
+                for prev in reversed(current):
+                    if carried + prev.tokens > self.options.overlap or carried + prev.tokens + unit.tokens > self.budget:
+                        break
+                    carry.insert(0, prev)
+                    carried += prev.tokens
+                current, used = carry, carried
+            current.append(unit)
+            used += unit.tokens
+        if current:
+            passages.append((current[0].start, current[-1].end))
+        return passages
+
+
+def assign_validation(nodes: list[Node], val_ratio: float, seed: int) -> set[str]:
+    """Ids of the validation passages: a seeded hash order, so the split is exact and reproducible."""
+    if len(nodes) < 2:
+        return set()
+    n_val = min(len(nodes) - 1, max(1, round(len(nodes) * val_ratio)))
+    ranked = sorted(nodes, key=lambda node: hashlib.sha256(f"{seed}:{node.id}".encode()).hexdigest())
+    return {node.id for node in ranked[:n_val]}
+
+
+def output_stem(inputs: list[str | Path]) -> str:
+    first = Path(inputs[0])
+    return first.name if first.is_dir() else first.stem
+
+
+def split_corpus(inputs: list[str | Path], out_dir: str | Path, model: str | Path | None = None,
+                 options: SplitOptions = SplitOptions(), name: str | None = None) -> SplitSummary:
+    """Read `inputs`, write `<name>_train_nodes.jsonl` and `<name>_val_nodes.jsonl` into `out_dir`."""
+    from tqdm.auto import tqdm
+
+    options.check()
+    model_dir = resolve_model(model)
+    tokenizer = load_tokenizer(model_dir)
+    limit = model_max_length(model_dir)
+    if options.chunk_tokens > limit:
+        log.warning("--chunk-tokens %d is above the model's max length %d; using %d", options.chunk_tokens, limit, limit)
+        options = SplitOptions(**{**asdict(options), "chunk_tokens": limit})
+    out = ensure_writable_dir(out_dir)
+    report = read_corpus(list(inputs))
+    splitter = Splitter(tokenizer, options)
+    summary = SplitSummary(files=len(report.documents), skipped_files=report.skipped, chunk_tokens=options.chunk_tokens,
+                           model=str(model_dir), boilerplate_lines_removed=report.boilerplate_lines,
+                           boilerplate_chars=report.boilerplate_chars)
+    seen: set[str] = set()
+    nodes: list[Node] = []
+    for doc in tqdm(report.documents, desc="split", unit="file", disable=len(report.documents) < 2):
+        result = splitter.split_document(doc, seen)
+        nodes += result.kept
+        summary.duplicates_removed += len(result.duplicates)
+        summary.duplicate_chars += sum(len("".join(n.text.split())) for n in result.duplicates)
+        summary.short_removed += len(result.short)
+        summary.short_chars += sum(len("".join(n.text.split())) for n in result.short)
+    if not nodes:
+        raise WMEmbError(f"{inputs[0]}: no passages left after removing duplicates and fragments under --min-chars {options.min_chars}")
+    summary.sentences, summary.long_sentences_cut = splitter.sentences, splitter.long_sentences_cut
+    summary.passages = len(nodes)
+    summary.tokens_total = sum(node.tokens for node in nodes)
+    summary.tokens_max = max(node.tokens for node in nodes) + splitter.counter.special_tokens
+    val_ids = assign_validation(nodes, options.val_ratio, options.seed)
+    if not val_ids:
+        log.warning("only one passage: it goes to the training set and the validation set is empty")
+    stem = name or output_stem(inputs)
+    train_path, val_path = out / f"{stem}_train_nodes.jsonl", out / f"{stem}_val_nodes.jsonl"
+    summary.train = write_nodes(train_path, (node for node in nodes if node.id not in val_ids))
+    summary.val = write_nodes(val_path, (node for node in nodes if node.id in val_ids))
+    summary.train_path, summary.val_path = str(train_path), str(val_path)
+    write_json(out / f"{stem}_split_summary.json", summary.to_json())
+    return summary

@@ -1,0 +1,47 @@
+"""`WMEmbModel`: the original design's API, wiring the stages together and nothing more.
+
+    embModel = WMEmbModel("weights/bge-small-zh-v1.5")
+    embModel.split("data/book.txt", "data")
+    embModel.prepare("data/book_train_nodes.jsonl", "data/book_val_nodes.jsonl", "data")
+    embModel.finetune("weights/bge-small-zh-v1.5", "weights/finetuned", "data/book_train_dataset.json",
+                      val_dataset_path="data/book_val_dataset.json")
+    embModel.expand(["芽孢杆菌", "革兰氏阳性菌"], "weights/expanded")
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from wmemb.errors import WMEmbError
+
+log = logging.getLogger(__name__)
+
+
+class WMEmbModel:
+    def __init__(self, weight_path: str | Path | None = None):
+        """`weight_path`: the base embedding model (a local folder or hub id); None = packaged MiniLM."""
+        self.weight_path = None if weight_path is None else str(weight_path)
+
+    def split(self, txt_path: str | Path | list[str | Path], out_dir: str | Path, **options):
+        """Split a corpus into `<stem>_train_nodes.jsonl` / `<stem>_val_nodes.jsonl` in `out_dir`.
+
+        Options as in `wmemb split` (chunk_tokens, overlap, min_chars, val_ratio, seed, name, model)."""
+        from wmemb.corpus import SplitOptions, split_corpus
+
+        inputs = list(txt_path) if isinstance(txt_path, (list, tuple)) else [txt_path]
+        model = options.pop("model", self.weight_path)
+        name = options.pop("name", None)
+        summary = split_corpus(inputs, out_dir, model=model, options=SplitOptions(**options), name=name)
+        log.info("split: %d train and %d val passages -> %s, %s", summary.train, summary.val, summary.train_path, summary.val_path)
+        return summary
+
+    def prepare(self, train_nodes: str | Path, val_nodes: str | Path, out_dir: str | Path, **options):
+        raise WMEmbError("prepare is not available yet in this version of wmemb")
+
+    def finetune(self, model_path: str | Path, output_path: str | Path, train_dataset: str | Path,
+                 val_dataset_path: str | Path | None = None, **options):
+        raise WMEmbError("finetune is not available yet in this version of wmemb")
+
+    def expand(self, words: list[str], output_path: str | Path, **options):
+        raise WMEmbError("expand is not available yet in this version of wmemb")
