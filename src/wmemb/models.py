@@ -100,3 +100,36 @@ def model_max_length(name_or_path: str | os.PathLike | None) -> int:
         if isinstance(value, int) and value > 0:
             return value
     return 512
+
+
+BGE_QUERY_INSTRUCTIONS = {
+    "zh": "为这个句子生成表示以用于检索相关文章：",
+    "en": "Represent this sentence for searching relevant passages: ",
+}
+
+
+def query_prompt(name_or_path: str | os.PathLike | None) -> str | None:
+    """The query instruction a model expects, or None for models trained without one.
+
+    A saved sentence-transformers model's own `prompts["query"]` wins (wmemb writes it there when
+    fine-tuning); otherwise BGE v1/v1.5 models are recognised by name (bge-*-zh / bge-*-en). Forcing
+    an instruction on a model never trained with it hurts retrieval (see field notes), so unknown
+    models get none.
+    """
+    folder = resolve_model(name_or_path)
+    st_config = folder / "config_sentence_transformers.json"
+    if st_config.is_file():
+        prompts = json.loads(st_config.read_text(encoding="utf-8")).get("prompts") or {}
+        if "query" in prompts:
+            return prompts["query"] or None
+    names = [str(name_or_path or ""), folder.name]
+    config = folder / "config.json"
+    if config.is_file():
+        names.append(str(json.loads(config.read_text(encoding="utf-8")).get("_name_or_path", "")))
+    for name in (n.lower() for n in names):
+        if "bge-" in name and "-m3" not in name and "reranker" not in name:
+            if "-zh" in name:
+                return BGE_QUERY_INSTRUCTIONS["zh"]
+            if "-en" in name:
+                return BGE_QUERY_INSTRUCTIONS["en"]
+    return None
