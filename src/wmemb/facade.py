@@ -41,7 +41,30 @@ class WMEmbModel:
 
     def finetune(self, model_path: str | Path, output_path: str | Path, train_dataset: str | Path,
                  val_dataset_path: str | Path | None = None, **options):
-        raise WMEmbError("finetune is not available yet in this version of wmemb")
+        """Fine-tune `model_path` into `output_path` (may be the same folder: it is replaced only when done).
+
+        Options as in `wmemb finetune` (epochs, lr, batch_size, loss, scale, query_instruction,
+        early_stopping, resume, merge_with_base, overwrite, ...). Returns a `FinetuneSummary`."""
+        from wmemb.train import FinetuneOptions, finetune
+
+        summary = finetune(model_path, output_path, train_dataset, val_dataset_path, FinetuneOptions(**options))
+        log.info("finetune: best epoch %s -> %s", summary.best_epoch, summary.output_path)
+        return summary
 
     def expand(self, words: list[str], output_path: str | Path, **options):
         raise WMEmbError("expand is not available yet in this version of wmemb")
+
+    def evaluate(self, dataset: str | Path, models: list[str | Path] | None = None, out_dir: str | Path | None = None,
+                 **options):
+        """Compare `models` (default: this model) on a llama_index JSON dataset or a BEIR folder.
+
+        Options as in `wmemb evaluate` (ks, batch_size, split); with `out_dir`, writes metrics.json,
+        metrics.md and metrics.png there. Returns an `EvaluationResult`."""
+        from wmemb.evaluate import evaluate_models
+        from wmemb.models import DEFAULT_MODEL
+
+        models = list(models) if models else [self.weight_path or DEFAULT_MODEL]
+        result = evaluate_models(models, dataset, out_dir=out_dir, **options)
+        for scores in result.models:
+            log.info("evaluate: %s ndcg@10 %.4f, hit_rate@1 %.4f", scores.label, scores.metrics["ndcg@10"], scores.metrics["hit_rate@1"])
+        return result

@@ -131,15 +131,22 @@ class Splitter:
 
     def split_document(self, doc: Document, seen: set[str]) -> DocumentSplit:
         """Passages of `doc`; `seen` holds passage texts of earlier documents (for deduplication)."""
-        text = doc.text
-        spans = list(sentences(text))
+        result = DocumentSplit()
+        spans, pieces, pos = [], [], 0
+        for start, end in sentences(doc.text):
+            if self._is_fragment(doc.text[start:end]):
+                result.short.append(self._node(doc, doc.text[start:end], -1, start, end))
+                # blank the fragment out (same length, so offsets stay valid) to keep it out of passages
+                pieces += [doc.text[pos:start], " " * (end - start)]
+                pos = end
+            else:
+                spans.append((start, end))
+        text = "".join(pieces) + doc.text[pos:]
         self.sentences += len(spans)
         units = self._units(text, spans)
-        result = DocumentSplit()
         for position, (start, end) in enumerate(self._pack(units)):
-            passage = clean(text[start:end])
-            node = Node(id=content_id(passage), text=passage, source=doc.source, position=position,
-                        start=start, end=end, tokens=0)
+            node = self._node(doc, clean(text[start:end]), position, start, end)
+            passage = node.text
             if len("".join(passage.split())) < self.options.min_chars:
                 result.short.append(node)
             elif passage in seen:
@@ -150,6 +157,15 @@ class Splitter:
         counts = self.counter.count([node.text for node in result.kept])
         result.kept = [Node(**{**asdict(node), "tokens": n}) for node, n in zip(result.kept, counts)]
         return result
+
+    def _is_fragment(self, sentence: str) -> bool:
+        """Page numbers, rules and stray symbols: short and without a single letter or CJK character."""
+        chars = "".join(sentence.split())
+        return len(chars) < self.options.min_chars and not any(char.isalpha() for char in chars)
+
+    @staticmethod
+    def _node(doc: Document, text: str, position: int, start: int, end: int) -> Node:
+        return Node(id=content_id(text), text=text, source=doc.source, position=position, start=start, end=end, tokens=0)
 
     def _units(self, text: str, spans: list[tuple[int, int]]) -> list[_Unit]:
         """Sentences with token counts; over-long sentences cut into pieces that fit."""
@@ -257,14 +273,15 @@ def split_corpus(inputs: list[str | Path], out_dir: str | Path, model: str | Pat
     from tqdm.auto import tqdm
 
     options.check()
+    report = read_corpus(list(inputs))
     model_dir = resolve_model(model)
     tokenizer = load_tokenizer(model_dir)
+    out = ensure_writable_dir(out_dir)
     limit = model_max_length(model_dir)
     if options.chunk_tokens > limit:
         log.warning("--chunk-tokens %d is above the model's max length %d; using %d", options.chunk_tokens, limit, limit)
         options = SplitOptions(**{**asdict(options), "chunk_tokens": limit})
-    out = ensure_writable_dir(out_dir)
-    report = read_corpus(list(inputs))
+    log.info("split: %d file(s), tokenizer of %s, passages up to %d tokens", len(report.documents), model_dir, options.chunk_tokens)
     splitter = Splitter(tokenizer, options)
     summary = SplitSummary(files=len(report.documents), skipped_files=report.skipped, chunk_tokens=options.chunk_tokens,
                            model=str(model_dir), boilerplate_lines_removed=report.boilerplate_lines,

@@ -1,0 +1,353 @@
+"""Contrastive fine-tuning the way BGE was trained, with best-epoch selection, resume and merging.
+
+sentence-transformers' Trainer with in-batch negatives (MultipleNegativesRankingLoss, or its
+GradCache variant for large effective batches on small memory), the no-duplicates batch sampler (two
+questions about the same passage in one batch would be false negatives for each other), the
+model's query instruction on queries, validation every epoch and the best epoch kept.
+
+Checkpoints live in a hidden sibling of the output (`.<name>.wmemb-run/`) so `--resume` finds them
+after a crash; the finished model is written into a temporary folder and swapped in, so the output
+may be the input model itself and is never half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from wmemb.errors import WMEmbError
+from wmemb.io import atomic_dir, write_json
+from wmemb.models import model_max_length
+from wmemb.train.data import TrainingRows, load_training_rows, load_validation
+from wmemb.train.model import decide_query_instruction, load_sentence_model
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "finetune_metrics.json"
+EVALUATOR_NAME = "val"
+BEST_METRIC = "ndcg@10"
+BGE_SCALE = 50.0  # BGE's temperature 0.02
+DEFAULT_SCALE = 20.0  # sentence-transformers' default (temperature 0.05), what all-MiniLM was trained with
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass
+class FinetuneOptions:
+    """Settings of one fine-tuning run; None means "pick the practitioner's default" (see below)."""
+
+    epochs: int = 2  # the original design saw overfitting beyond 2
+    lr: float | None = None  # by parameter count: 3e-5 small, 2e-5 base, 1e-5 large (BAAI's recipes)
+    batch_size: int | None = None  # 32, or the number of distinct passages when the data is smaller
+    loss: str = "mnrl"  # "mnrl" or "cached" (GradCache: large batches, memory of mini_batch_size)
+    mini_batch_size: int = 32
+    scale: float | None = None  # 50 (BGE, temperature 0.02) for BGE models, else 20 (the model's own)
+    query_instruction: str | None = None  # None: detected from the model
+    no_query_instruction: bool = False
+    warmup: float = 0.1  # share of the training steps
+    early_stopping: int | None = None  # stop after N epochs without a better val NDCG@10
+    resume: bool = False
+    merge_with_base: float | None = None  # weight of the base model in the LM-Cocktail average
+    overwrite: bool = False
+    max_length: int | None = None  # None: the longest text of the data, up to the model's limit
+    seed: int = 42
+    gradient_checkpointing: bool = False
+
+    def check(self) -> None:
+        if self.epochs < 1:
+            raise WMEmbError(f"--epochs must be at least 1 (got {self.epochs})")
+        if self.lr is not None and not 0 < self.lr < 1:
+            raise WMEmbError(f"--lr must be between 0 and 1 (got {self.lr})")
+        if self.batch_size is not None and self.batch_size < 2:
+            raise WMEmbError(f"--batch-size must be at least 2: in-batch negatives need other pairs (got {self.batch_size})")
+        if self.loss not in ("mnrl", "cached"):
+            raise WMEmbError(f"--loss must be mnrl or cached (got {self.loss!r})")
+        if self.mini_batch_size < 1:
+            raise WMEmbError(f"--mini-batch-size must be at least 1 (got {self.mini_batch_size})")
+        if self.scale is not None and self.scale <= 0:
+            raise WMEmbError(f"--scale must be positive (got {self.scale})")
+        if not 0 <= self.warmup < 1:
+            raise WMEmbError(f"warmup must be a share of the steps in [0, 1) (got {self.warmup})")
+        if self.merge_with_base is not None and not 0 < self.merge_with_base < 1:
+            raise WMEmbError(f"--merge-with-base must be strictly between 0 and 1 (got {self.merge_with_base})")
+        if self.early_stopping is not None and self.early_stopping < 1:
+            raise WMEmbError(f"--early-stopping must be at least 1 epoch (got {self.early_stopping})")
+        if self.max_length is not None and self.max_length < 8:
+            raise WMEmbError(f"--max-length must be at least 8 tokens (got {self.max_length})")
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int  # 0 is the model before training
+    train_loss: float | None
+    metrics: dict[str, float]  # ndcg@10, mrr@10, recall@k, accuracy@k, ... on the validation set
+
+
+@dataclass
+class FinetuneSummary:
+    output_path: Path
+    base_model: str
+    train_pairs: int
+    val_queries: int
+    val_corpus: int
+    best_epoch: int | None  # None without validation data (the last epoch is saved)
+    epochs: list[EpochMetrics] = field(default_factory=list)  # epoch 0 = before training
+    merged_metrics: dict[str, float] | None = None
+    settings: dict = field(default_factory=dict)  # the resolved hyper-parameters
+    train_samples_per_second: float = 0.0
+    resumed_from: str | None = None
+    wrote_output: bool = False  # False in the non-main processes of a torchrun job
+
+    @property
+    def best_metrics(self) -> dict[str, float] | None:
+        return next((e.metrics for e in self.epochs if e.epoch == self.best_epoch), None)
+
+
+def run_dir_for(output: Path) -> Path:
+    """Where checkpoints of a run into `output` live until it finishes (found again by --resume)."""
+    return output.parent / f".{output.name}.wmemb-run"
+
+
+def finetune(model: str | os.PathLike | None, output: str | os.PathLike, train_dataset: str | os.PathLike,
+             val_dataset: str | os.PathLike | None = None, options: FinetuneOptions | None = None,
+             callbacks: list | None = None) -> FinetuneSummary:
+    """Fine-tune `model` on `train_dataset` into the folder `output` (which may be the model itself).
+
+    `callbacks` are extra transformers TrainerCallbacks. Under torchrun every process trains and
+    only the main one writes the output.
+    """
+    options = options or FinetuneOptions()
+    options.check()
+    output = Path(output).expanduser()
+    rows = load_training_rows(train_dataset, seed=options.seed)
+    val = load_validation(val_dataset) if val_dataset is not None else None
+    if options.early_stopping and val is None:
+        raise WMEmbError("--early-stopping needs validation data; pass --val")
+    st_model, folder = load_sentence_model(model)
+    in_place = output.resolve() == folder.resolve()
+    if output.exists() and not in_place and not options.overwrite:
+        raise WMEmbError(f"{output}: output folder exists; pass --overwrite to replace it")
+    if in_place:
+        log.info("output is the input model: the new model replaces it only once it is completely written")
+
+    instruction = decide_query_instruction(folder, options.query_instruction, options.no_query_instruction, rows.prompt)
+    settings = _resolve_settings(options, st_model, folder, rows, instruction)
+    run_dir = run_dir_for(output)
+    trainer, resumed_from = _build_trainer(st_model, rows, val, instruction, settings, options, run_dir, callbacks)
+
+    base_metrics = _evaluate(trainer, st_model) if val is not None and trainer.is_world_process_zero() else None
+    log.info("training %d pairs for %d epochs on %s (world size %d)", len(rows), options.epochs,
+             trainer.args.device, trainer.args.world_size)
+    result = trainer.train(resume_from_checkpoint=resumed_from)
+    summary = FinetuneSummary(output_path=output, base_model=str(folder), train_pairs=len(rows),
+                              val_queries=len(val.queries) if val else 0, val_corpus=len(val.corpus) if val else 0,
+                              best_epoch=None, settings=settings,
+                              train_samples_per_second=float(result.metrics.get("train_samples_per_second", 0.0)),
+                              resumed_from=resumed_from)
+    summary.epochs, summary.best_epoch = _epochs_from_history(trainer.state, base_metrics)
+    best = summary.best_metrics
+    if base_metrics and best and best.get(BEST_METRIC, 0) < base_metrics.get(BEST_METRIC, 0):
+        log.warning("no epoch beat the base model on val %s (%.4f < %.4f); check the data or lower --lr",
+                    BEST_METRIC, best[BEST_METRIC], base_metrics[BEST_METRIC])
+    if not trainer.is_world_process_zero():
+        return summary
+
+    trained = trainer.model
+    if options.merge_with_base is not None:
+        from wmemb.train.merge import merge_with_base
+
+        merge_with_base(trained, folder, options.merge_with_base)
+        summary.merged_metrics = _evaluate(trainer, trained) if val is not None else None
+    summary.wrote_output = True
+    _save(trained, output, summary, instruction, settings["model_max_length"], overwrite=options.overwrite or in_place)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return summary
+
+
+def _resolve_settings(options: FinetuneOptions, model, folder: Path, rows: TrainingRows, instruction: str | None) -> dict:
+    """Fill in the defaults that depend on the model and the data; check the batch against the data."""
+    distinct = rows.distinct_positives()
+    batch_size = options.batch_size
+    if batch_size is None:
+        batch_size = min(DEFAULT_BATCH_SIZE, distinct)
+    elif batch_size > distinct:
+        raise WMEmbError(f"--batch-size {batch_size} is larger than the {distinct} distinct passages of the training "
+                         f"data (a batch never holds one passage twice); pass --batch-size {distinct} or less")
+    if batch_size < 2:
+        raise WMEmbError(f"the training data has only {distinct} distinct passage(s); in-batch negatives need at least 2")
+    parameters = sum(p.numel() for p in model.parameters())
+    lr = options.lr or (3e-5 if parameters < 60e6 else 2e-5 if parameters < 200e6 else 1e-5)
+    scale = options.scale or (BGE_SCALE if "bge" in str(folder).lower() or "bge" in _name_or_path(model).lower()
+                              else DEFAULT_SCALE)
+    limit = model_max_length(folder)
+    if options.max_length:
+        max_length = min(options.max_length, limit)
+    else:
+        longest = _longest_tokens(model.tokenizer, rows, instruction)
+        max_length = min(longest, limit)
+        if longest > limit:
+            log.warning("the longest training text has %d tokens; texts are truncated at the model's limit %d", longest, limit)
+    settings = {"epochs": options.epochs, "learning_rate": lr, "batch_size": batch_size, "loss": options.loss,
+                "mini_batch_size": options.mini_batch_size if options.loss == "cached" else None, "scale": scale,
+                "temperature": round(1 / scale, 4), "warmup": options.warmup, "max_length": max_length,
+                "model_max_length": limit, "query_instruction": instruction, "hard_negatives": rows.negatives_per_row,
+                "seed": options.seed, "early_stopping": options.early_stopping, "merge_with_base": options.merge_with_base,
+                "gradient_checkpointing": options.gradient_checkpointing, "parameters": parameters,
+                "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
+    log.info("settings: lr %.0e (%.0fM parameters), batch %d, scale %g, max length %d, %d hard negatives per query",
+             lr, parameters / 1e6, batch_size, scale, max_length, rows.negatives_per_row)
+    return settings
+
+
+def _name_or_path(model) -> str:
+    first = model[0]
+    config = getattr(getattr(first, "auto_model", None), "config", None)
+    return str(getattr(config, "_name_or_path", "") or "")
+
+
+def _longest_tokens(tokenizer, rows: TrainingRows, instruction: str | None) -> int:
+    """Longest text of the data in tokens (special tokens included), queries with their instruction."""
+    queries = sorted(set(rows.anchors), key=len, reverse=True)[:1000]
+    passages = sorted(set(rows.texts()), key=len, reverse=True)[:1000]  # the longest in characters
+    texts = [(instruction or "") + q for q in queries] + passages
+    return max(len(ids) for ids in tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"])
+
+
+def _build_trainer(model, rows: TrainingRows, val, instruction: str | None, settings: dict, options: FinetuneOptions,
+                   run_dir: Path, callbacks: list | None):
+    import torch
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer import losses
+    from transformers import EarlyStoppingCallback
+
+    model.max_seq_length = settings["max_length"]
+    batch_size = settings["batch_size"]
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    steps_per_epoch = max(1, math.ceil(len(rows) / (batch_size * world_size)))
+    on_cuda = torch.cuda.is_available()
+    bf16 = on_cuda and torch.cuda.is_bf16_supported()
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(run_dir), num_train_epochs=options.epochs, per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size, learning_rate=settings["learning_rate"], warmup_steps=options.warmup,
+        seed=options.seed, data_seed=options.seed, batch_sampler="no_duplicates",
+        prompts={"anchor": instruction} if instruction else None,
+        eval_strategy="epoch" if val is not None else "no", save_strategy="epoch", save_total_limit=2,
+        load_best_model_at_end=val is not None,
+        metric_for_best_model=f"eval_{EVALUATOR_NAME}_cosine_{BEST_METRIC}" if val is not None else None,
+        greater_is_better=True, logging_strategy="steps", logging_steps=max(1, steps_per_epoch // 10),
+        bf16=bf16, fp16=on_cuda and not bf16, gradient_checkpointing=options.gradient_checkpointing,
+        report_to="none", ddp_find_unused_parameters=True if world_size > 1 else None)
+    if bf16 or on_cuda:
+        log.info("mixed precision: %s", "bf16" if bf16 else "fp16")
+
+    gather = world_size > 1  # share in-batch negatives across DDP processes
+    if options.loss == "cached":
+        loss = losses.CachedMultipleNegativesRankingLoss(model, scale=settings["scale"], mini_batch_size=options.mini_batch_size,
+                                                         gather_across_devices=gather)
+    else:
+        loss = losses.MultipleNegativesRankingLoss(model, scale=settings["scale"], gather_across_devices=gather)
+    evaluator = _evaluator(val, instruction, batch_size) if val is not None else None
+    extra = list(callbacks or [])
+    if options.early_stopping:
+        extra.append(EarlyStoppingCallback(early_stopping_patience=options.early_stopping))
+
+    resumed_from = None
+    with args.main_process_first(desc="preparing the checkpoint folder"):
+        if args.process_index == 0:
+            resumed_from = _prepare_run_dir(run_dir, options.resume)
+    if world_size > 1 and options.resume:
+        resumed_from = _last_checkpoint(run_dir)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=rows.to_dataset(), loss=loss,
+                                         evaluator=evaluator, callbacks=extra)
+    return trainer, resumed_from
+
+
+def _prepare_run_dir(run_dir: Path, resume: bool) -> str | None:
+    """The checkpoint to resume from, or None after clearing what an earlier run left behind."""
+    last = _last_checkpoint(run_dir)
+    if resume and last:
+        log.info("resuming from %s", last)
+        return last
+    if resume:
+        log.warning("--resume: no checkpoint in %s; starting from the beginning", run_dir)
+    elif last:
+        log.warning("an interrupted run left checkpoints in %s; starting over (pass --resume to continue it)", run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return None
+
+
+def _last_checkpoint(run_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
+
+
+def _evaluator(val, instruction: str | None, batch_size: int):
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    return InformationRetrievalEvaluator(
+        val.queries, val.corpus, {qid: set(docs) for qid, docs in val.relevant_docs.items()},
+        query_prompt=instruction, name=EVALUATOR_NAME, batch_size=batch_size, write_csv=False,
+        accuracy_at_k=[1, 3, 5, 10], precision_recall_at_k=[1, 3, 5, 10])
+
+
+def _evaluate(trainer, model) -> dict[str, float]:
+    return _short_metric_names(trainer.evaluator(model))
+
+
+def _short_metric_names(metrics: dict) -> dict[str, float]:
+    """`eval_val_cosine_ndcg@10` -> `ndcg@10`; run-time figures are dropped."""
+    prefixes = (f"eval_{EVALUATOR_NAME}_cosine_", f"{EVALUATOR_NAME}_cosine_")
+    short = {}
+    for key, value in metrics.items():
+        for prefix in prefixes:
+            if key.startswith(prefix):
+                short[key[len(prefix):]] = round(float(value), 6)
+    return short
+
+
+def _epochs_from_history(state, base_metrics: dict | None) -> tuple[list[EpochMetrics], int | None]:
+    """Per-epoch mean training loss and validation metrics from the trainer's log (kept across resumes)."""
+    losses: dict[int, list[float]] = {}
+    evals: dict[int, dict] = {}
+    for entry in state.log_history:
+        epoch = math.ceil(round(entry.get("epoch", 0), 6))
+        if "loss" in entry:
+            losses.setdefault(epoch, []).append(float(entry["loss"]))
+        if any(key.startswith("eval_") for key in entry):
+            evals[epoch] = _short_metric_names(entry)
+    epochs = [EpochMetrics(0, None, base_metrics)] if base_metrics is not None else []
+    for epoch in sorted(set(losses) | set(evals)):
+        if epoch == 0:
+            continue
+        mean_loss = sum(losses[epoch]) / len(losses[epoch]) if epoch in losses else None
+        epochs.append(EpochMetrics(epoch, round(mean_loss, 6) if mean_loss is not None else None, evals.get(epoch, {})))
+    if not evals:
+        return epochs, None
+    best_epoch = max(evals, key=lambda e: (evals[e].get(BEST_METRIC, float("-inf")), -e))
+    return epochs, best_epoch
+
+
+def _save(model, output: Path, summary: FinetuneSummary, instruction: str | None, max_length: int, overwrite: bool) -> None:
+    """Write the complete model folder (weights, tokenizer, prompts, card, metrics log), then swap it in."""
+    from wmemb.train.card import model_card
+
+    model.max_seq_length = max_length  # inference keeps the model's own limit, whatever training used
+    # "" records "no instruction" explicitly, so a BGE-looking folder name is not taken for one later.
+    model.prompts = {**model.prompts, "query": instruction or "", "document": model.prompts.get("document", "")}
+    model.default_prompt_name = None
+    with atomic_dir(output, overwrite=overwrite) as tmp:
+        model.save(str(tmp))
+        (tmp / "README.md").write_text(model_card(summary), encoding="utf-8")
+        write_json(tmp / METRICS_FILE, summary_to_json(summary))
+    log.info("saved the %s model to %s", "merged" if summary.merged_metrics is not None else
+             f"epoch {summary.best_epoch}" if summary.best_epoch else "last epoch", output)
+
+
+def summary_to_json(summary: FinetuneSummary) -> dict:
+    data = asdict(summary)
+    data["output_path"] = str(summary.output_path)
+    return data

@@ -1,0 +1,167 @@
+"""Hard-negative mining, FlagEmbedding style: passages the model ranks high for a query that are not
+its answer.
+
+The corpus is encoded once (batched); queries are searched in chunks against it (faiss when
+installed, else an exact matrix product), so memory is the corpus embeddings plus one chunk of
+scores even for 100k passages. Negatives are sampled from a rank window that skips the very top
+(FlagEmbedding: ranks 10-210), because the top hits of a synthetic dataset are often unlabelled
+answers; a margin relative to the positive's score drops near-duplicates of the answer as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from wmemb.errors import WMEmbError
+from wmemb.records import PairRecord, write_pairs
+from wmemb.train.data import load_validation
+from wmemb.train.model import decide_query_instruction, load_sentence_model
+
+log = logging.getLogger(__name__)
+
+QUERY_CHUNK = 256  # queries searched at once: the exact search holds QUERY_CHUNK x corpus scores
+
+
+@dataclass
+class MineOptions:
+    range_min: int = 10  # ranks [range_min, range_max) of the search results are candidates
+    range_max: int = 210
+    negatives: int = 7  # per query (FlagEmbedding's train_group_size 8 = 1 positive + 7 negatives)
+    relative_margin: float = 0.05  # a negative must score below (1 - margin) x the lowest positive score
+    batch_size: int = 64  # encoding batch
+    query_instruction: str | None = None
+    no_query_instruction: bool = False
+    use_faiss: bool | None = None  # None: faiss when importable
+    seed: int = 42
+
+    def check(self) -> None:
+        if self.range_min < 0 or self.range_max <= self.range_min:
+            raise WMEmbError(f"the rank window needs 0 <= --range-min < --range-max (got {self.range_min}..{self.range_max})")
+        if self.negatives < 1:
+            raise WMEmbError(f"--negatives must be at least 1 (got {self.negatives})")
+        if not 0 <= self.relative_margin < 1:
+            raise WMEmbError(f"--margin must be in [0, 1) (got {self.relative_margin})")
+        if self.batch_size < 1:
+            raise WMEmbError(f"--batch-size must be at least 1 (got {self.batch_size})")
+
+
+@dataclass
+class MineSummary:
+    output_path: Path
+    queries: int
+    corpus: int
+    backend: str  # "faiss" or "exact"
+    window: tuple[int, int]  # the rank window actually used (clamped for small corpora)
+    negatives_per_query: int
+    filled_at_random: int  # negatives drawn from outside the window because the window ran short
+
+
+def mine(dataset: str | os.PathLike, output: str | os.PathLike, model: str | os.PathLike | None = None,
+         options: MineOptions | None = None) -> MineSummary:
+    """Write FlagEmbedding JSONL for `dataset` (llama_index JSON or FlagEmbedding JSONL) with mined negatives."""
+    import numpy as np
+    from tqdm import tqdm
+
+    options = options or MineOptions()
+    options.check()
+    data = load_validation(dataset)  # queries, corpus and relevant docs, whatever the input format
+    st_model, folder = load_sentence_model(model)
+    instruction = decide_query_instruction(folder, options.query_instruction, options.no_query_instruction)
+    corpus_ids = list(data.corpus)
+    corpus_texts = [data.corpus[cid] for cid in corpus_ids]
+    size = len(corpus_ids)
+    most_positives = max(len(docs) for docs in data.relevant_docs.values())
+    negatives = min(options.negatives, size - most_positives)
+    if negatives < 1:
+        raise WMEmbError(f"{dataset}: the corpus has only {size} passages, all positives of some query; nothing to mine")
+    if negatives < options.negatives:
+        log.warning("the corpus has only %d passages: %d negatives per query instead of %d", size, negatives, options.negatives)
+    window = _clamp_window(options.range_min, options.range_max, size, negatives + most_positives)
+    log.info("rank window %d..%d of %d passages, margin %.2f relative to the positive's score",
+             window[0], window[1], size, options.relative_margin)
+
+    corpus_embeddings = st_model.encode(corpus_texts, batch_size=options.batch_size, convert_to_numpy=True,
+                                        normalize_embeddings=True, show_progress_bar=True).astype(np.float32)
+    search, backend = _searcher(corpus_embeddings, options.use_faiss)
+    log.info("search backend: %s", backend)
+    position = {cid: index for index, cid in enumerate(corpus_ids)}
+    rng = random.Random(options.seed)
+    qids = list(data.queries)
+    records, filled = [], 0
+    for start in tqdm(range(0, len(qids), QUERY_CHUNK), desc="mining", unit="chunk"):
+        chunk = qids[start:start + QUERY_CHUNK]
+        query_embeddings = st_model.encode([data.queries[qid] for qid in chunk], prompt=instruction or None,
+                                           batch_size=options.batch_size, convert_to_numpy=True,
+                                           normalize_embeddings=True).astype(np.float32)
+        top_scores, top_ids = search(query_embeddings, window[1])
+        for row, qid in enumerate(chunk):
+            positives = [position[doc] for doc in data.relevant_docs[qid]]
+            positive_texts = {corpus_texts[p] for p in positives}
+            positive_scores = (corpus_embeddings[positives] @ query_embeddings[row]).tolist()
+            ceiling = min(positive_scores) * (1 - options.relative_margin)
+            # Ranks count over the full result list: the positives' ranks are skipped, never taken.
+            candidates = [(int(i), float(s)) for i, s in zip(top_ids[row][window[0]:], top_scores[row][window[0]:])
+                          if i >= 0 and corpus_texts[i] not in positive_texts and s < ceiling]
+            chosen = rng.sample(candidates, min(negatives, len(candidates)))
+            if len(chosen) < negatives:
+                extra = _random_fill(rng, corpus_texts, positive_texts, {i for i, _ in chosen}, negatives - len(chosen),
+                                     corpus_embeddings, query_embeddings[row])
+                chosen += extra
+                filled += len(extra)
+            records.append(PairRecord(query=data.queries[qid], pos=[corpus_texts[p] for p in positives],
+                                      neg=[corpus_texts[i] for i, _ in chosen],
+                                      pos_scores=[round(s, 6) for s in positive_scores],
+                                      neg_scores=[round(s, 6) for _, s in chosen], prompt=instruction or None))
+    write_pairs(output, records)
+    if filled:
+        log.warning("%d negatives were drawn at random from outside the window (too few candidates under the margin)", filled)
+    log.info("wrote %d queries with %d negatives each to %s", len(records), negatives, output)
+    return MineSummary(Path(output), len(records), size, backend, window, negatives, filled)
+
+
+def _clamp_window(range_min: int, range_max: int, size: int, needed: int) -> tuple[int, int]:
+    """Keep FlagEmbedding's window on large corpora; on small ones skip fewer top ranks so that at
+    least `needed` candidates remain (a 50-passage corpus cannot skip 10 and still offer 7 negatives
+    from a meaningful window)."""
+    high = min(range_max, size)
+    low = max(0, min(range_min, high - needed))
+    return low, high
+
+
+def _searcher(corpus_embeddings, use_faiss: bool | None):
+    """A function (query embeddings, k) -> (scores, ids), best first, and the backend's name."""
+    import numpy as np
+
+    if use_faiss is not False:
+        try:
+            import faiss
+        except ImportError:
+            if use_faiss:
+                raise WMEmbError("--faiss: faiss is not installed; `pip install faiss-cpu` or drop --faiss") from None
+        else:
+            index = faiss.IndexFlatIP(corpus_embeddings.shape[1])
+            index.add(corpus_embeddings)
+            return (lambda queries, k: index.search(queries, k)), "faiss"
+
+    import torch
+
+    corpus = torch.from_numpy(corpus_embeddings)
+
+    def exact(queries, k):
+        scores = torch.from_numpy(queries) @ corpus.T
+        top = torch.topk(scores, k, dim=1)
+        return top.values.numpy(), top.indices.numpy().astype(np.int64)
+
+    return exact, "exact"
+
+
+def _random_fill(rng: random.Random, corpus_texts: list[str], positive_texts: set[str], taken: set[int], count: int,
+                 corpus_embeddings, query_embedding) -> list[tuple[int, float]]:
+    """`count` random passages that are neither positives nor already chosen, with their scores."""
+    pool = [i for i, text in enumerate(corpus_texts) if i not in taken and text not in positive_texts]
+    picked = rng.sample(pool, min(count, len(pool)))
+    return [(i, float(corpus_embeddings[i] @ query_embedding)) for i in picked]

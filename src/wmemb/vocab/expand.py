@@ -1,0 +1,334 @@
+"""Add domain terms to a model's tokenizer and embedding matrix so that they really match in text.
+
+Why not the obvious ways (see docs/field notes): BERT tokenizers put spaces around every CJK
+character before WordPiece, so multi-character Chinese words appended to vocab.txt never match;
+they must be *added tokens*, which the tokenizer cuts out of the raw text first (leftmost-longest).
+Chinese terms are added un-normalized (the normalizer would put spaces inside them); Latin terms
+follow the tokenizer's case handling (uncased: matched after lowercasing; cased: exactly) and match
+whole words only, so `lipase` does not cut `phospholipases` apart. A term that already is one token
+or a vocabulary entry is skipped: adding it changes how the words around it split.
+
+New embedding rows start as the mean of the term's old sub-token embeddings (Fast Vocabulary
+Transfer; unknown pieces excluded, vocabulary mean as fallback) instead of transformers'
+`mean_resizing`, which starts every new token at the same vocabulary mean.
+
+The result is a complete sentence-transformers folder. It is saved, reloaded and checked before it
+replaces anything: every added term must be exactly one token inside ordinary sentences, texts
+without new terms must embed bit-identically, and texts with them are compared by cosine.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wmemb.corpus.sentences import is_cjk
+from wmemb.errors import WMEmbError
+from wmemb.io import atomic_dir
+from wmemb.models import has_tokenizer, query_prompt, resolve_model
+from wmemb.records import read_nodes
+from wmemb.vocab.wordfile import validate_terms
+
+log = logging.getLogger(__name__)
+
+INIT_METHODS = ("mean-subtoken", "hf-default", "random")
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+# Ordinary sentences a term is checked in: Chinese terms between other CJK characters, Latin terms between words.
+_CJK_PROBE = "我们在实验中观察到{term}的变化。"
+_LATIN_PROBE = "In this study, {term} was observed twice."
+_ENCODE_BATCH = 32
+
+
+@dataclass
+class TermReport:
+    """What happened to one requested term."""
+
+    term: str
+    added: bool
+    reason: str = ""  # why a term was skipped
+    token: str = ""  # the added token's content (lowercased for uncased tokenizers' Latin terms)
+    token_id: int | None = None
+    old_pieces: list[str] = field(default_factory=list)
+    init: str = ""  # how its embedding row was initialised
+    probes: dict[str, bool] = field(default_factory=dict)  # sentence -> the term was exactly one token in it
+
+    @property
+    def single_token(self) -> bool:
+        return bool(self.probes) and all(self.probes.values())
+
+
+@dataclass
+class Overlap:
+    """Two added terms that can compete for the same characters, and how the tokenizer resolves it."""
+
+    first: str
+    second: str
+    kind: str  # "inside": second contains first; "chain": first's end is second's start
+    example: str
+    tokens: list[str]
+
+    def describe(self) -> str:
+        if self.kind == "inside":
+            return (f"{self.first!r} is inside {self.second!r}: where {self.second!r} occurs it wins (longest match), "
+                    f"elsewhere {self.first!r} matches alone")
+        return (f"{self.first!r} and {self.second!r} share characters: in {self.example!r} the leftmost match wins -> "
+                f"{' '.join(self.tokens)}")
+
+
+@dataclass
+class ExpandReport:
+    source: str
+    output: str
+    init: str
+    terms: list[TermReport]
+    overlaps: list[Overlap]
+    modules_added: list[str]  # sentence-transformers modules added to a source without them
+    texts: int = 0  # texts embedded old vs new (report texts, or the probe sentences)
+    unaffected_texts: int = 0  # texts without any new token
+    unaffected_identical: bool = True  # ...all of which embed bit-identically
+    affected_texts: int = 0
+    mean_cosine: float | None = None  # old vs new embedding of texts that contain new terms
+
+    @property
+    def added(self) -> list[TermReport]:
+        return [term for term in self.terms if term.added]
+
+    @property
+    def skipped(self) -> list[TermReport]:
+        return [term for term in self.terms if not term.added]
+
+    @property
+    def not_single_token(self) -> list[TermReport]:
+        return [term for term in self.added if not term.single_token]
+
+
+def expand_model(model: str | os.PathLike | None, output: str | os.PathLike, terms: list[str], init: str = "mean-subtoken",
+                 overwrite: bool = False, report_texts: str | os.PathLike | None = None, seed: int = 0) -> ExpandReport:
+    """Expand `model` with `terms` and write the complete model to `output` (which may be `model`)."""
+    if init not in INIT_METHODS:
+        raise WMEmbError(f"--init {init!r}: unknown method; choose one of {', '.join(INIT_METHODS)}")
+    terms = validate_terms(list(terms))
+    source = resolve_model(model)
+    output = Path(output)
+    in_place = output.exists() and output.resolve() == source.resolve()
+    if output.exists() and not (overwrite or in_place):
+        raise WMEmbError(f"{output}: output folder exists; pass --overwrite to replace it")
+    texts = [node.text for node in read_nodes(report_texts)] if report_texts else []
+
+    old_model, modules_added = load_sentence_model(source)
+    new_model = copy.deepcopy(old_model)
+    tokenizer = new_model[0].tokenizer
+    old_tokenizer = old_model[0].tokenizer
+    reports, tokens_to_add = plan_terms(old_tokenizer, terms)
+    tokenizer.add_tokens(tokens_to_add)
+    for report in reports:
+        if report.added:
+            report.token_id = tokenizer.convert_tokens_to_ids(report.token)
+    overlaps = find_overlaps([r for r in reports if r.added], tokenizer)
+    _resize_and_initialise(new_model, old_tokenizer, [r for r in reports if r.added], init, seed)
+    log.info("expand: %d term(s) added, %d skipped, %d overlap(s); new rows initialised with %s",
+             sum(r.added for r in reports), sum(not r.added for r in reports), len(overlaps), init)
+
+    report = ExpandReport(source=str(source), output=str(output), init=init, terms=reports, overlaps=overlaps,
+                          modules_added=modules_added)
+    with atomic_dir(output, overwrite=True) as folder:
+        new_model.save(str(folder))
+        del new_model
+        reloaded, _ = load_sentence_model(folder)
+        _check_single_tokens(reloaded[0].tokenizer, report.added)
+        probe_texts = [sentence for term in report.added for sentence in term.probes]
+        _compare_embeddings(old_model, reloaded, old_tokenizer, texts or probe_texts, report)
+    for term in report.not_single_token:
+        log.warning("%r is not a single token in: %s", term.term, [s for s, ok in term.probes.items() if not ok])
+    return report
+
+
+def load_sentence_model(folder: Path):
+    """A sentence-transformers model from a folder, completing a plain transformers checkpoint.
+
+    Returns (model, names of modules added). A source without a pooling module gets CLS pooling and
+    normalisation, the BGE convention; a source with one keeps its own.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    _check_model_folder(folder)
+    if (folder / "modules.json").is_file():
+        model = SentenceTransformer(str(folder), device="cpu")
+        modules, prompts = list(model), model.prompts
+    else:  # a plain transformers checkpoint
+        model = None
+        modules = [Transformer(str(folder))]
+        prompt = query_prompt(folder)
+        prompts = {"query": prompt} if prompt else {}
+    added = []
+    if not any(isinstance(module, Pooling) for module in modules):
+        modules.append(Pooling(modules[0].get_embedding_dimension(), pooling_mode="cls"))
+        added.append("Pooling(cls)")
+        if not any(isinstance(module, Normalize) for module in modules):
+            modules.append(Normalize())
+            added.append("Normalize")
+    if model is None or added:
+        model = SentenceTransformer(modules=modules, device="cpu", prompts=prompts or None)
+    if added:
+        log.info("%s: no pooling module; added %s (CLS pooling, as BGE models use)", folder, " + ".join(added))
+    if not getattr(model[0].tokenizer, "is_fast", False):
+        raise WMEmbError(f"{folder}: only fast (tokenizer.json-backed) tokenizers can be expanded; this one is {type(model[0].tokenizer).__name__}")
+    return model, added
+
+
+def _check_model_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise WMEmbError(f"{folder}: model folder not found")
+    transformer_dir = folder
+    modules_file = folder / "modules.json"
+    if modules_file.is_file():
+        import json
+
+        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+        first = next((m for m in modules if m.get("idx", 0) == 0), modules[0] if modules else {})
+        transformer_dir = folder / first.get("path", "")
+    if not has_tokenizer(transformer_dir):
+        raise WMEmbError(f"{folder}: no tokenizer in this model folder (expected tokenizer.json or vocab.txt); pass a complete model folder")
+    if not any((transformer_dir / name).is_file() for name in _WEIGHT_FILES):
+        raise WMEmbError(f"{folder}: no model weights in this folder (expected model.safetensors or pytorch_model.bin); pass a complete model folder")
+
+
+def is_uncased(tokenizer) -> bool:
+    normalizer = tokenizer.backend_tokenizer.normalizer
+    return normalizer is not None and normalizer.normalize_str("AbC") == "abc"
+
+
+def plan_terms(tokenizer, terms: list[str]):
+    """Decide for each term whether to add it and how; returns (reports, AddedTokens to add)."""
+    from tokenizers import AddedToken
+
+    uncased = is_uncased(tokenizer)
+    normalizer = tokenizer.backend_tokenizer.normalizer
+    vocab = tokenizer.get_vocab()
+    already_added = set(tokenizer.get_added_vocab())
+    seen: dict[str, str] = {}
+    reports, to_add = [], []
+    for term in terms:
+        cjk = any(is_cjk(char) for char in term)
+        # Latin terms on an uncased tokenizer are stored as the normalizer writes them (lowercase) and matched
+        # after normalisation; everything else is matched exactly as written.
+        content = normalizer.normalize_str(term) if uncased and not cjk and normalizer is not None else term
+        pieces = tokenizer.tokenize(term)
+        report = TermReport(term=term, added=False, token=content, old_pieces=pieces)
+        reports.append(report)
+        if content in seen:
+            report.reason = f"duplicate of {seen[content]!r}" + (" (the tokenizer is uncased)" if seen[content] != term else "")
+        elif content in already_added:
+            report.reason = "already an added token of this tokenizer"
+        elif content in vocab:
+            report.reason = "already a vocabulary entry; adding it would change how the words around it split"
+        elif len(pieces) == 1:
+            report.reason = f"already one token ({pieces[0]})"
+        else:
+            report.added = True
+            to_add.append(AddedToken(content, normalized=not cjk and uncased, single_word=not cjk, special=False))
+        seen.setdefault(content, term)
+        if not report.added:
+            log.info("skipped %r: %s", term, report.reason)
+    return reports, to_add
+
+
+def find_overlaps(added: list[TermReport], tokenizer) -> list[Overlap]:
+    """Pairs of added terms where one contains the other or one's end is the other's start."""
+    by_token = {term.token: term for term in added}
+    prefixes: dict[str, list[str]] = {}
+    for token in by_token:
+        for length in range(1, len(token)):
+            prefixes.setdefault(token[:length], []).append(token)
+    overlaps = []
+    for token in by_token:
+        for start in range(len(token)):
+            for end in range(start + 1, len(token) + 1):
+                inner = token[start:end]
+                if inner != token and inner in by_token:
+                    overlaps.append(Overlap(inner, token, "inside", token, tokenizer.tokenize(token)))
+        for start in range(1, len(token)):
+            for other in prefixes.get(token[start:], []):
+                if other != token and token not in other and other not in token:
+                    example = token + other[len(token) - start:]
+                    overlaps.append(Overlap(token, other, "chain", example, tokenizer.tokenize(example)))
+    for overlap in overlaps:
+        log.info("overlap: %s", overlap.describe())
+    return overlaps
+
+
+def _resize_and_initialise(model, old_tokenizer, added: list[TermReport], init: str, seed: int) -> None:
+    import torch
+
+    auto_model = model[0].auto_model
+    old_weights = auto_model.get_input_embeddings().weight.detach().clone()
+    new_size = max(len(model[0].tokenizer), old_weights.shape[0])  # some checkpoints carry spare rows
+    torch.manual_seed(seed)
+    auto_model.resize_token_embeddings(new_size, mean_resizing=init == "hf-default")
+    if init != "mean-subtoken":
+        for term in added:
+            term.init = init
+        return
+    unknown = old_tokenizer.unk_token_id
+    vocab_mean = old_weights[: len(old_tokenizer)].mean(dim=0)
+    weights = auto_model.get_input_embeddings().weight
+    with torch.no_grad():
+        for term in added:
+            ids = [i for i in old_tokenizer(term.term, add_special_tokens=False)["input_ids"] if i != unknown]
+            if ids:
+                weights[term.token_id] = old_weights[ids].mean(dim=0)
+                term.init = f"mean of {len(ids)} sub-token(s)"
+            else:
+                weights[term.token_id] = vocab_mean
+                term.init = "vocabulary mean (all pieces unknown)"
+
+
+def probe_sentences(term: TermReport, uncased: bool) -> list[str]:
+    if any(is_cjk(char) for char in term.term):
+        return [_CJK_PROBE.format(term=term.term)]
+    variants = [term.term]
+    if uncased:  # an uncased model must match the term however it is capitalised
+        variants += [variant for variant in (term.term.upper(), term.term.capitalize()) if variant not in variants]
+    return [_LATIN_PROBE.format(term=variant) for variant in variants]
+
+
+def _check_single_tokens(tokenizer, added: list[TermReport]) -> None:
+    uncased = is_uncased(tokenizer)
+    for term in added:
+        for sentence in probe_sentences(term, uncased):
+            ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
+            term.probes[sentence] = ids.count(term.token_id) == 1
+
+
+def _compare_embeddings(old_model, new_model, old_tokenizer, texts: list[str], report: ExpandReport) -> None:
+    """Embed texts with both models: unaffected ones must be bit-identical, the rest get a mean cosine.
+
+    Each group is encoded in the same batches by both models, so padding cannot differ between them.
+    """
+    import torch
+
+    new_tokenizer = new_model[0].tokenizer
+    unaffected, affected = [], []
+    for text in texts:
+        same = old_tokenizer(text)["input_ids"] == new_tokenizer(text)["input_ids"]
+        (unaffected if same else affected).append(text)
+    report.texts, report.unaffected_texts, report.affected_texts = len(texts), len(unaffected), len(affected)
+    show = len(texts) > 200
+
+    def encode(model, group):
+        return model.encode(group, batch_size=_ENCODE_BATCH, convert_to_tensor=True, show_progress_bar=show)
+
+    if unaffected:
+        report.unaffected_identical = bool(torch.equal(encode(old_model, unaffected), encode(new_model, unaffected)))
+        if not report.unaffected_identical:
+            log.warning("texts without new terms do not embed identically after expansion")
+    if affected:
+        cosines = torch.nn.functional.cosine_similarity(encode(old_model, affected), encode(new_model, affected), dim=-1)
+        report.mean_cosine = float(cosines.mean())
+    log.info("embeddings: %d unaffected text(s)%s, %d with new terms (mean cosine old/new %s)", len(unaffected),
+             " bit-identical" if report.unaffected_identical else " CHANGED", len(affected),
+             "n/a" if report.mean_cosine is None else f"{report.mean_cosine:.4f}")

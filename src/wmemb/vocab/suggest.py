@@ -1,0 +1,349 @@
+"""Find domain-term candidates in a corpus for a person to review before `expand`.
+
+Chinese text has no spaces, so terms are found statistically among character n-grams (2..8 chars):
+- cohesion: the smallest pointwise mutual information over the ways to cut the n-gram in two. A
+  productive suffix character (菌, 素, 体, ...) is frequent *because* it ends many terms, so its
+  count is capped at that of a typical character when it is the cut-off part;
+- freedom: the left and right branching entropy (how varied the neighbouring characters are); a
+  fragment of a longer term (芽孢杆 in 芽孢杆菌) is always followed by the same character;
+- optional jieba seeding: words jieba segments are candidates without the cohesion test, and
+  jieba's general-language dictionary drops everyday words (我们, 使用) that are frequent anywhere.
+English words are already delimited: frequent words and short phrases the model's tokenizer cuts
+into several pieces are candidates (phrases must be cohesive and not start or end with a function word).
+Optionally a sentencepiece unigram model trained on the corpus proposes pieces too.
+
+Candidates are ranked by the tokens they would save, frequency x (pieces - 1); existing vocabulary,
+substrings of better candidates that rarely occur on their own, and n-grams starting or ending with
+a function character are dropped. The result is a TSV (term, frequency, pieces, tokens saved,
+example) to edit by hand and pass to `wmemb expand --words-file`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from wmemb.corpus.read import read_corpus
+from wmemb.corpus.sentences import clean, sentences
+from wmemb.errors import WMEmbError
+from wmemb.io import atomic_write
+from wmemb.models import load_tokenizer
+from wmemb.records import read_nodes
+from wmemb.vocab.expand import is_uncased
+
+log = logging.getLogger(__name__)
+
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+_HAN_RUN = re.compile(f"[{_HAN}]+")
+_LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?:[ \t]+[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)*")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
+
+# Characters that end many Chinese terms (bacteria, -ins, bodies, enzymes, diseases, agents ...).
+PRODUCTIVE_SUFFIXES = frozenset("菌素体酶剂病炎症性化类质物器法率学酸盐胞核膜系统式型")
+# Function characters no term starts or ends with; an n-gram with one at its edge crosses a word boundary.
+_BAD_FIRST = frozenset("的了是在和与及或也都就而被把对从等这那其之但并且则即又很再")
+_BAD_LAST = frozenset("的了是在和与及或也都就而被把对从等这那其之但并且则即又很再个么吗呢吧于着过")
+_ENGLISH_FUNCTION_WORDS = frozenset(
+    """a an the and or but nor of in on at by for with from to into onto over under about as than then that this these
+    those which who whom whose what when where why how is are was were be been being has have had do does did can could
+    shall should will would may might must not no it its we you they he she i our your their his her them us me my
+    there here also such each every any all some both either neither more most less other same so if via per""".split())
+
+
+@dataclass
+class SuggestOptions:
+    top: int = 200
+    min_freq: int = 3  # occurrences in the corpus
+    max_chars: int = 8  # longest Chinese n-gram considered
+    min_pmi: float = 3.0  # natural log: the parts occur together ~20x more often than by chance
+    min_entropy: float = 1.0  # nats, the smaller of left and right branching entropy
+    domain_ratio: float = 20.0  # corpus frequency / jieba general frequency below this: an everyday word
+    max_phrase_words: int = 3
+    use_jieba: bool = True
+    use_sentencepiece: bool = False
+    sentencepiece_vocab: int = 4000
+
+
+@dataclass
+class Candidate:
+    term: str
+    frequency: int
+    pieces: int  # tokens the model's tokenizer cuts the term into now
+    example: str
+    origin: set[str] = field(default_factory=set)  # ngram, jieba, word, phrase, sentencepiece
+
+    @property
+    def tokens_saved(self) -> int:
+        return self.frequency * (self.pieces - 1)
+
+
+@dataclass
+class SuggestResult:
+    candidates: list[Candidate]
+    sentences: int
+    dropped: Counter = field(default_factory=Counter)  # reason -> count
+
+
+def load_sentences(inputs: list[str | os.PathLike]) -> list[str]:
+    """Sentences of corpus files/folders (read like `split` does) and of node JSONL files."""
+    texts: list[str] = []
+    documents = [path for path in map(Path, inputs) if path.suffix.lower() != ".jsonl"]
+    for path in map(Path, inputs):
+        if path.suffix.lower() == ".jsonl":
+            texts += [node.text for node in read_nodes(path)]
+    if documents:
+        texts += [document.text for document in read_corpus(documents).documents]
+    result = [clean(text[start:end]) for text in texts for start, end in sentences(text)]
+    if not result:
+        raise WMEmbError(f"{inputs[0]}: no text to look for terms in")
+    return result
+
+
+def suggest_terms(inputs: list[str | os.PathLike], model: str | os.PathLike | None = None,
+                  options: SuggestOptions | None = None) -> SuggestResult:
+    options = options or SuggestOptions()
+    if options.top < 1 or options.min_freq < 1:
+        raise WMEmbError("--top and --min-freq must be at least 1")
+    tokenizer = load_tokenizer(model)
+    corpus = load_sentences(inputs)
+    dropped: Counter = Counter()
+    pool = chinese_candidates(corpus, options, dropped) + english_candidates(corpus, tokenizer, options, dropped)
+    if options.use_sentencepiece:
+        known = {candidate.term for candidate in pool}
+        pool += [c for c in sentencepiece_candidates(corpus, options) if c.term not in known]
+    ranked = rank(pool, tokenizer, dropped)[: options.top]
+    log.info("suggest: %d sentences, %d candidates kept; dropped: %s", len(corpus), len(ranked),
+             ", ".join(f"{count} {reason}" for reason, count in dropped.most_common()) or "none")
+    return SuggestResult(candidates=ranked, sentences=len(corpus), dropped=dropped)
+
+
+# --- Chinese -------------------------------------------------------------------------------------------
+
+def count_ngrams(runs: list[str], max_chars: int, min_freq: int) -> Counter:
+    """Counts of Han n-grams, 1..max_chars long; an n-gram is counted only if both its (n-1)-gram
+    parts are frequent (apriori pruning keeps memory proportional to the frequent n-grams)."""
+    counts = Counter(char for run in runs for char in run)
+    for n in range(2, max_chars + 1):
+        level = Counter()
+        for run in runs:
+            for start in range(len(run) - n + 1):
+                gram = run[start:start + n]
+                if counts[gram[:-1]] >= min_freq and counts[gram[1:]] >= min_freq:
+                    level[gram] += 1
+        frequent = {gram: count for gram, count in level.items() if count >= min_freq}
+        if not frequent:
+            break
+        counts.update(frequent)
+    return counts
+
+
+def cohesion(gram: str, counts: Counter, total: int, typical_char: float) -> float:
+    """Smallest PMI over the two-part cuts of `gram` (natural log)."""
+    best = math.inf
+    for cut in range(1, len(gram)):
+        left, right = gram[:cut], gram[cut:]
+        right_count = min(counts[right], typical_char) if right in PRODUCTIVE_SUFFIXES else counts[right]
+        best = min(best, math.log(counts[gram] * total / (counts[left] * right_count)))
+    return best
+
+
+def branching_entropy(neighbours: Counter, boundaries: int) -> float:
+    """Entropy of the neighbouring characters; each text boundary counts as a distinct neighbour."""
+    total = sum(neighbours.values()) + boundaries
+    if not total:
+        return 0.0
+    entropy = -sum(count / total * math.log(count / total) for count in neighbours.values())
+    return entropy + boundaries * math.log(total) / total
+
+
+def chinese_candidates(corpus: list[str], options: SuggestOptions, dropped: Counter) -> list[Candidate]:
+    runs, run_sentence = [], []
+    for index, sentence in enumerate(corpus):
+        for match in _HAN_RUN.finditer(sentence):
+            runs.append(match.group())
+            run_sentence.append(index)
+    if not runs:
+        return []
+    counts = count_ngrams(runs, options.max_chars, options.min_freq)
+    total = sum(len(run) for run in runs)
+    char_counts = sorted(count for gram, count in counts.items() if len(gram) == 1)
+    typical_char = char_counts[int(len(char_counts) * 0.9)]
+    origins: dict[str, set[str]] = defaultdict(set)
+    for gram, count in counts.items():
+        if len(gram) >= 2 and cohesion(gram, counts, total, typical_char) >= options.min_pmi:
+            origins[gram].add("ngram")
+    for word in _jieba_words(runs, options) if options.use_jieba else ():
+        if len(word) >= 2 and counts[word] >= options.min_freq:
+            origins[word].add("jieba")
+    dropped["Chinese n-grams below the cohesion (PMI) threshold"] += sum(1 for g in counts if len(g) >= 2) - len(origins)
+
+    left, right = defaultdict(Counter), defaultdict(Counter)
+    left_edge, right_edge, example = Counter(), Counter(), {}
+    lengths = sorted({len(gram) for gram in origins})
+    for run, sentence_index in zip(runs, run_sentence):
+        for n in lengths:
+            for start in range(len(run) - n + 1):
+                gram = run[start:start + n]
+                if gram not in origins:
+                    continue
+                example.setdefault(gram, sentence_index)
+                if start:
+                    left[gram][run[start - 1]] += 1
+                else:
+                    left_edge[gram] += 1
+                if start + n < len(run):
+                    right[gram][run[start + n]] += 1
+                else:
+                    right_edge[gram] += 1
+    general = _general_frequencies() if options.use_jieba else {}
+    general_total = sum(general.values()) if general else 0
+    candidates = []
+    for gram, origin in origins.items():
+        if gram[0] in _BAD_FIRST or gram[-1] in _BAD_LAST:
+            dropped["Chinese n-grams with a function character at an edge"] += 1
+            continue
+        freedom = min(branching_entropy(left[gram], left_edge[gram]), branching_entropy(right[gram], right_edge[gram]))
+        if freedom < options.min_entropy:
+            dropped["Chinese n-grams with too few distinct neighbours (fragments)"] += 1
+            continue
+        if general.get(gram) and counts[gram] / total < options.domain_ratio * general[gram] / general_total:
+            dropped["everyday Chinese words (jieba dictionary)"] += 1
+            continue
+        candidates.append(Candidate(gram, counts[gram], 0, corpus[example[gram]], origin))
+    return candidates
+
+
+def _jieba_words(runs: list[str], options: SuggestOptions) -> Iterable[str]:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    for run in tqdm(runs, desc="jieba", unit="run", disable=len(runs) < 20000):
+        yield from jieba.cut(run, HMM=True)
+
+
+def _general_frequencies() -> dict[str, int]:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba.dt.FREQ
+
+
+# --- English -------------------------------------------------------------------------------------------
+
+def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dropped: Counter) -> list[Candidate]:
+    """Words and 2..max_phrase_words-word phrases; uncased tokenizers merge capitalisations."""
+    fold = str.lower if is_uncased(tokenizer) else str
+    words, phrases, surface, example = Counter(), Counter(), defaultdict(Counter), {}
+    for index, sentence in enumerate(corpus):
+        for run in _LATIN_RUN.finditer(sentence):
+            tokens = _LATIN_WORD.findall(run.group())
+            keys = [fold(token) for token in tokens]
+            for key, token in zip(keys, tokens):
+                words[key] += 1
+                surface[key][token] += 1
+                example.setdefault(key, index)
+            for n in range(2, options.max_phrase_words + 1):
+                for start in range(len(tokens) - n + 1):
+                    key = " ".join(keys[start:start + n])
+                    phrases[key] += 1
+                    surface[key][" ".join(tokens[start:start + n])] += 1
+                    example.setdefault(key, index)
+    total = sum(words.values())
+
+    def part_count(part: list[str]) -> int:
+        return words[part[0]] if len(part) == 1 else phrases[" ".join(part)]
+
+    candidates = [Candidate(surface[key].most_common(1)[0][0], count, 0, corpus[example[key]], {"word"})
+                  for key, count in words.items() if count >= options.min_freq and len(key) >= 3]
+    for key, count in phrases.items():
+        if count < options.min_freq:
+            continue
+        parts = key.split(" ")
+        if parts[0] in _ENGLISH_FUNCTION_WORDS or parts[-1] in _ENGLISH_FUNCTION_WORDS:
+            dropped["English phrases starting or ending with a function word"] += 1
+            continue
+        pmi = min(math.log(count * total / (part_count(parts[:cut]) * part_count(parts[cut:]))) for cut in range(1, len(parts)))
+        if pmi < options.min_pmi:
+            dropped["English phrases below the cohesion (PMI) threshold"] += 1
+            continue
+        candidates.append(Candidate(surface[key].most_common(1)[0][0], count, 0, corpus[example[key]], {"phrase"}))
+    return candidates
+
+
+# --- sentencepiece -------------------------------------------------------------------------------------
+
+def sentencepiece_candidates(corpus: list[str], options: SuggestOptions) -> list[Candidate]:
+    """Pieces of a unigram model trained on the corpus: Han pieces of 2+ chars, whole Latin words."""
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    vocab_size = max(200, min(options.sentencepiece_vocab, len(set("".join(corpus))) * 4))
+    try:
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus), model_writer=model, vocab_size=vocab_size,
+                                       model_type="unigram", character_coverage=0.9995, hard_vocab_limit=False,
+                                       max_sentencepiece_length=options.max_chars * 2, minloglevel=2)
+    except RuntimeError as exc:
+        log.warning("sentencepiece could not be trained on this corpus (%s); its candidates are left out", str(exc).splitlines()[0])
+        return []
+    processor = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    counts, example = Counter(), {}
+    for index, pieces in enumerate(processor.encode(corpus, out_type=str)):
+        for piece in pieces:
+            counts[piece] += 1
+            example.setdefault(piece, index)
+    candidates = []
+    for piece, count in counts.items():
+        text = piece.lstrip("\u2581")
+        whole_word = piece.startswith("\u2581") and _LATIN_WORD.fullmatch(text) is not None
+        if count >= options.min_freq and ((len(text) >= 2 and _HAN_RUN.fullmatch(text)) or (whole_word and len(text) >= 3)):
+            candidates.append(Candidate(text, count, 0, corpus[example[piece]], {"sentencepiece"}))
+    return candidates
+
+
+# --- ranking -------------------------------------------------------------------------------------------
+
+def rank(pool: list[Candidate], tokenizer, dropped: Counter) -> list[Candidate]:
+    """Measure pieces, drop what the vocabulary already has, rank by tokens saved, prune substrings."""
+    if not pool:
+        return []
+    vocab = tokenizer.get_vocab()
+    vocab_lower = {token.lower() for token in vocab} if is_uncased(tokenizer) else set()
+    pieces = tokenizer([candidate.term for candidate in pool], add_special_tokens=False)["input_ids"]
+    measured = []
+    for candidate, ids in zip(pool, pieces):
+        candidate.pieces = len(ids)
+        if candidate.pieces <= 1 or candidate.term in vocab or candidate.term.lower() in vocab_lower:
+            dropped["already in the vocabulary or one token"] += 1
+        else:
+            measured.append(candidate)
+    measured.sort(key=lambda c: (-c.tokens_saved, -c.frequency, c.term))
+    kept: list[Candidate] = []
+    for candidate in measured:
+        # Occurrences left once the better candidates containing this one have taken theirs.
+        inside = sum(better.frequency * better.term.count(candidate.term) for better in kept if candidate.term in better.term)
+        alone = candidate.frequency - inside
+        if inside and alone < max(2, 0.2 * candidate.frequency):
+            dropped["substrings of better candidates"] += 1
+            continue
+        kept.append(candidate)
+    return kept
+
+
+def write_terms_tsv(path: str | os.PathLike, candidates: list[Candidate]) -> None:
+    """term, frequency, pieces, tokens_saved, example - one candidate per line, best first."""
+    with atomic_write(path) as handle:
+        handle.write("term\tfrequency\tpieces\ttokens_saved\texample\n")
+        for candidate in candidates:
+            example = re.sub(r"\s+", " ", candidate.example)[:160]
+            handle.write(f"{candidate.term}\t{candidate.frequency}\t{candidate.pieces}\t{candidate.tokens_saved}\t{example}\n")

@@ -1,0 +1,97 @@
+from pathlib import Path
+
+import pytest
+
+from wmemb.corpus.read import read_corpus
+from wmemb.errors import WMEmbError
+
+ZH = "革兰氏阳性菌的细胞壁较厚。芽孢杆菌能形成芽孢，抵抗高温。"
+EN = "Gram-positive bacteria have a thick cell wall. Bacillus forms spores that resist heat."
+
+
+def write_pdf(path: Path, pages: list[list[str]]) -> None:
+    """A minimal real PDF (Helvetica text, one line per string) - enough for pypdf to extract."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for lines in pages:
+        ops = "BT /F1 11 Tf 14 TL 72 760 Td " + " ".join(f"({line}) Tj T*" for line in lines) + " ET"
+        objects.append(f"<< /Length {len(ops)} >>\nstream\n{ops}\nendstream")
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objects)} 0 R "
+                       f"/Resources << /Font << /F1 3 0 R >> >> >>")
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(bytes(out))
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030", "utf-16"])
+def test_text_files_decode_in_common_chinese_encodings(tmp_path, encoding):
+    # Enough text for detection; GBK is what Chinese Windows tools write by default.
+    text = (ZH + "\n" + EN + "\n") * 20
+    path = tmp_path / f"book-{encoding}.txt"
+    path.write_bytes(text.encode(encoding))
+    report = read_corpus([path])
+    assert report.documents[0].text.replace("\r\n", "\n") == text
+    if encoding in ("gbk", "gb18030"):
+        assert report.encodings[str(path)] == "gb18030"
+
+
+def test_html_keeps_visible_text_only_with_blocks_as_paragraphs(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(f"<html><head><title>T</title><style>p{{color:red}}</style></head><body>"
+                    f"<h1>细菌</h1><p>{ZH}</p><script>var x = 1;</script><ul><li>{EN}</li></ul></body></html>",
+                    encoding="utf-8")
+    text = read_corpus([page]).documents[0].text
+    assert text.split("\n\n") == ["细菌", ZH, EN]
+
+
+def test_pdf_text_is_extracted_and_page_numbers_and_running_headers_removed(tmp_path):
+    pdf = tmp_path / "manual.pdf"
+    pages = [["Microbiology Handbook", f"Chapter text number {i} about spores and cell walls.", f"{i + 1}"] for i in range(4)]
+    write_pdf(pdf, pages)
+    report = read_corpus([pdf])
+    text = report.documents[0].text
+    assert "Chapter text number 0 about spores" in text and "number 3" in text
+    assert "Microbiology Handbook" not in text
+    assert report.boilerplate_lines == 8  # 4 headers + 4 page numbers, counted
+
+
+def test_folder_reads_supported_files_recursively_and_reports_skipped_ones(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.txt").write_text(EN, encoding="utf-8")
+    (tmp_path / "sub" / "b.md").write_text("# 标题\n\n" + ZH, encoding="utf-8")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n")
+    (tmp_path / "empty.txt").write_text("   \n", encoding="utf-8")
+    report = read_corpus([tmp_path])
+    assert sorted(Path(d.source).name for d in report.documents) == ["a.txt", "b.md"]
+    assert sorted((Path(p).name, reason) for p, reason in report.skipped) == [("empty.txt", "empty file"), ("image.png", "unsupported file type")]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"),
+    (b"\x00\x01\x02binary\x00" * 50, "binary"),
+    (bytes(range(256)) * 40, "binary"),
+    (b"\xff\xfe" + "细菌".encode("utf-16-le") + b"\x00", "not valid utf-16"),  # undecodable: truncated UTF-16
+])
+def test_bad_files_named_explicitly_are_clear_errors(tmp_path, content, message):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(WMEmbError, match=message) as info:
+        read_corpus([path])
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_path_and_folder_without_supported_files(tmp_path):
+    with pytest.raises(WMEmbError, match="no such file or folder"):
+        read_corpus([tmp_path / "nope.txt"])
+    (tmp_path / "x.bin").write_bytes(b"abc")
+    with pytest.raises(WMEmbError, match="no supported files"):
+        read_corpus([tmp_path])

@@ -1,0 +1,190 @@
+"""Real fine-tuning runs on a tiny BERT (built by the shared fixture) and the packaged MiniLM."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from train_samples import qa_dataset, write_json
+from transformers import TrainerCallback
+
+from wmemb.errors import WMEmbError
+from wmemb.records import QADataset
+from wmemb.train import FinetuneOptions, finetune
+from wmemb.train.finetune import METRICS_FILE, run_dir_for
+from wmemb.train.merge import merge_with_base
+
+ZH_INSTRUCTION = "为这个句子生成表示以用于检索相关文章："
+FAST = dict(lr=1e-3, batch_size=8)  # a random tiny BERT needs a large step to learn in a few steps
+
+
+def ndcg_of(model_path: Path, val_path: Path, instruction: str | None) -> float:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    val = QADataset.load(val_path)
+    evaluator = InformationRetrievalEvaluator(val.queries, val.corpus, {q: set(d) for q, d in val.relevant_docs.items()},
+                                              query_prompt=instruction, name="check", write_csv=False)
+    return evaluator(SentenceTransformer(str(model_path)))["check_cosine_ndcg@10"]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_bert, tmp_path_factory):
+    """One 3-epoch run with a Chinese query instruction, shared by the checks below."""
+    root = tmp_path_factory.mktemp("ft")
+    train = write_json(root / "t_train_dataset.json", qa_dataset(0, 32, questions_per_passage=2))
+    val = write_json(root / "t_val_dataset.json", qa_dataset(100, 12))
+    summary = finetune(tiny_bert, root / "out", train, val,
+                       FinetuneOptions(epochs=3, query_instruction=ZH_INSTRUCTION, **FAST))
+    return summary, val
+
+
+def test_loss_falls_and_best_epoch_is_saved(trained):
+    summary, val = trained
+    assert [e.epoch for e in summary.epochs] == [0, 1, 2, 3]
+    assert summary.epochs[-1].train_loss < summary.epochs[1].train_loss
+    trained_epochs = {e.epoch: e.metrics["ndcg@10"] for e in summary.epochs if e.epoch}
+    assert summary.best_epoch == max(trained_epochs, key=trained_epochs.get)
+    # The saved weights are the best epoch's: evaluating them again gives that epoch's NDCG@10.
+    assert ndcg_of(summary.output_path, val, ZH_INSTRUCTION) == pytest.approx(trained_epochs[summary.best_epoch], abs=1e-4)
+    log = json.loads((summary.output_path / METRICS_FILE).read_text(encoding="utf-8"))
+    assert log["best_epoch"] == summary.best_epoch and len(log["epochs"]) == 4
+    card = (summary.output_path / "README.md").read_text(encoding="utf-8")
+    assert summary.base_model in card and "ndcg@10" in card and f"{summary.train_pairs}" in card
+    assert not run_dir_for(summary.output_path).exists()  # checkpoints are cleaned up after success
+
+
+def test_saved_model_applies_its_query_instruction(trained):
+    from sentence_transformers import SentenceTransformer
+
+    summary, _ = trained
+    model = SentenceTransformer(str(summary.output_path))
+    assert model.prompts["query"] == ZH_INSTRUCTION
+    assert model.max_seq_length == 128  # the model's own limit, not the short training length
+    query = "什么是革兰氏阳性菌？"
+    np.testing.assert_allclose(model.encode_query([query]), model.encode([ZH_INSTRUCTION + query]), atol=1e-6)
+    assert not np.allclose(model.encode_query([query]), model.encode([query]), atol=1e-4)
+    np.testing.assert_allclose(model.encode_document(["The spore wall."]), model.encode(["The spore wall."]), atol=1e-6)
+
+
+def test_merge_gives_weights_between_base_and_finetuned(trained, tiny_bert):
+    from sentence_transformers import SentenceTransformer
+
+    summary, _ = trained
+    base = SentenceTransformer(str(tiny_bert)).state_dict()
+    finetuned = SentenceTransformer(str(summary.output_path))
+    tuned = {name: tensor.clone() for name, tensor in finetuned.state_dict().items()}
+    merge_with_base(finetuned, tiny_bert, 0.3)
+    merged = finetuned.state_dict()
+    changed = 0
+    for name, tensor in merged.items():
+        if tensor.is_floating_point():
+            np.testing.assert_allclose(tensor.numpy(), 0.3 * base[name].numpy() + 0.7 * tuned[name].numpy(), atol=1e-6)
+            changed += int(not np.allclose(base[name].numpy(), tuned[name].numpy()))
+    assert changed > 10
+
+
+class _InterruptAfterFirstCheckpoint(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        raise KeyboardInterrupt("simulated crash after the first checkpoint")
+
+
+def test_resume_continues_from_the_last_checkpoint(tiny_bert, train_val, tmp_path):
+    train, val = train_val
+    output = tmp_path / "resumed"
+    options = FinetuneOptions(epochs=2, **FAST)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(tiny_bert, output, train, val, options, callbacks=[_InterruptAfterFirstCheckpoint()])
+    assert not output.exists()  # nothing half-written
+    checkpoints = sorted(p.name for p in run_dir_for(output).glob("checkpoint-*"))
+    assert checkpoints == ["checkpoint-8"]  # 64 pairs / batch 8 = 8 steps per epoch
+
+    options.resume = True
+    summary = finetune(tiny_bert, output, train, val, options)
+    assert summary.resumed_from and summary.resumed_from.endswith("checkpoint-8")
+    assert [e.epoch for e in summary.epochs] == [0, 1, 2]  # epoch 1's metrics come from the checkpoint's log
+    assert all("ndcg@10" in e.metrics for e in summary.epochs)
+    assert (output / "model.safetensors").is_file()
+
+
+def test_in_place_with_merge_replaces_the_model_only_when_done(tiny_bert, train_val, tmp_path):
+    train, val = train_val
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model)
+    before = (model / "model.safetensors").read_bytes()
+    summary = finetune(model, model, train, val, FinetuneOptions(epochs=1, merge_with_base=0.5, **FAST))
+    assert summary.merged_metrics and "ndcg@10" in summary.merged_metrics
+    assert (model / "model.safetensors").read_bytes() != before
+    assert (model / METRICS_FILE).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "t_train_dataset.json", "t_val_dataset.json"]
+
+
+def test_minilm_with_hard_negatives_and_cached_loss(minilm, train_val, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from wmemb.train import MineOptions, mine
+
+    train, val = train_val
+    mined = tmp_path / "mined.jsonl"
+    mine(train, mined, minilm, MineOptions(negatives=2))
+    summary = finetune(minilm, tmp_path / "out", mined, val,
+                       FinetuneOptions(epochs=1, loss="cached", batch_size=16, lr=5e-5, **{"seed": 7}))
+    assert summary.settings["hard_negatives"] == 2 and summary.settings["mini_batch_size"] == 32
+    assert summary.settings["scale"] == 20.0 and summary.settings["query_instruction"] is None  # MiniLM's own
+    assert summary.epochs[1].train_loss > 0 and summary.best_epoch == 1
+    model = SentenceTransformer(str(summary.output_path))
+    assert model.prompts["query"] == ""  # recorded as "no instruction"
+    np.testing.assert_allclose(model.encode_query(["what is a shell?"]), model.encode(["what is a shell?"]), atol=1e-6)
+
+
+def test_torchrun_two_cpu_processes(tiny_bert, train_val, tmp_path):
+    train, val = train_val
+    output = tmp_path / "ddp"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+               "-m", "wmemb.cli", "finetune", str(tiny_bert), str(output), str(train), "--val", str(val),
+               "--epochs", "1", "--batch-size", "8", "--lr", "1e-3"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = json.loads((output / METRICS_FILE).read_text(encoding="utf-8"))
+    assert log["settings"]["world_size"] == 2 and log["best_epoch"] == 1
+
+
+@pytest.mark.parametrize("batch_size, message", [(64, "larger than the 32 distinct passages"), (1, "at least 2")])
+def test_batch_size_is_checked_against_the_data(tiny_bert, train_val, tmp_path, batch_size, message):
+    train, _ = train_val
+    with pytest.raises(WMEmbError, match=message):
+        finetune(tiny_bert, tmp_path / "out", train, None, FinetuneOptions(batch_size=batch_size))
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_output_is_refused_without_overwrite(tiny_bert, train_val, tmp_path):
+    train, _ = train_val
+    (tmp_path / "out").mkdir()
+    with pytest.raises(WMEmbError, match="pass --overwrite"):
+        finetune(tiny_bert, tmp_path / "out", train)
+
+
+def test_folder_that_is_not_a_model_is_refused(train_val, tmp_path):
+    train, _ = train_val
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("hello", encoding="utf-8")
+    with pytest.raises(WMEmbError, match="not a sentence-transformers or transformers model folder"):
+        finetune(tmp_path / "notes", tmp_path / "out", train)
+    with pytest.raises(WMEmbError, match="HF_HUB_OFFLINE"):
+        finetune("BAAI/bge-nonexistent-zh", tmp_path / "out", train)
+
+
+def test_cli_reports_bad_input_in_one_line(tiny_bert, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "q", "pos": ["p"]}\n{"query": "broken\n', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "wmemb.cli", "finetune", str(tiny_bert), str(tmp_path / "o"), str(bad)],
+                            capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"}, timeout=300)
+    assert result.returncode == 2
+    assert "bad.jsonl:2: not valid JSON" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,34 @@
+"""Small bilingual (Chinese + English) retrieval datasets for the train tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# Each topic is a distinct term; its query and passage share it, so even a tiny model can learn the pairs.
+ZH_TERMS = list("菌孢芽杆阳阴兰氏革微胞膜壁核酶毒")
+EN_TERMS = "bacteria protein membrane wall spore virus gram linux package system file shell command root install domain".split()
+
+
+def qa_dataset(offset: int, count: int, questions_per_passage: int = 1) -> dict:
+    """llama_index layout: topic i gets a Chinese or English passage and 1-2 questions about it."""
+    queries, corpus, relevant = {}, {}, {}
+    for i in range(offset, offset + count):
+        if i % 2:
+            term = ZH_TERMS[i % len(ZH_TERMS)]
+            passage = f"{term}{i}是细胞的一部分，{term}的作用很重要。"
+            asks = [f"什么是{term}{i}？", f"{term}{i}有什么作用？"]
+        else:
+            term = EN_TERMS[i % len(EN_TERMS)]
+            passage = f"The {term} {i} is part of the system and {term} matters."
+            asks = [f"what is the {term} {i}?", f"why does the {term} {i} matter?"]
+        corpus[f"d{i}"] = passage
+        for j in range(questions_per_passage):
+            queries[f"q{i}-{j}"] = asks[j]
+            relevant[f"q{i}-{j}"] = [f"d{i}"]
+    return {"queries": queries, "corpus": corpus, "relevant_docs": relevant, "mode": "text"}
+
+
+def write_json(path: Path, obj) -> Path:
+    path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
+    return path
