@@ -182,6 +182,126 @@ def mine(
     ])
 
 
+@app.command()
+def prepare(
+    train_nodes: Annotated[Path, typer.Argument(help="Training node file from `split` (*_train_nodes.jsonl).", show_default=False)],
+    val_nodes: Annotated[Path, typer.Argument(help="Validation node file from `split` (*_val_nodes.jsonl).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the datasets (and the reply caches that make reruns resume).")],
+    llm: Annotated[str, typer.Option(help="auto (a configured server if it answers, else local) | openai | ollama | local.")] = "auto",
+    base_url: Annotated[Optional[list[str]], typer.Option("--base-url", help="OpenAI-compatible base URL (…/v1) or Ollama URL; repeat to share the load.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Server model name, or for --llm local a causal-LM folder or .gguf file. Defaults: served model / qwen:14b / SmolLM2.")] = None,
+    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option(help="Requests in flight (local: batch size).")] = 8,
+    questions_per_chunk: Annotated[int, typer.Option(help="Questions to ask for per passage.")] = 2,
+    prompt_file: Annotated[Optional[Path], typer.Option(help="Custom prompt template with {context_str} and {num_questions_per_chunk}.")] = None,
+    filter_topk: Annotated[Optional[int], typer.Option(help="Keep a query only if --embed-model ranks its passage in this top K.")] = None,
+    embed_model: Annotated[Optional[str], typer.Option(help="Embedding model of --filter-topk; default: packaged MiniLM.")] = None,
+    max_retries: Annotated[int, typer.Option(help="Retries per request on 429/5xx/timeouts (exponential backoff with jitter).")] = 5,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for one reply.")] = 120.0,
+    json_mode: Annotated[bool, typer.Option("--json-mode", help="Ask for a JSON reply (servers that support it enforce it).")] = False,
+) -> None:
+    """Have an LLM write the questions each passage answers; write llama_index QA datasets."""
+    from wmemb.generate import PrepareOptions, prepare_datasets
+
+    options = PrepareOptions(llm=llm, base_urls=list(base_url or []), model=model, api_key_env=api_key_env,
+                             concurrency=concurrency, questions_per_chunk=questions_per_chunk,
+                             prompt_file=str(prompt_file) if prompt_file else None, filter_topk=filter_topk,
+                             embed_model=embed_model, max_retries=max_retries, timeout=timeout, json_mode=json_mode)
+    summary = prepare_datasets(train_nodes, val_nodes, output, options)
+    rows: list[tuple[str, object]] = [("backend", f"{summary.backend} ({summary.model})")]
+    for result in (summary.train, summary.val):
+        dropped = ", ".join(f"{reason} {count}" for reason, count in sorted(result.dropped.items())) or "none"
+        rows += [(f"{result.split} passages", f"{result.passages} ({result.reused} from cache, {result.generated} generated, {result.failed} failed)"),
+                 (f"{result.split} queries", f"{result.queries} (dropped: {dropped})"),
+                 (f"{result.split} tokens", f"{result.prompt_tokens} prompt, {result.completion_tokens} completion in {result.seconds:.1f} s"),
+                 (f"{result.split} dataset", result.dataset_path)]
+    if summary.failures_path:
+        rows.append(("failed passages", f"{summary.failures_path} (rerun to retry them)"))
+    print_table("prepare", rows)
+
+
+@app.command("import-dataset")
+def import_dataset(
+    source: Annotated[Path, typer.Argument(help="A QA dataset JSON written by llama_index (generate_qa_embedding_pairs).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it as readable UTF-8 JSON.")],
+) -> None:
+    """Check a llama_index EmbeddingQAFinetuneDataset file and save it in wmemb's readable form."""
+    from wmemb.generate import import_llama_index_dataset
+
+    dataset = import_llama_index_dataset(source, output)
+    print_table("import-dataset", [("queries", len(dataset.queries)), ("passages", len(dataset.corpus)), ("written", output)])
+
+
+@app.command(context_settings={"allow_extra_args": True})
+def expand(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="Model to expand: a sentence-transformers or plain transformers BERT folder, a hub id, or 'minilm'.", show_default=False)],
+    output: Annotated[Path, typer.Argument(help="Folder for the expanded model (may be MODEL itself: replaced safely).", show_default=False)],
+    words: Annotated[Optional[list[str]], typer.Option("--words", help="Terms to add: --words 芽孢杆菌 革兰氏阳性菌 peptidoglycan", show_default=False)] = None,
+    words_file: Annotated[Optional[Path], typer.Option("--words-file", help="One term per line (# comments), or a TSV from `wmemb vocab suggest`.", show_default=False)] = None,
+    init: Annotated[str, typer.Option(help="New embedding rows: mean-subtoken (mean of the term's old pieces), hf-default, random.")] = "mean-subtoken",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing OUTPUT folder.")] = False,
+    report_texts: Annotated[Optional[Path], typer.Option(help="Node JSONL whose passages are embedded before/after (bit-identity, mean cosine).", show_default=False)] = None,
+) -> None:
+    """Add domain terms to the tokenizer and embedding matrix; save a complete sentence-transformers model."""
+    from wmemb.vocab import expand_model, read_word_file
+
+    if ctx.args and words is None:
+        raise WMEmbError(f"unexpected argument(s) {' '.join(ctx.args)}; terms go after --words")
+    if (words is None) == (words_file is None):
+        raise WMEmbError("pass the terms with either --words w1 w2 ... or --words-file FILE")
+    terms = [*words, *ctx.args] if words is not None else read_word_file(words_file)
+    report = expand_model(model, output, terms, init=init, overwrite=overwrite, report_texts=report_texts)
+    for term in report.terms:
+        if not term.added:
+            console.print(f"  skipped {term.term}: {term.reason}", highlight=False)
+        elif not term.single_token:
+            console.print(f"  [yellow]not one token[/] {term.term}: {[s for s, ok in term.probes.items() if not ok]}", highlight=False)
+    for overlap in report.overlaps:
+        console.print(f"  overlap: {overlap.describe()}", highlight=False)
+    cosine = "n/a" if report.mean_cosine is None else f"{report.mean_cosine:.4f}"
+    print_table("expand", [
+        ("added", f"{len(report.added)} ({', '.join(t.term for t in report.added[:8])}{' ...' if len(report.added) > 8 else ''})"),
+        ("skipped", len(report.skipped)),
+        ("single token in sentences", f"{len(report.added) - len(report.not_single_token)} of {len(report.added)}"),
+        ("overlapping pairs", len(report.overlaps)),
+        ("init", report.init),
+        ("modules added", ", ".join(report.modules_added) or "none (kept the source's)"),
+        ("texts without new terms", f"{report.unaffected_texts}, bit-identical: {'yes' if report.unaffected_identical else 'NO'}"),
+        ("texts with new terms", f"{report.affected_texts}, mean cosine old/new {cosine}"),
+        ("model", report.output),
+    ])
+
+
+vocab_app = typer.Typer(help="Find domain-term candidates for `expand`.", no_args_is_help=True)
+app.add_typer(vocab_app, name="vocab")
+
+
+@vocab_app.command("suggest")
+def vocab_suggest(
+    corpus: Annotated[list[Path], typer.Argument(help="Corpus files/folders (.txt .md .html .pdf) or node JSONL files.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="TSV to write: term, frequency, pieces, tokens_saved, example.")],
+    model: Annotated[Optional[str], typer.Option(help="Model whose tokenizer counts pieces (folder or hub id); default: packaged MiniLM.")] = None,
+    top: Annotated[int, typer.Option(help="Candidates to write, best first.")] = 200,
+    min_freq: Annotated[int, typer.Option(help="Least number of occurrences in the corpus.")] = 3,
+    sentencepiece: Annotated[bool, typer.Option("--sentencepiece", help="Also propose pieces of a sentencepiece unigram model trained on the corpus.")] = False,
+    jieba: Annotated[bool, typer.Option("--jieba/--no-jieba", help="Seed Chinese candidates with jieba and drop everyday words in its dictionary.")] = True,
+) -> None:
+    """Rank frequent terms the tokenizer cuts into many pieces (Chinese n-gram statistics, English words)."""
+    from wmemb.vocab import SuggestOptions, suggest_terms, write_terms_tsv
+
+    options = SuggestOptions(top=top, min_freq=min_freq, use_jieba=jieba, use_sentencepiece=sentencepiece)
+    result = suggest_terms(corpus, model, options)
+    write_terms_tsv(output, result.candidates)
+    print_table("vocab suggest", [
+        ("sentences", result.sentences),
+        ("candidates written", len(result.candidates)),
+        ("best", ", ".join(c.term for c in result.candidates[:10])),
+        ("dropped", "; ".join(f"{count} {reason}" for reason, count in result.dropped.most_common()) or "none"),
+        ("terms file", f"{output} (edit it, then: wmemb expand MODEL OUT --words-file {output})"),
+    ])
+
+
 def main() -> None:
     try:
         app()

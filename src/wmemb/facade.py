@@ -37,7 +37,19 @@ class WMEmbModel:
         return summary
 
     def prepare(self, train_nodes: str | Path, val_nodes: str | Path, out_dir: str | Path, **options):
-        raise WMEmbError("prepare is not available yet in this version of wmemb")
+        """Write `<stem>_train_dataset.json` / `<stem>_val_dataset.json` (llama_index layout) in `out_dir`.
+
+        Options as in `wmemb prepare` (llm, base_urls, model, concurrency, questions_per_chunk,
+        prompt_file, filter_topk, embed_model, max_retries, timeout, json_mode, ...); the consistency
+        filter uses this model unless embed_model is given. Returns a PrepareSummary."""
+        from wmemb.generate import PrepareOptions, prepare_datasets
+
+        if options.get("filter_topk"):
+            options.setdefault("embed_model", self.weight_path)
+        summary = prepare_datasets(train_nodes, val_nodes, out_dir, PrepareOptions(**options))
+        log.info("prepare: %d train and %d val queries -> %s, %s", summary.train.queries, summary.val.queries,
+                 summary.train.dataset_path, summary.val.dataset_path)
+        return summary
 
     def finetune(self, model_path: str | Path, output_path: str | Path, train_dataset: str | Path,
                  val_dataset_path: str | Path | None = None, **options):
@@ -52,7 +64,15 @@ class WMEmbModel:
         return summary
 
     def expand(self, words: list[str], output_path: str | Path, **options):
-        raise WMEmbError("expand is not available yet in this version of wmemb")
+        """Add `words` to this model's tokenizer and embeddings; save the model to `output_path`.
+
+        `output_path` may be `weight_path` itself (replaced safely). Options as in `wmemb expand`:
+        init ("mean-subtoken" | "hf-default" | "random"), overwrite, report_texts (node JSONL)."""
+        from wmemb.vocab import expand_model
+
+        report = expand_model(self.weight_path, output_path, words, **options)
+        log.info("expand: %d term(s) added, %d skipped -> %s", len(report.added), len(report.skipped), report.output)
+        return report
 
     def evaluate(self, dataset: str | Path, models: list[str | Path] | None = None, out_dir: str | Path | None = None,
                  **options):

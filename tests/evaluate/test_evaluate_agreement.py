@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -43,15 +44,30 @@ def test_english_metrics_on_minilm_match_the_evaluator(tmp_path, minilm):
     assert scores.encoded_texts == len(ENGLISH.queries) + len(ENGLISH.corpus)
 
 
+def copy_with_prompts(model, folder, prompts: dict | None):
+    """A copy of `model` whose config_sentence_transformers.json has `prompts` (None: no such key)."""
+    shutil.copytree(model, folder)
+    config_path = folder / "config_sentence_transformers.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config.pop("prompts")
+    if prompts is not None:
+        config["prompts"] = prompts
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
 def test_chinese_metrics_match_and_each_model_gets_its_own_query_instruction(tmp_path, tiny_bert):
-    bge_named = shutil.copytree(tiny_bert, tmp_path / "bge-small-zh-tiny")
+    # Like a hub download of bge-small-zh-v1.5 (no prompts saved), and a model that saved its own.
+    bge_named = copy_with_prompts(tiny_bert, tmp_path / "bge-small-zh-tiny", None)
+    own_prompt = copy_with_prompts(tiny_bert, tmp_path / "tuned", {"query": "问题：", "document": ""})
     path = tmp_path / "zh_val_dataset.json"
     CHINESE.save(path)
-    result = evaluate_models([str(tiny_bert), str(bge_named)], path, ks=KS, batch_size=4, show_progress=False)
+    labels = [str(tiny_bert), str(bge_named), str(own_prompt)]
+    result = evaluate_models(labels, path, ks=KS, batch_size=4, show_progress=False)
 
-    plain, bge = result.scores(str(tiny_bert)), result.scores(str(bge_named))
-    assert plain.query_prompt is None
-    assert bge.query_prompt == BGE_QUERY_INSTRUCTIONS["zh"]
-    assert plain.metrics == pytest.approx(reference_metrics(tiny_bert, CHINESE, None), abs=1e-6)
-    assert bge.metrics == pytest.approx(reference_metrics(bge_named, CHINESE, bge.query_prompt), abs=1e-6)
-    assert [m.label for m in result.models] == [str(tiny_bert), str(bge_named)]
+    assert [m.label for m in result.models] == labels
+    assert [m.query_prompt for m in result.models] == [None, BGE_QUERY_INSTRUCTIONS["zh"], "问题："]
+    for scores in result.models:
+        assert scores.metrics == pytest.approx(reference_metrics(scores.path, CHINESE, scores.query_prompt), abs=1e-6)
+    # The instruction changes the query embeddings of the same weights, hence the ranking.
+    assert result.models[0].metrics != result.models[1].metrics

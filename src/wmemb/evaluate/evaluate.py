@@ -121,9 +121,9 @@ def evaluate_models(models: Sequence[str | os.PathLike], data: EvalData | str | 
     if repeated:
         raise WMEmbError(f"--model {repeated[0]} is given more than once; name each model once")
     folders = [_model_folder(label) for label in labels]
-    out = ensure_writable_dir(out_dir) if out_dir is not None else None
     if not isinstance(data, EvalData):
         data = load_eval_data(data, split=split)
+    out = ensure_writable_dir(out_dir) if out_dir is not None else None
 
     indexed = _IndexedData.build(data)
     scores = [_evaluate_model(label, folder, indexed, ks, batch_size, device, show_progress)

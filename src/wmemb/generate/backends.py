@@ -287,6 +287,7 @@ class LocalBackend:
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
         self._loaded = None
+        self.batch_sizes: list[int] = []  # one entry per generate call, for logs and benchmarks
 
     async def start(self) -> None:
         self._loaded = await asyncio.to_thread(load_causal_lm, str(self.path))
@@ -307,6 +308,7 @@ class LocalBackend:
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             prompts = [prompt for prompt, _, _ in batch]
+            self.batch_sizes.append(len(batch))
             try:
                 results = await asyncio.to_thread(generate_batch, *self._loaded, prompts, max(m for _, m, _ in batch))
             except Exception as exc:  # e.g. out of memory: fail these passages, keep serving
@@ -322,6 +324,8 @@ class LocalBackend:
     async def close(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
+        if self.batch_sizes:
+            log.info("local: %d prompts in %d batches", sum(self.batch_sizes), len(self.batch_sizes))
 
 
 async def open_backend(llm: str, base_urls: list[str], model: str | None, api_key_env: str | None, timeout: float,

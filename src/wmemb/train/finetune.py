@@ -134,7 +134,7 @@ def finetune(model: str | os.PathLike | None, output: str | os.PathLike, train_d
         log.info("output is the input model: the new model replaces it only once it is completely written")
 
     instruction = decide_query_instruction(folder, options.query_instruction, options.no_query_instruction, rows.prompt)
-    settings = _resolve_settings(options, st_model, folder, rows, instruction)
+    settings = _resolve_settings(options, st_model, folder, rows, val, instruction)
     run_dir = run_dir_for(output)
     trainer, resumed_from = _build_trainer(st_model, rows, val, instruction, settings, options, run_dir, callbacks)
 
@@ -167,7 +167,7 @@ def finetune(model: str | os.PathLike | None, output: str | os.PathLike, train_d
     return summary
 
 
-def _resolve_settings(options: FinetuneOptions, model, folder: Path, rows: TrainingRows, instruction: str | None) -> dict:
+def _resolve_settings(options: FinetuneOptions, model, folder: Path, rows: TrainingRows, val, instruction: str | None) -> dict:
     """Fill in the defaults that depend on the model and the data; check the batch against the data."""
     distinct = rows.distinct_positives()
     batch_size = options.batch_size
@@ -186,7 +186,10 @@ def _resolve_settings(options: FinetuneOptions, model, folder: Path, rows: Train
     if options.max_length:
         max_length = min(options.max_length, limit)
     else:
-        longest = _longest_tokens(model.tokenizer, rows, instruction)
+        # validation texts count too: the per-epoch scores must be those of the saved model
+        queries = rows.anchors + (list(val.queries.values()) if val else [])
+        passages = rows.texts() + (list(val.corpus.values()) if val else [])
+        longest = _longest_tokens(model.tokenizer, queries, passages, instruction)
         max_length = min(longest, limit)
         if longest > limit:
             log.warning("the longest training text has %d tokens; texts are truncated at the model's limit %d", longest, limit)
@@ -208,10 +211,11 @@ def _name_or_path(model) -> str:
     return str(getattr(config, "_name_or_path", "") or "")
 
 
-def _longest_tokens(tokenizer, rows: TrainingRows, instruction: str | None) -> int:
-    """Longest text of the data in tokens (special tokens included), queries with their instruction."""
-    queries = sorted(set(rows.anchors), key=len, reverse=True)[:1000]
-    passages = sorted(set(rows.texts()), key=len, reverse=True)[:1000]  # the longest in characters
+def _longest_tokens(tokenizer, queries: list[str], passages: list[str], instruction: str | None) -> int:
+    """Longest text in tokens (special tokens included), queries with their instruction; only the
+    1000 longest in characters of each kind are tokenized, which keeps this fast on large data."""
+    queries = sorted(set(queries), key=len, reverse=True)[:1000]
+    passages = sorted(set(passages), key=len, reverse=True)[:1000]
     texts = [(instruction or "") + q for q in queries] + passages
     return max(len(ids) for ids in tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"])
 
@@ -238,8 +242,9 @@ def _build_trainer(model, rows: TrainingRows, val, instruction: str | None, sett
         load_best_model_at_end=val is not None,
         metric_for_best_model=f"eval_{EVALUATOR_NAME}_cosine_{BEST_METRIC}" if val is not None else None,
         greater_is_better=True, logging_strategy="steps", logging_steps=max(1, steps_per_epoch // 10),
-        bf16=bf16, fp16=on_cuda and not bf16, gradient_checkpointing=options.gradient_checkpointing,
-        report_to="none", ddp_find_unused_parameters=True if world_size > 1 else None)
+        bf16=bf16, fp16=on_cuda and not bf16, report_to="none",
+        ddp_find_unused_parameters=True if world_size > 1 else None,
+        **{_checkpointing_field(SentenceTransformerTrainingArguments): options.gradient_checkpointing})
     if bf16 or on_cuda:
         log.info("mixed precision: %s", "bf16" if bf16 else "fp16")
 
@@ -263,6 +268,12 @@ def _build_trainer(model, rows: TrainingRows, val, instruction: str | None, sett
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=rows.to_dataset(), loss=loss,
                                          evaluator=evaluator, callbacks=extra)
     return trainer, resumed_from
+
+
+def _checkpointing_field(arguments_class) -> str:
+    """transformers 5 renamed gradient_checkpointing to activation_checkpointing."""
+    fields = arguments_class.__dataclass_fields__
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
 
 
 def _prepare_run_dir(run_dir: Path, resume: bool) -> str | None:

@@ -103,13 +103,17 @@ def mine(dataset: str | os.PathLike, output: str | os.PathLike, model: str | os.
             positive_texts = {corpus_texts[p] for p in positives}
             positive_scores = (corpus_embeddings[positives] @ query_embeddings[row]).tolist()
             ceiling = min(positive_scores) * (1 - options.relative_margin)
-            # Ranks count over the full result list: the positives' ranks are skipped, never taken.
-            candidates = [(int(i), float(s)) for i, s in zip(top_ids[row][window[0]:], top_scores[row][window[0]:])
-                          if i >= 0 and corpus_texts[i] not in positive_texts and s < ceiling]
-            chosen = rng.sample(candidates, min(negatives, len(candidates)))
+            # Ranks count over the full result list: the positives' ranks are skipped, never taken. A text
+            # stored under two ids is one candidate (and never a negative when it is a positive's text).
+            candidates = {}
+            for i, score in zip(top_ids[row][window[0]:].tolist(), top_scores[row][window[0]:].tolist()):
+                if i >= 0 and corpus_texts[i] not in positive_texts and score < ceiling:
+                    candidates.setdefault(corpus_texts[i], (i, score))
+            chosen = rng.sample(list(candidates.values()), min(negatives, len(candidates)))
             if len(chosen) < negatives:
-                extra = _random_fill(rng, corpus_texts, positive_texts, {i for i, _ in chosen}, negatives - len(chosen),
-                                     corpus_embeddings, query_embeddings[row])
+                excluded = positive_texts | {corpus_texts[i] for i, _ in chosen}
+                extra = _random_fill(rng, corpus_texts, excluded, negatives - len(chosen), corpus_embeddings,
+                                     query_embeddings[row])
                 chosen += extra
                 filled += len(extra)
             records.append(PairRecord(query=data.queries[qid], pos=[corpus_texts[p] for p in positives],
@@ -159,9 +163,13 @@ def _searcher(corpus_embeddings, use_faiss: bool | None):
     return exact, "exact"
 
 
-def _random_fill(rng: random.Random, corpus_texts: list[str], positive_texts: set[str], taken: set[int], count: int,
+def _random_fill(rng: random.Random, corpus_texts: list[str], excluded: set[str], count: int,
                  corpus_embeddings, query_embedding) -> list[tuple[int, float]]:
-    """`count` random passages that are neither positives nor already chosen, with their scores."""
-    pool = [i for i, text in enumerate(corpus_texts) if i not in taken and text not in positive_texts]
+    """`count` random passages of distinct texts outside `excluded` (positives, already chosen), with scores."""
+    first_of_text = {}
+    for i, text in enumerate(corpus_texts):
+        if text not in excluded:
+            first_of_text.setdefault(text, i)
+    pool = list(first_of_text.values())
     picked = rng.sample(pool, min(count, len(pool)))
     return [(i, float(corpus_embeddings[i] @ query_embedding)) for i in picked]

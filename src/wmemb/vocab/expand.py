@@ -39,6 +39,7 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.in
 # Ordinary sentences a term is checked in: Chinese terms between other CJK characters, Latin terms between words.
 _CJK_PROBE = "我们在实验中观察到{term}的变化。"
 _LATIN_PROBE = "In this study, {term} was observed twice."
+_NEUTRAL_SENTENCES = [_CJK_PROBE.format(term="温度"), _LATIN_PROBE.format(term="nothing")]
 _ENCODE_BATCH = 32
 
 
@@ -139,7 +140,8 @@ def expand_model(model: str | os.PathLike | None, output: str | os.PathLike, ter
         del new_model
         reloaded, _ = load_sentence_model(folder)
         _check_single_tokens(reloaded[0].tokenizer, report.added)
-        probe_texts = [sentence for term in report.added for sentence in term.probes]
+        # Without report texts: the probe sentences, plus the same sentences with an everyday word in the term's place.
+        probe_texts = [sentence for term in report.added for sentence in term.probes] + _NEUTRAL_SENTENCES
         _compare_embeddings(old_model, reloaded, old_tokenizer, texts or probe_texts, report)
     for term in report.not_single_token:
         log.warning("%r is not a single token in: %s", term.term, [s for s, ok in term.probes.items() if not ok])

@@ -49,13 +49,14 @@ _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
 # Characters that end many Chinese terms (bacteria, -ins, bodies, enzymes, diseases, agents ...).
 PRODUCTIVE_SUFFIXES = frozenset("菌素体酶剂病炎症性化类质物器法率学酸盐胞核膜系统式型")
 # Function characters no term starts or ends with; an n-gram with one at its edge crosses a word boundary.
-_BAD_FIRST = frozenset("的了是在和与及或也都就而被把对从等这那其之但并且则即又很再")
-_BAD_LAST = frozenset("的了是在和与及或也都就而被把对从等这那其之但并且则即又很再个么吗呢吧于着过")
+_BAD_FIRST = frozenset("的了是在和与及或也都就而被把对从等这那其之但并且则即又很再你我他她它")
+_BAD_LAST = frozenset("的了是在和与及或也都就而被把对从等这那其之但并且则即又很再你我他她它个么吗呢吧于着过")
 _ENGLISH_FUNCTION_WORDS = frozenset(
     """a an the and or but nor of in on at by for with from to into onto over under about as than then that this these
     those which who whom whose what when where why how is are was were be been being has have had do does did can could
     shall should will would may might must not no it its we you they he she i our your their his her them us me my
-    there here also such each every any all some both either neither more most less other same so if via per""".split())
+    there here also such each every any all some both either neither more most less other same so if via per see use""".split())
+_DIGIT_RUNS = re.compile(r"\d+")
 
 
 @dataclass
@@ -79,10 +80,13 @@ class Candidate:
     pieces: int  # tokens the model's tokenizer cuts the term into now
     example: str
     origin: set[str] = field(default_factory=set)  # ngram, jieba, word, phrase, sentencepiece
+    words: int = 1  # Latin words in a phrase
 
     @property
     def tokens_saved(self) -> int:
-        return self.frequency * (self.pieces - 1)
+        """frequency x (pieces - 1); a phrase is credited only with what it saves beyond its words
+        (one token per word), so it never outranks the words it is made of for their own savings."""
+        return self.frequency * ((self.pieces if self.words == 1 else self.words) - 1)
 
 
 @dataclass
@@ -263,7 +267,8 @@ def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dr
         return words[part[0]] if len(part) == 1 else phrases[" ".join(part)]
 
     candidates = [Candidate(surface[key].most_common(1)[0][0], count, 0, corpus[example[key]], {"word"})
-                  for key, count in words.items() if count >= options.min_freq and len(key) >= 3]
+                  for key, count in words.items()
+                  if count >= options.min_freq and len(key) >= 3 and len(_DIGIT_RUNS.findall(key)) <= 1]
     for key, count in phrases.items():
         if count < options.min_freq:
             continue
@@ -275,7 +280,7 @@ def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dr
         if pmi < options.min_pmi:
             dropped["English phrases below the cohesion (PMI) threshold"] += 1
             continue
-        candidates.append(Candidate(surface[key].most_common(1)[0][0], count, 0, corpus[example[key]], {"phrase"}))
+        candidates.append(Candidate(surface[key].most_common(1)[0][0], count, 0, corpus[example[key]], {"phrase"}, len(parts)))
     return candidates
 
 
@@ -331,13 +336,21 @@ def rank(pool: list[Candidate], tokenizer, dropped: Counter) -> list[Candidate]:
     kept: list[Candidate] = []
     for candidate in measured:
         # Occurrences left once the better candidates containing this one have taken theirs.
-        inside = sum(better.frequency * better.term.count(candidate.term) for better in kept if candidate.term in better.term)
+        inside = sum(better.frequency * occurrences(candidate.term, better.term) for better in kept)
         alone = candidate.frequency - inside
         if inside and alone < max(2, 0.2 * candidate.frequency):
             dropped["substrings of better candidates"] += 1
             continue
         kept.append(candidate)
     return kept
+
+
+def occurrences(inner: str, outer: str) -> int:
+    """How often `inner` occurs in `outer`: anywhere for Chinese, as whole words for Latin terms
+    (nitrification is not inside denitrification)."""
+    if _HAN_RUN.fullmatch(inner):
+        return outer.count(inner)
+    return len(re.findall(rf"(?<![A-Za-z0-9]){re.escape(inner)}(?![A-Za-z0-9])", outer, flags=re.IGNORECASE))
 
 
 def write_terms_tsv(path: str | os.PathLike, candidates: list[Candidate]) -> None:

@@ -1,0 +1,105 @@
+"""Parsing and filtering of real and realistic model replies, Chinese and English."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wmemb.generate.filters import FilterRules, QueryFilter, is_question, units
+from wmemb.generate.parse import clean_line, parse_questions, strip_think
+from wmemb.generate.prompts import EN_TEMPLATE, ZH_TEMPLATE, PromptSet, fill, passage_language
+
+DATA = Path(__file__).parent / "data"
+
+
+def _cases(name: str) -> list[dict]:
+    return json.loads((DATA / name).read_text(encoding="utf-8"))
+
+
+def questions_of(reply: str) -> list[str]:
+    return [q for q in parse_questions(reply) if is_question(q)]
+
+
+@pytest.mark.parametrize("case", _cases("qwen_zh_replies.json"), ids=lambda c: c["name"])
+def test_chinese_replies(case):
+    assert questions_of(case["reply"]) == case["expected"]
+
+
+@pytest.mark.parametrize("case", _cases("english_replies.json"), ids=lambda c: c["name"])
+def test_english_replies(case):
+    assert questions_of(case["reply"]) == case["expected"]
+
+
+def test_real_smollm2_replies_yield_clean_questions():
+    """Replies SmolLM2 really wrote (capture_smollm2.py): no chatter survives parsing + filtering."""
+    cases = _cases("smollm2_replies.json")
+    assert len(cases) >= 10
+    kept_total = 0
+    for case in cases:
+        query_filter = QueryFilter()
+        kept = query_filter.keep(parse_questions(case["reply"]), case["passage"])
+        kept_total += len(kept)
+        for question in kept:
+            assert question.endswith("?") or is_question(question), question
+            assert not question.lower().startswith(("here", "sure", "i'd", "i would", "question")), question
+            assert not question[0] in "0123456789-*#\"", question
+            assert len(units(question)) >= 3
+    assert kept_total >= len(cases) // 2  # the model does write usable questions
+
+
+def test_strip_think_variants():
+    assert strip_think("<think>a\nb</think>\n问题？") == "问题？"
+    assert strip_think("reasoning only</think>What?") == "What?"
+    assert strip_think("What?\n<THINK>never closed") == "What?"
+
+
+def test_clean_line_keeps_inner_quotes_and_drops_tails():
+    assert clean_line("3) “芽孢”指的是什么？（这是关键）") == "“芽孢”指的是什么？"
+    assert clean_line('- "Who maintains Debian?" (easy)') == "Who maintains Debian?"
+    assert clean_line("问2：病毒能独立复制吗") == "病毒能独立复制吗"
+
+
+def test_filters_count_each_reason():
+    passage = "The apt tool installs Debian packages from the repositories listed in the sources list file on the system."
+    query_filter = QueryFilter(FilterRules(max_units=20))
+    kept = query_filter.keep([
+        "What does apt install?",
+        "what does APT install ?",  # duplicate after normalisation
+        "Why?",  # too short
+        "Here are two questions about the passage",  # not a question
+        "The apt tool installs Debian packages from the repositories listed in the sources list file?",  # copies the passage
+        "How " + "very " * 30 + "long is this?",  # too long
+        "Which file lists the repositories apt uses?",
+    ], passage)
+    assert kept == ["What does apt install?", "Which file lists the repositories apt uses?"]
+    assert dict(query_filter.dropped) == {"duplicate": 1, "too_short": 1, "not_question": 1, "copied_span": 1, "too_long": 1}
+
+
+def test_filters_chinese():
+    passage = "革兰氏阳性菌的细胞壁较厚，主要由肽聚糖构成，革兰氏染色后呈紫色。"
+    query_filter = QueryFilter()
+    kept = query_filter.keep(["革兰氏阳性菌的细胞壁由什么构成？", "革兰氏阳性菌的细胞壁由什么构成?", "以下是两个问题",
+                              "革兰氏阳性菌的细胞壁较厚，主要由肽聚糖构成？", "什么？"], passage)
+    assert kept == ["革兰氏阳性菌的细胞壁由什么构成？"]
+    assert dict(query_filter.dropped) == {"duplicate": 1, "not_question": 1, "copied_span": 1, "too_short": 1}
+
+
+def test_language_pick_and_templates(tmp_path):
+    assert passage_language("革兰氏阳性菌的细胞壁较厚。") == "zh"
+    assert passage_language("使用 apt-get install 命令安装软件包，再用 dpkg -l 查看。") == "zh"
+    assert passage_language("The apt tool installs packages; 中文 is rare here.") == "en"
+    prompts = PromptSet.builtin()
+    assert prompts.render("病毒没有细胞结构。", 3)[2] == fill(ZH_TEMPLATE, "病毒没有细胞结构。", 3)
+    language, template, message = prompts.render("Viruses have no cells {x}.", 2)
+    assert (language, template) == ("en", EN_TEMPLATE) and "Viruses have no cells {x}." in message and "Write 2 " in message
+    json_message = PromptSet.builtin(json_mode=True).render("病毒没有细胞结构。", 2)[2]
+    assert json_message.endswith('{"questions": ["...", "..."]}')
+
+    custom = tmp_path / "prompt.txt"
+    custom.write_text("Passage {{literal}}:\n{context_str}\nAsk {num_questions_per_chunk} questions.", encoding="utf-8")
+    assert PromptSet.from_file(custom).render("芽孢 {a}", 4)[2] == "Passage {literal}:\n芽孢 {a}\nAsk 4 questions."
+    custom.write_text("no placeholder", encoding="utf-8")
+    with pytest.raises(Exception, match="context_str"):
+        PromptSet.from_file(custom)

@@ -1,0 +1,213 @@
+"""`prepare` against a real local HTTP server (tests/openai_server.py) with injected faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import EN_PASSAGES, ZH_PASSAGES, write_node_files
+from openai_server import Fault, default_reply, openai_server
+
+from wmemb.errors import WMEmbError
+from wmemb.generate import PrepareOptions, prepare_datasets
+from wmemb.records import QADataset
+
+
+def fast_options(server, **overrides) -> PrepareOptions:
+    values = dict(llm="openai", base_urls=[server.base_url], retry_base_delay=0.05, retry_max_delay=1.0, timeout=5.0)
+    values.update(overrides)
+    return PrepareOptions(**values)
+
+
+def all_queries(out: Path, stem: str = "book") -> list[str]:
+    return [q for split in ("train", "val") for q in QADataset.load(out / f"{stem}_{split}_dataset.json").queries.values()]
+
+
+def test_writes_llama_index_datasets_through_faults(node_files, tmp_path):
+    train, val = node_files
+    with openai_server() as server:
+        server.faults.extend([Fault.rate_limit(retry_after=None), Fault.server_error(503), Fault.malformed(), Fault.drop()])
+        summary = prepare_datasets(train, val, tmp_path / "out", fast_options(server, concurrency=3))
+        chats = server.chat_requests()
+    assert (summary.backend, summary.model) == ("openai", "test-model")
+    assert len(chats) == 9 + 4  # every passage once, plus one retry per injected fault
+    assert summary.train.failed == summary.val.failed == 0 and summary.failures_path is None
+    assert summary.train.languages == {"en": 4, "zh": 2} and summary.val.languages == {"en": 2, "zh": 1}
+    assert summary.train.queries == 12 and summary.val.queries == 6
+    text = (tmp_path / "out" / "book_train_dataset.json").read_text(encoding="utf-8")
+    assert "材料中关于" in text and "\\u" not in text  # Chinese stays readable
+    train_set = QADataset.load(tmp_path / "out" / "book_train_dataset.json")
+    assert set(train_set.corpus) == {json.loads(line)["id"] for line in train.read_text(encoding="utf-8").splitlines()}
+    for qid, docs in train_set.relevant_docs.items():
+        assert docs == [qid.rsplit("-q", 1)[0]]
+        assert not train_set.queries[qid].startswith(("Here", "以下")), "preamble stored as a query"
+    zh_prompts = [r.prompt for r in chats if "革兰氏" in r.prompt]
+    assert zh_prompts and all("请根据上面的材料" in p for p in zh_prompts)  # Chinese passage, Chinese prompt
+    summary_file = json.loads((tmp_path / "out" / "book_prepare_summary.json").read_text(encoding="utf-8"))
+    assert summary_file["train"]["queries"] == 12
+
+
+def test_retry_after_is_honoured_and_backoff_grows(tmp_path):
+    train, val = write_node_files(tmp_path / "nodes", EN_PASSAGES[:1], EN_PASSAGES[1:2])
+    with openai_server() as server:
+        server.faults.extend([Fault.rate_limit(retry_after=0.6), Fault.server_error(), Fault.server_error(), Fault.server_error()])
+        options = fast_options(server, concurrency=1, retry_base_delay=0.1, max_retries=5)
+        prepare_datasets(train, val, tmp_path / "out", options)
+        times = [r.time for r in server.chat_requests()]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(times) == 6  # train: 5 attempts; val: 1
+    assert gaps[0] >= 0.6  # waited as long as Retry-After said, although the backoff was 0.05-0.1 s
+    # backoff after the 2nd, 3rd, 4th failure: base * 2**attempt * jitter(0.5..1) = 0.1-0.2, 0.2-0.4, 0.4-0.8 s
+    for gap, low, high in zip(gaps[1:4], (0.1, 0.2, 0.4), (0.2, 0.4, 0.8)):
+        assert low * 0.95 <= gap <= high + 0.25, gaps
+
+
+def test_timeout_is_retried(tmp_path):
+    train, val = write_node_files(tmp_path / "nodes", EN_PASSAGES[:1], EN_PASSAGES[1:2])
+    with openai_server() as server:
+        server.faults.append(Fault.slow(3.0))
+        started = time.monotonic()
+        summary = prepare_datasets(train, val, tmp_path / "out", fast_options(server, timeout=0.5, concurrency=1))
+        assert time.monotonic() - started < 2.5  # did not wait for the slow reply
+        assert len(server.chat_requests()) == 3
+    assert summary.train.failed == 0 and summary.train.queries == 2
+
+
+def test_failed_passage_is_recorded_and_retried_on_rerun(node_files, tmp_path):
+    train, val = node_files
+    poisoned = EN_PASSAGES[1]
+
+    def reply(prompt: str):
+        return Fault.server_error() if poisoned in prompt else default_reply(prompt)
+
+    out = tmp_path / "out"
+    with openai_server(reply=reply) as server:
+        summary = prepare_datasets(train, val, out, fast_options(server, max_retries=2))
+        assert len([r for r in server.chat_requests() if poisoned in r.prompt]) == 3  # 1 try + 2 retries
+    assert summary.train.failed == 1 and summary.train.generated == 5 and summary.train.queries == 10
+    failures = [json.loads(line) for line in Path(summary.failures_path).read_text(encoding="utf-8").splitlines()]
+    assert len(failures) == 1 and failures[0]["split"] == "train" and "HTTP 500" in failures[0]["error"]
+
+    with openai_server() as server:  # the server recovered: the rerun asks only for the failed passage
+        summary = prepare_datasets(train, val, out, fast_options(server))
+        assert [poisoned in r.prompt for r in server.chat_requests()] == [True]
+    assert summary.train.reused == 5 and summary.train.generated == 1 and summary.train.queries == 12
+    assert summary.failures_path is None and not (out / "book_prepare_failures.jsonl").exists()
+
+
+def test_resume_after_kill_9_redoes_only_missing_passages(tmp_path):
+    texts = [f"Passage number {i} explains topic {i} of the Debian system in a few words." for i in range(12)]
+    train, val = write_node_files(tmp_path / "nodes", texts, EN_PASSAGES[:2])
+    out = tmp_path / "out"
+    replies = out / "book_train_replies.jsonl"
+    with openai_server(delay=0.25) as server:
+        command = [sys.executable, "-m", "wmemb.cli", "prepare", str(train), str(val), "-o", str(out), "--llm", "openai",
+                   "--base-url", server.base_url, "--concurrency", "2"]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not replies.exists() or replies.read_text(encoding="utf-8").count("\n") < 4):
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    done_before = replies.read_text(encoding="utf-8").count("\n")
+    assert 4 <= done_before < 12 and not (out / "book_train_dataset.json").exists()
+    with replies.open("a", encoding="utf-8") as handle:  # a write torn by the kill
+        handle.write('{"key": "abc", "reply": "What is')
+
+    with openai_server() as server:
+        summary = prepare_datasets(train, val, out, fast_options(server))
+        asked = [r.prompt for r in server.chat_requests()]
+    assert summary.train.reused == done_before and summary.train.generated == 12 - done_before
+    assert len(asked) == 12 - done_before + 2
+    queries = all_queries(out)
+    assert len(queries) == len(set(queries)) == 2 * 14  # every passage answered, no query twice
+    lines = replies.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 12 and all(json.loads(line) for line in lines)
+
+
+def test_train_and_val_never_share_a_cache_entry(tmp_path):
+    same = EN_PASSAGES[0]
+    train, val = write_node_files(tmp_path / "nodes", [same, EN_PASSAGES[1]], [same])
+    with openai_server() as server:
+        prepare_datasets(train, val, tmp_path / "out", fast_options(server))
+        assert len([r for r in server.chat_requests() if same in r.prompt]) == 2
+    assert (tmp_path / "out" / "book_train_replies.jsonl").exists() and (tmp_path / "out" / "book_val_replies.jsonl").exists()
+
+
+def test_several_base_urls_share_the_load(tmp_path):
+    texts = [f"Topic {i}: the package manager resolves dependencies of package {i} automatically." for i in range(16)]
+    train, val = write_node_files(tmp_path / "nodes", texts, EN_PASSAGES[:1])
+    with openai_server(delay=0.1) as first, openai_server(delay=0.1) as second:
+        prepare_datasets(train, val, tmp_path / "out", fast_options(first, base_urls=[first.base_url, second.base_url], concurrency=4))
+        counts = len(first.chat_requests()), len(second.chat_requests())
+    assert sum(counts) == 17 and min(counts) >= 6, counts
+
+
+def test_json_mode_request_and_reply(tmp_path):
+    train, val = write_node_files(tmp_path / "nodes", ZH_PASSAGES[:1], EN_PASSAGES[:1])
+
+    def reply(prompt: str) -> str:
+        if "革兰氏" in prompt:
+            return '{"questions": ["革兰氏阳性菌的细胞壁由什么构成？", "革兰氏染色后阳性菌呈什么颜色？"]}'
+        return '```json\n{"questions": ["What does apt install?", "Where are repositories listed?"]}\n```'
+
+    with openai_server(reply=reply) as server:
+        prepare_datasets(train, val, tmp_path / "out", fast_options(server, json_mode=True))
+        bodies = [r.body for r in server.chat_requests()]
+    assert all(body["response_format"] == {"type": "json_object"} for body in bodies)
+    assert all("JSON" in body["messages"][0]["content"] for body in bodies)
+    assert sorted(all_queries(tmp_path / "out")) == sorted(["革兰氏阳性菌的细胞壁由什么构成？", "革兰氏染色后阳性菌呈什么颜色？",
+                                                             "What does apt install?", "Where are repositories listed?"])
+
+
+def test_ollama_backend(node_files, tmp_path):
+    train, val = node_files
+    with openai_server(model="qwen:14b") as server:
+        summary = prepare_datasets(train, val, tmp_path / "out", PrepareOptions(llm="ollama", base_urls=[server.root_url]))
+        assert {r.path for r in server.chat_requests()} == {"/api/chat"}
+        with pytest.raises(WMEmbError, match="ollama pull qwen3"):
+            prepare_datasets(train, val, tmp_path / "out2", PrepareOptions(llm="ollama", base_urls=[server.root_url], model="qwen3"))
+    assert summary.backend == "ollama" and summary.model == "qwen:14b" and summary.train.queries == 12
+
+
+def test_ollama_reasoning_model_think_blocks_are_removed(tmp_path):
+    train, val = write_node_files(tmp_path / "nodes", ZH_PASSAGES[:1], ZH_PASSAGES[1:2])
+
+    def reply(prompt: str) -> str:
+        return "<think>\n用户要两个问题。问题1：这是草稿？\n</think>\n\n问题1：" + ("革兰氏阳性菌呈什么颜色？" if "革兰氏" in prompt else "芽孢有什么特点？")
+
+    with openai_server(reply=reply, model="qwen3") as server:
+        prepare_datasets(train, val, tmp_path / "out", PrepareOptions(llm="ollama", base_urls=[server.root_url], model="qwen3"))
+    assert sorted(all_queries(tmp_path / "out")) == ["芽孢有什么特点？", "革兰氏阳性菌呈什么颜色？"]
+
+
+def test_clear_errors(node_files, tmp_path):
+    train, val = node_files
+    with pytest.raises(WMEmbError, match="does not answer.*--llm local"):
+        prepare_datasets(train, val, tmp_path / "out", PrepareOptions(llm="openai", base_urls=["http://127.0.0.1:9"]))
+    with openai_server() as server:
+        with pytest.raises(WMEmbError, match="404.*not found.*--model"):
+            prepare_datasets(train, val, tmp_path / "out", fast_options(server, model="no-such-model"))
+        with pytest.raises(WMEmbError, match="auto, openai, ollama, local"):
+            prepare_datasets(train, val, tmp_path / "out", fast_options(server, llm="gpt"))
+    with pytest.raises(WMEmbError, match="missing.txt: node file not found"):
+        prepare_datasets(tmp_path / "missing.txt", val, tmp_path / "out", PrepareOptions())
+
+
+def test_cli_prepare_and_import(node_files, tmp_path):
+    from typer.testing import CliRunner
+
+    from wmemb.cli import app
+
+    train, val = node_files
+    with openai_server() as server:
+        result = CliRunner().invoke(app, ["prepare", str(train), str(val), "-o", str(tmp_path / "out"), "--llm", "openai",
+                                          "--base-url", server.base_url, "--questions-per-chunk", "1"])
+    assert result.exit_code == 0, result.output
+    assert len(QADataset.load(tmp_path / "out" / "book_train_dataset.json").queries) == 6
