@@ -302,6 +302,88 @@ def vocab_suggest(
     ])
 
 
+def _settings_epilog() -> str:
+    import dataclasses
+
+    from wmemb.pipeline import PipelineConfig
+
+    return "Settings (TOML keys / --flags): " + ", ".join(f.name.replace("_", "-") for f in dataclasses.fields(PipelineConfig))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, epilog=_settings_epilog())
+def run(
+    ctx: typer.Context,
+    config: Annotated[Optional[Path], typer.Argument(help="TOML config; every key can also be given as a flag.", show_default=False)] = None,
+    from_stage: Annotated[Optional[str], typer.Option("--from", help="Rerun from this stage on: split, prepare, mine, finetune, expand, evaluate.")] = None,
+) -> None:
+    """Run the whole pipeline in one working folder: split -> prepare -> \\[mine] -> finetune -> \\[expand] -> evaluate.
+
+    Any setting is also a flag, e.g. [bold]wmemb run --corpus book.txt --model BAAI/bge-small-zh-v1.5 --llm ollama[/].
+    Stages whose inputs and settings did not change are skipped; an interrupted stage resumes.
+    """
+    from wmemb.pipeline import Pipeline, PipelineConfig
+
+    pipeline = Pipeline(PipelineConfig.load(config, parse_setting_flags(ctx.args)))
+    records = pipeline.run(from_stage=from_stage)
+    print_table("run", [(r.stage, f"{r.action} ({r.reason})" + (f", {r.seconds:.0f} s, peak RSS {r.peak_rss_mb:.0f} MB" if r.action == "ran" else ""))
+                        for r in records])
+    metrics = pipeline.paths["report"] / "metrics.json"
+    if metrics.is_file():
+        from wmemb.evaluate.evaluate import EvaluationResult
+        from wmemb.evaluate.report import metrics_table
+        from wmemb.io import read_json
+
+        console.print(metrics_table(EvaluationResult.from_json(read_json(metrics))))
+        console.print(f"report: {pipeline.paths['report'] / 'report.md'}")
+
+
+_LIST_SETTINGS = {"corpus", "base_url", "expand_terms"}
+
+
+def parse_setting_flags(args: list[str]) -> dict[str, object]:
+    """`--chunk-tokens 128 --corpus a.txt --corpus b.txt` -> {"chunk_tokens": "128", "corpus": ["a.txt", "b.txt"]}."""
+    settings: dict[str, object] = {}
+    i = 0
+    while i < len(args):
+        flag = args[i]
+        if not flag.startswith("--"):
+            raise WMEmbError(f"unexpected argument {flag!r}; settings are given as --key value")
+        key, _, value = flag[2:].partition("=")
+        key = key.replace("-", "_")
+        if not value:
+            if i + 1 < len(args) and not args[i + 1].startswith("--"):
+                value, i = args[i + 1], i + 1
+            elif key.startswith("no_"):
+                key, value = key[3:], "false"
+            else:
+                value = "true"
+        if key in _LIST_SETTINGS:
+            settings.setdefault(key, []).append(value)  # type: ignore[union-attr]
+        else:
+            settings[key] = value
+        i += 1
+    return settings
+
+
+experiment_app = typer.Typer(help="Experiments that answer questions about the method, on your data.", no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("expand-order", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def expand_order(
+    ctx: typer.Context,
+    config: Annotated[Optional[Path], typer.Argument(help="The pipeline's TOML config (same keys and flags as `wmemb run`).", show_default=False)] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs of fine-tuning per arm (more than 2 shows overfitting).")] = 4,
+) -> None:
+    """Base vs fine-tune vs expand->fine-tune vs fine-tune(2)->expand->fine-tune, with val metrics per epoch."""
+    from wmemb.experiment import run_expand_order
+    from wmemb.pipeline import PipelineConfig
+
+    result = run_expand_order(PipelineConfig.load(config, parse_setting_flags(ctx.args)), epochs=epochs)
+    print_table("expand-order", [(arm.name, f"best ndcg@10 {arm.best[1].get('ndcg@10', float('nan')):.4f} at epoch {arm.best[0]}")
+                                 for arm in result.arms] + [("report", result.files["markdown"])])
+
+
 def main() -> None:
     try:
         app()

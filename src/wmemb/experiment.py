@@ -1,0 +1,125 @@
+"""`wmemb experiment expand-order`: does it matter whether the vocabulary is expanded before or
+after fine-tuning?
+
+The original design reports, on one Chinese textbook, that "fine-tune 2 epochs, then expand and
+fine-tune" and "expand, then fine-tune" end about the same, and that more than 2 epochs overfits.
+This runs, on the same split and questions (the pipeline's split and prepare stages):
+
+    base                          the model as it is
+    finetune                      fine-tune for `epochs`
+    expand-finetune               expand, then fine-tune for `epochs`
+    finetune2-expand-finetune     fine-tune 2 epochs, expand, then fine-tune for `epochs` more
+
+with validation metrics after every epoch, and writes a table and a chart of NDCG@10 per epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from wmemb.io import atomic_write, write_json
+from wmemb.pipeline import Pipeline, PipelineConfig
+
+log = logging.getLogger(__name__)
+
+METRIC = "ndcg@10"
+
+
+@dataclass
+class Arm:
+    name: str
+    curve: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # (epochs trained in total, val metrics)
+
+    @property
+    def best(self) -> tuple[int, dict[str, float]]:
+        return max(self.curve, key=lambda point: point[1].get(METRIC, 0.0))
+
+
+@dataclass
+class ExpandOrderResult:
+    arms: list[Arm]
+    terms: list[str]
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def run_expand_order(config: PipelineConfig, epochs: int = 4) -> ExpandOrderResult:
+    from wmemb.train.finetune import FinetuneOptions, finetune
+    from wmemb.vocab.expand import expand_model
+
+    pipeline = Pipeline(config)
+    pipeline.run(until="mine" if config.mine else "prepare")
+    paths = pipeline.paths
+    train = paths["mined"] if config.mine else paths["train_dataset"]
+    out = pipeline.workdir / "experiment-expand-order"
+    terms = pipeline.expand_terms()
+    log.info("expand-order: %d terms, %d epochs per arm, results in %s", len(terms), epochs, out)
+
+    def train_curve(model: str | Path, output: Path, n_epochs: int, offset: int = 0) -> list[tuple[int, dict]]:
+        options = FinetuneOptions(epochs=n_epochs, lr=config.lr, batch_size=config.batch_size, loss=config.loss,
+                                  scale=config.scale, seed=config.seed, overwrite=True)
+        summary = finetune(model, output, train, paths["val_dataset"], options)
+        return [(offset + e.epoch, e.metrics) for e in summary.epochs]
+
+    finetuned = train_curve(config.model, out / "finetune", epochs)
+    arms = [Arm("base", finetuned[:1]), Arm("finetune", finetuned)]
+    expand_model(config.model, out / "expanded-base", terms, overwrite=True)
+    arms.append(Arm("expand-finetune", train_curve(out / "expanded-base", out / "expand-finetune", epochs)))
+    first = train_curve(config.model, out / "finetune2", 2)
+    expand_model(out / "finetune2", out / "finetune2-expanded", terms, overwrite=True)
+    arms.append(Arm("finetune2-expand-finetune", first + train_curve(out / "finetune2-expanded", out / "finetune2-expand-finetune",
+                                                                      epochs, offset=2)[1:]))
+    result = ExpandOrderResult(arms=arms, terms=terms)
+    result.files = write_expand_order_report(result, out)
+    return result
+
+
+def write_expand_order_report(result: ExpandOrderResult, out: Path) -> dict[str, str]:
+    names = ["ndcg@10", "mrr@10", "recall@10", "accuracy@1"]
+    lines = ["# Expand-order experiment", "", f"{len(result.terms)} terms added: {', '.join(result.terms[:30])}"
+             + (" ..." if len(result.terms) > 30 else ""), "",
+             "| arm | best epoch | " + " | ".join(f"best {n}" for n in names) + f" | final {METRIC} |",
+             "|---|---|" + "---|" * (len(names) + 1)]
+    for arm in result.arms:
+        epoch, metrics = arm.best
+        lines.append(f"| {arm.name} | {epoch} | " + " | ".join(f"{metrics.get(n, float('nan')):.4f}" for n in names)
+                     + f" | {arm.curve[-1][1].get(METRIC, float('nan')):.4f} |")
+    lines += ["", f"{METRIC} per epoch (epoch 0 = before training):", "", "| arm | " + " | ".join(
+        str(e) for e in range(max(p[0] for a in result.arms for p in a.curve) + 1)) + " |"]
+    lines.append("|---|" + "---|" * (max(p[0] for a in result.arms for p in a.curve) + 1))
+    for arm in result.arms:
+        by_epoch = dict((e, m.get(METRIC)) for e, m in arm.curve)
+        lines.append(f"| {arm.name} | " + " | ".join(f"{by_epoch[e]:.4f}" if by_epoch.get(e) is not None else ""
+                                                     for e in range(max(by_epoch) + 1)) + " |")
+    files = {"json": str(out / "experiment.json"), "markdown": str(out / "experiment.md"), "chart": str(out / "experiment.png")}
+    write_json(files["json"], {"terms": result.terms, "arms": [asdict(arm) for arm in result.arms]})
+    with atomic_write(files["markdown"]) as handle:
+        handle.write("\n".join(lines) + "\n\n![NDCG@10 per epoch](experiment.png)\n")
+    with atomic_write(files["chart"], "wb") as handle:
+        handle.write(_chart(result))
+    return files
+
+
+def _chart(result: ExpandOrderResult) -> bytes:
+    import io
+
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.2), dpi=120)
+    axes = figure.subplots()
+    for arm in result.arms:
+        xs, ys = zip(*[(epoch, metrics.get(METRIC, float("nan"))) for epoch, metrics in arm.curve])
+        if arm.name == "base":
+            axes.axhline(ys[0], color="grey", linestyle="--", label="base")
+        else:
+            axes.plot(xs, ys, marker="o", label=arm.name)
+    axes.set_xlabel("epochs trained")
+    axes.set_ylabel(f"validation {METRIC.upper()}")
+    axes.set_title("Expand before or after fine-tuning?")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
