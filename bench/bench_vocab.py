@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="keep the corpora and models in this folder")
+    parser.add_argument("--lang", nargs="+", choices=["zh", "en"], default=["zh", "en"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from wmemb.models import load_tokenizer
@@ -103,6 +104,8 @@ def main() -> None:
     }
     suggested = {}
     for language, (source, terms, chinese) in languages.items():
+        if language not in args.lang:
+            continue
         text, counts = planted_corpus(source.read_text(encoding="utf-8"), terms, rng, chinese)
         corpus_file = work / f"planted-{language}.txt"
         corpus_file.write_text(text, encoding="utf-8")

@@ -14,6 +14,7 @@ with injectable faults. For tests and benchmarks:
 - `server.faults`: a FIFO of Faults applied to the next chat requests, one each.
 - `server.requests`: one `Request(path, prompt, body, time, fault)` per request, in arrival order.
 - Endpoints: GET /v1/models, POST /v1/chat/completions, GET /api/tags, POST /api/chat.
+- `python tests/openai_server.py --delay 0.2` runs it as a separate process (prints the base URL).
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class FakeLLMServer:
 def _handler(server: FakeLLMServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are separate writes: without this, ~40 ms stalls
 
         def log_message(self, *args):  # keep test output quiet
             pass
@@ -168,10 +170,10 @@ class _Server(ThreadingHTTPServer):
 
 @contextlib.contextmanager
 def openai_server(reply: Callable[[str], str | Fault] = default_reply, delay: float = 0.0,
-                  model: str = "test-model") -> Iterator[FakeLLMServer]:
-    """Start the server on a free local port in a background thread; stop it on exit."""
+                  model: str = "test-model", port: int = 0) -> Iterator[FakeLLMServer]:
+    """Start the server on a local port (0: any free one) in a background thread; stop it on exit."""
     state = FakeLLMServer(reply=reply, delay=delay, model=model)
-    httpd = _Server(("127.0.0.1", 0), _handler(state))
+    httpd = _Server(("127.0.0.1", port), _handler(state))
     state.root_url = f"http://127.0.0.1:{httpd.server_address[1]}"
     state.base_url = f"{state.root_url}/v1"
     thread = threading.Thread(target=httpd.serve_forever, name="fake-llm-server", daemon=True)
@@ -182,3 +184,23 @@ def openai_server(reply: Callable[[str], str | Fault] = default_reply, delay: fl
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+def main() -> None:
+    """Run the server in its own process (as a real server would be): prints its base URL, then
+    serves until stdin closes or the process is terminated."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="Local OpenAI-compatible test server.")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before every reply")
+    parser.add_argument("--model", default="test-model")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    with openai_server(delay=args.delay, model=args.model, port=args.port) as server:
+        print(server.base_url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

@@ -283,7 +283,7 @@ def vocab_suggest(
     output: Annotated[Path, typer.Option("--output", "-o", help="TSV to write: term, frequency, pieces, tokens_saved, example.")],
     model: Annotated[Optional[str], typer.Option(help="Model whose tokenizer counts pieces (folder or hub id); default: packaged MiniLM.")] = None,
     top: Annotated[int, typer.Option(help="Candidates to write, best first.")] = 200,
-    min_freq: Annotated[int, typer.Option(help="Least number of occurrences in the corpus.")] = 3,
+    min_freq: Annotated[int, typer.Option(help="Least number of occurrences in the corpus.")] = 5,
     sentencepiece: Annotated[bool, typer.Option("--sentencepiece", help="Also propose pieces of a sentencepiece unigram model trained on the corpus.")] = False,
     jieba: Annotated[bool, typer.Option("--jieba/--no-jieba", help="Seed Chinese candidates with jieba and drop everyday words in its dictionary.")] = True,
 ) -> None:

@@ -46,7 +46,11 @@ class WMEmbModel:
 
         if options.get("filter_topk"):
             options.setdefault("embed_model", self.weight_path)
-        summary = prepare_datasets(train_nodes, val_nodes, out_dir, PrepareOptions(**options))
+        try:
+            prepare_options = PrepareOptions(**options)
+        except TypeError as exc:
+            raise WMEmbError(f"prepare: {exc}; see `wmemb prepare --help` for the options") from None
+        summary = prepare_datasets(train_nodes, val_nodes, out_dir, prepare_options)
         log.info("prepare: %d train and %d val queries -> %s, %s", summary.train.queries, summary.val.queries,
                  summary.train.dataset_path, summary.val.dataset_path)
         return summary
@@ -84,7 +88,4 @@ class WMEmbModel:
         from wmemb.models import DEFAULT_MODEL
 
         models = list(models) if models else [self.weight_path or DEFAULT_MODEL]
-        result = evaluate_models(models, dataset, out_dir=out_dir, **options)
-        for scores in result.models:
-            log.info("evaluate: %s ndcg@10 %.4f, hit_rate@1 %.4f", scores.label, scores.metrics["ndcg@10"], scores.metrics["hit_rate@1"])
-        return result
+        return evaluate_models(models, dataset, out_dir=out_dir, **options)

@@ -120,8 +120,8 @@ def query_prompt(name_or_path: str | os.PathLike | None) -> str | None:
     st_config = folder / "config_sentence_transformers.json"
     if st_config.is_file():
         prompts = json.loads(st_config.read_text(encoding="utf-8")).get("prompts") or {}
-        if "query" in prompts:
-            return prompts["query"] or None
+        if prompts.get("query"):  # sentence-transformers 6 saves "" for "not set": fall through to the name
+            return prompts["query"]
     names = [str(name_or_path or ""), folder.name]
     config = folder / "config.json"
     if config.is_file():

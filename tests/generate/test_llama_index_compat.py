@@ -28,7 +28,7 @@ def test_prepared_dataset_loads_with_llama_index(node_files, tmp_path):
         ours = QADataset.load(path)
         assert theirs.queries == ours.queries and theirs.corpus == ours.corpus and theirs.relevant_docs == ours.relevant_docs
         assert theirs.mode == "text" and any("？" in q for q in theirs.queries.values())
-        assert all(theirs.relevant_docs[qid][0] in theirs.corpus for qid, _ in theirs.query_docid_pairs)
+        assert all(docs[0] in theirs.corpus for _, docs in theirs.query_docid_pairs)
 
 
 def test_import_a_dataset_llama_index_wrote(tmp_path):

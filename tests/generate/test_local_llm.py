@@ -21,8 +21,16 @@ STOPWORDS = set("the a an of and to in is are for on with as by that this what w
 
 @pytest.fixture(scope="module")
 def smollm2():
-    """(tokenizer, model) of SmolLM2, shared with every LocalBackend in this process."""
-    return load_causal_lm(str(smollm2_gguf()))
+    """(tokenizer, model) of SmolLM2, shared with every LocalBackend in this process.
+
+    One torch thread while these tests run: on a machine shared with other jobs, two spinning
+    OpenMP threads made generation ~15x slower (47 s vs 2.6 s for 8 tokens); restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield load_causal_lm(str(smollm2_gguf()))
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

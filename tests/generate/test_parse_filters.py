@@ -103,3 +103,13 @@ def test_language_pick_and_templates(tmp_path):
     custom.write_text("no placeholder", encoding="utf-8")
     with pytest.raises(Exception, match="context_str"):
         PromptSet.from_file(custom)
+
+
+def test_real_smollm2_replies_golden():
+    """What survives of SmolLM2's real replies to wmemb's prompt (reviewed by hand)."""
+    cases = [c for c in _cases("smollm2_replies.json") if c["prompt_style"] == "wmemb"]
+    kept = [QueryFilter().keep(parse_questions(c["reply"]), c["passage"]) for c in cases]
+    assert kept[0] == ["What is the purpose of the GNU/Linux operating system?", "How does GNU/Linux differ from other operating systems?"]
+    assert kept[1] == ["What is the command to create a new file in Unix?"]  # section numbers dropped, duplicate dropped
+    assert kept[4] == []  # "1.1.2. The Shell Prompt" repeated: headings, no question
+    assert kept[5] == ["What is the command to start a x-terminal-emulator?", "How to get the search menu under the GUI?"]

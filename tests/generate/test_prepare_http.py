@@ -211,3 +211,30 @@ def test_cli_prepare_and_import(node_files, tmp_path):
                                           "--base-url", server.base_url, "--questions-per-chunk", "1"])
     assert result.exit_code == 0, result.output
     assert len(QADataset.load(tmp_path / "out" / "book_train_dataset.json").queries) == 6
+
+
+def test_consistency_filter_drops_queries_about_another_passage(tmp_path, minilm):
+    train, val = write_node_files(tmp_path / "nodes", EN_PASSAGES[:5], EN_PASSAGES[5:])
+    misattributed = "Which key combination switches between virtual consoles?"  # about EN_PASSAGES[5], asked of [0]
+
+    def reply(prompt: str) -> str:
+        if EN_PASSAGES[0] in prompt:
+            return f"1. What does apt install from the repositories?\n2. {misattributed}"
+        return default_reply(prompt)
+
+    with openai_server(reply=reply) as server:
+        summary = prepare_datasets(train, val, tmp_path / "out", fast_options(server, filter_topk=1, embed_model=str(minilm)))
+    queries = all_queries(tmp_path / "out")
+    assert misattributed not in queries and "What does apt install from the repositories?" in queries
+    assert summary.train.dropped["inconsistent"] >= 1 and summary.train.queries == 10 - summary.train.dropped["inconsistent"]
+
+
+def test_facade_prepare(node_files, tmp_path):
+    from wmemb import WMEmbModel
+
+    train, val = node_files
+    with openai_server() as server:
+        summary = WMEmbModel().prepare(train, val, tmp_path / "out", llm="openai", base_urls=[server.base_url], concurrency=2)
+        with pytest.raises(WMEmbError, match="unexpected keyword argument 'colour'"):
+            WMEmbModel().prepare(train, val, tmp_path / "out", colour="blue")
+    assert summary.train.queries == 12 and (tmp_path / "out" / "book_val_dataset.json").is_file()

@@ -30,7 +30,7 @@ def ndcg_of(model_path: Path, val_path: Path, instruction: str | None) -> float:
 
     val = QADataset.load(val_path)
     evaluator = InformationRetrievalEvaluator(val.queries, val.corpus, {q: set(d) for q, d in val.relevant_docs.items()},
-                                              query_prompt=instruction, name="check", write_csv=False)
+                                              query_prompt=instruction, name="check", write_csv=False, batch_size=8)
     return evaluator(SentenceTransformer(str(model_path)))["check_cosine_ndcg@10"]
 
 

@@ -26,7 +26,7 @@ def test_reads_first_column_of_suggest_tsv(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ("# only a comment\n\n", "no terms"),
     ("ok\n" + "长" * 33 + "\n", ":2: term"),
-    ("bad\x07term\n", "control character U+0007"),
+    ("bad\x07term\n", r"control character U\+0007"),
 ])
 def test_bad_word_files_name_file_and_line(tmp_path, content, message):
     path = tmp_path / "bad.txt"

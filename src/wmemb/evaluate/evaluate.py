@@ -105,22 +105,25 @@ class _IndexedData:
 def evaluate_models(models: Sequence[str | os.PathLike], data: EvalData | str | os.PathLike,
                     ks: Sequence[int] = (1, 3, 5, 10), out_dir: str | os.PathLike | None = None,
                     batch_size: int = 32, split: str = "test", device: str | None = None,
-                    show_progress: bool = True) -> EvaluationResult:
+                    show_progress: bool = True, labels: Sequence[str] | None = None) -> EvaluationResult:
     """Evaluate each model on `data` (an `EvalData`, a llama_index JSON file or a BEIR folder).
 
     `models`: folders, hub ids or "minilm"; `ks`: cut-offs for hit rate and recall; `split`: the
-    qrels file of a BEIR folder; `out_dir`: where metrics.json, metrics.md and metrics.png go.
+    qrels file of a BEIR folder; `out_dir`: where metrics.json, metrics.md and metrics.png go;
+    `labels`: names for the models in reports (default: as given; the pipeline uses "base", "finetuned").
     """
     ks = check_ks(ks)
     if batch_size < 1:
         raise WMEmbError(f"--batch-size {batch_size}: must be 1 or more")
-    labels = [str(model) for model in models]
+    if labels is not None and len(labels) != len(models):
+        raise WMEmbError(f"{len(labels)} labels for {len(models)} models; give one label per model")
+    labels = [str(label) for label in (labels if labels is not None else models)]
     if not labels:
         raise WMEmbError("no model to evaluate; pass --model at least once")
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
         raise WMEmbError(f"--model {repeated[0]} is given more than once; name each model once")
-    folders = [_model_folder(label) for label in labels]
+    folders = [_model_folder(str(model)) for model in models]
     if not isinstance(data, EvalData):
         data = load_eval_data(data, split=split)
     out = ensure_writable_dir(out_dir) if out_dir is not None else None

@@ -81,15 +81,16 @@ def _font_families(texts: list[str]) -> list[str]:
 def chart_png(result: EvaluationResult) -> bytes:
     """A grouped bar chart, one group per metric and one bar per model, as PNG bytes."""
     import matplotlib
-    from matplotlib.figure import Figure  # a bare Figure renders with Agg: no display, user's backend untouched
 
     families = _font_families([result.dataset, *(model.label for model in result.models)])
     with matplotlib.rc_context({"font.family": families}), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Glyph .* missing from")  # reported once above
-        return _draw_chart(result, Figure)
+        return _draw_chart(result)
 
 
-def _draw_chart(result: EvaluationResult, Figure) -> bytes:
+def _draw_chart(result: EvaluationResult) -> bytes:
+    from matplotlib.figure import Figure  # a bare Figure renders with Agg: no display, user's backend untouched
+
     names = result.metric_names
     count = len(result.models)
     width = 0.8 / count

@@ -114,7 +114,8 @@ def backoff_delay(attempt: int, retry_after: float | None, options: PrepareOptio
 
 
 async def complete_with_retries(backend, job: _Job, options: PrepareOptions, rng: random.Random) -> Completion:
-    for attempt in range(options.max_retries + 1):
+    attempt = 0
+    while True:
         try:
             return await backend.complete(job.prompt, json_mode=options.json_mode, max_tokens=options.max_tokens,
                                           temperature=options.temperature)
@@ -124,7 +125,7 @@ async def complete_with_retries(backend, job: _Job, options: PrepareOptions, rng
             delay = backoff_delay(attempt, exc.retry_after, options, rng)
             log.debug("passage %s: %s; retry %d in %.2f s", job.node.id, exc, attempt + 1, delay)
             await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 class Generator:

@@ -233,6 +233,9 @@ def _build_trainer(model, rows: TrainingRows, val, instruction: str | None, sett
     steps_per_epoch = max(1, math.ceil(len(rows) / (batch_size * world_size)))
     on_cuda = torch.cuda.is_available()
     bf16 = on_cuda and torch.cuda.is_bf16_supported()
+    # accelerate treats a torchrun job as multi-CPU DDP (gloo) only when told it runs on the CPU;
+    # otherwise every process would train alone while the loss still gathers across them.
+    cpu_only = not on_cuda and not torch.backends.mps.is_available()
     args = SentenceTransformerTrainingArguments(
         output_dir=str(run_dir), num_train_epochs=options.epochs, per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=batch_size, learning_rate=settings["learning_rate"], warmup_steps=options.warmup,
@@ -242,7 +245,7 @@ def _build_trainer(model, rows: TrainingRows, val, instruction: str | None, sett
         load_best_model_at_end=val is not None,
         metric_for_best_model=f"eval_{EVALUATOR_NAME}_cosine_{BEST_METRIC}" if val is not None else None,
         greater_is_better=True, logging_strategy="steps", logging_steps=max(1, steps_per_epoch // 10),
-        bf16=bf16, fp16=on_cuda and not bf16, report_to="none",
+        bf16=bf16, fp16=on_cuda and not bf16, use_cpu=cpu_only, report_to="none",
         ddp_find_unused_parameters=True if world_size > 1 else None,
         **{_checkpointing_field(SentenceTransformerTrainingArguments): options.gradient_checkpointing})
     if bf16 or on_cuda:

@@ -294,7 +294,7 @@ def probe_sentences(term: TermReport, uncased: bool) -> list[str]:
         return [_CJK_PROBE.format(term=term.term)]
     variants = [term.term]
     if uncased:  # an uncased model must match the term however it is capitalised
-        variants += [variant for variant in (term.term.upper(), term.term.capitalize()) if variant not in variants]
+        variants += [variant for variant in (term.term.upper(), term.term.lower(), term.term.capitalize()) if variant not in variants]
     return [_LATIN_PROBE.format(term=variant) for variant in variants]
 
 

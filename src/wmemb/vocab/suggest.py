@@ -6,7 +6,7 @@ Chinese text has no spaces, so terms are found statistically among character n-g
   count is capped at that of a typical character when it is the cut-off part;
 - freedom: the left and right branching entropy (how varied the neighbouring characters are); a
   fragment of a longer term (芽孢杆 in 芽孢杆菌) is always followed by the same character;
-- optional jieba seeding: words jieba segments are candidates without the cohesion test, and
+- optional jieba seeding: dictionary words jieba segments need only half the cohesion, and
   jieba's general-language dictionary drops everyday words (我们, 使用) that are frequent anywhere.
 English words are already delimited: frequent words and short phrases the model's tokenizer cuts
 into several pieces are candidates (phrases must be cohesive and not start or end with a function word).
@@ -38,6 +38,7 @@ from wmemb.io import atomic_write
 from wmemb.models import load_tokenizer
 from wmemb.records import read_nodes
 from wmemb.vocab.expand import is_uncased
+from wmemb.vocab.wordfile import MAX_TERM_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ _DIGIT_RUNS = re.compile(r"\d+")
 @dataclass
 class SuggestOptions:
     top: int = 200
-    min_freq: int = 3  # occurrences in the corpus
+    # occurrences in the corpus; rarer n-grams chain by chance, and a new embedding row seen fewer times
+    # than this in fine-tuning data hardly learns anything
+    min_freq: int = 5
     max_chars: int = 8  # longest Chinese n-gram considered
     min_pmi: float = 3.0  # natural log: the parts occur together ~20x more often than by chance
     min_entropy: float = 1.0  # nats, the smaller of left and right branching entropy
@@ -184,8 +187,8 @@ def chinese_candidates(corpus: list[str], options: SuggestOptions, dropped: Coun
     for gram, count in counts.items():
         if len(gram) >= 2 and cohesion(gram, counts, total, typical_char) >= options.min_pmi:
             origins[gram].add("ngram")
-    for word in _jieba_words(runs, options) if options.use_jieba else ():
-        if len(word) >= 2 and counts[word] >= options.min_freq:
+    for word in set(_jieba_words(runs)) if options.use_jieba else ():
+        if len(word) >= 2 and counts[word] >= options.min_freq and cohesion(word, counts, total, typical_char) >= options.min_pmi / 2:
             origins[word].add("jieba")
     dropped["Chinese n-grams below the cohesion (PMI) threshold"] += sum(1 for g in counts if len(g) >= 2) - len(origins)
 
@@ -225,12 +228,12 @@ def chinese_candidates(corpus: list[str], options: SuggestOptions, dropped: Coun
     return candidates
 
 
-def _jieba_words(runs: list[str], options: SuggestOptions) -> Iterable[str]:
+def _jieba_words(runs: list[str]) -> Iterable[str]:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
     for run in tqdm(runs, desc="jieba", unit="run", disable=len(runs) < 20000):
-        yield from jieba.cut(run, HMM=True)
+        yield from jieba.cut(run, HMM=False)  # dictionary words only: its HMM glues neighbouring single characters
 
 
 def _general_frequencies() -> dict[str, int]:
@@ -302,15 +305,19 @@ def sentencepiece_candidates(corpus: list[str], options: SuggestOptions) -> list
         log.warning("sentencepiece could not be trained on this corpus (%s); its candidates are left out", str(exc).splitlines()[0])
         return []
     processor = spm.SentencePieceProcessor(model_proto=model.getvalue())
-    counts, example = Counter(), {}
+    counts, whole_words, example = Counter(), Counter(), {}
     for index, pieces in enumerate(processor.encode(corpus, out_type=str)):
-        for piece in pieces:
+        for position, piece in enumerate(pieces):
             counts[piece] += 1
             example.setdefault(piece, index)
+            following = pieces[position + 1] if position + 1 < len(pieces) else "\u2581"
+            if not following.lstrip("\u2581")[:1].isalnum() or following.startswith("\u2581"):
+                whole_words[piece] += 1
     candidates = []
     for piece, count in counts.items():
         text = piece.lstrip("\u2581")
-        whole_word = piece.startswith("\u2581") and _LATIN_WORD.fullmatch(text) is not None
+        # a Latin piece must usually be a whole word, not the start of one (▁fro in "from")
+        whole_word = piece.startswith("\u2581") and _LATIN_WORD.fullmatch(text) is not None and whole_words[piece] * 2 >= count
         if count >= options.min_freq and ((len(text) >= 2 and _HAN_RUN.fullmatch(text)) or (whole_word and len(text) >= 3)):
             candidates.append(Candidate(text, count, 0, corpus[example[piece]], {"sentencepiece"}))
     return candidates
@@ -330,6 +337,8 @@ def rank(pool: list[Candidate], tokenizer, dropped: Counter) -> list[Candidate]:
         candidate.pieces = len(ids)
         if candidate.pieces <= 1 or candidate.term in vocab or candidate.term.lower() in vocab_lower:
             dropped["already in the vocabulary or one token"] += 1
+        elif len(candidate.term) > MAX_TERM_CHARS:
+            dropped[f"longer than the {MAX_TERM_CHARS} characters expand accepts"] += 1
         else:
             measured.append(candidate)
     measured.sort(key=lambda c: (-c.tokens_saved, -c.frequency, c.term))

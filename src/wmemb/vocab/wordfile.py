@@ -23,7 +23,7 @@ def read_word_file(path: str | Path) -> list[str]:
     source = Path(path)
     if not source.is_file():
         raise WMEmbError(f"{source}: word file not found")
-    text, _encoding = decode_bytes(source.read_bytes(), source)
+    text = _decode(source.read_bytes(), source)
     terms: list[str] = []
     locations: list[str] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -35,6 +35,19 @@ def read_word_file(path: str | Path) -> list[str]:
     if not terms:
         raise WMEmbError(f"{source}: no terms in this word file (one term per line; # starts a comment)")
     return validate_terms(terms, locations)
+
+
+def _decode(data: bytes, source: Path) -> str:
+    """Like corpus files, except that non-UTF-8 bytes are tried as GB18030 (GBK's superset) first:
+    a word file is a few short lines, too little for a statistical encoding guess."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return data.decode("gb18030")
+        except UnicodeDecodeError:
+            pass
+    return decode_bytes(data, source)[0]
 
 
 def validate_terms(terms: list[str], locations: list[str] | None = None) -> list[str]:

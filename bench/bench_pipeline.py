@@ -1,0 +1,60 @@
+"""End-to-end time and peak memory of the README's main job, stage by stage, and its quality.
+
+    python bench/bench_pipeline.py [configs/sample.toml] [--fresh]
+
+Runs the pipeline one stage per subprocess (earlier stages are then up to date and skipped), so each
+stage's peak RSS is its own. Prints seconds and peak RSS per stage, the total, and NDCG@10 of the
+base, fine-tuned and expanded models on the validation questions. `--fresh` deletes the working
+folder first (otherwise finished stages are skipped and cost ~0 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHILD = ("import logging, sys; logging.basicConfig(level=logging.INFO, format='%(message)s');"
+         "from wmemb.pipeline import Pipeline, PipelineConfig;"
+         "Pipeline(PipelineConfig.load(sys.argv[1])).run(until=sys.argv[2])")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", nargs="?", default=str(ROOT / "configs/sample.toml"))
+    parser.add_argument("--fresh", action="store_true", help="delete the working folder first")
+    args = parser.parse_args()
+
+    from wmemb.pipeline import Pipeline, PipelineConfig
+
+    pipeline = Pipeline(PipelineConfig.load(args.config))
+    if args.fresh:
+        shutil.rmtree(pipeline.workdir, ignore_errors=True)
+    rows = []
+    for stage in [stage.name for stage in pipeline.stages()]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", CHILD, args.config, stage], check=True)
+        seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        # ru_maxrss of children is the max over all children so far: report it only when it grew
+        rows.append((stage, seconds, peak / 1024 if peak > before else None))
+    print(f"\n{'stage':10s} {'seconds':>8s} {'peak RSS MB':>12s}")
+    for stage, seconds, peak in rows:
+        print(f"{stage:10s} {seconds:8.1f} {('<= %.0f' % (max(p for _, _, p in rows if p) or 0)) if peak is None else f'{peak:.0f}':>12s}")
+    print(f"{'total':10s} {sum(r[1] for r in rows):8.1f}")
+    metrics = json.loads((pipeline.paths["report"] / "metrics.json").read_text(encoding="utf-8"))
+    print(f"\nvalidation: {metrics['queries']} queries over {metrics['passages']} passages")
+    for model in metrics["models"]:
+        m = model["metrics"]
+        print(f"{model['label']:10s} NDCG@10 {m['ndcg@10']:.4f}  MRR@10 {m['mrr@10']:.4f}  hit@1 {m.get('hit_rate@1', float('nan')):.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""The pipeline end to end: tiny corpus, tiny model, a real local OpenAI-protocol server as the LLM."""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from wmemb.errors import WMEmbError
+from wmemb.pipeline import Pipeline, PipelineConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+from openai_server import openai_server  # noqa: E402
+
+EN_FACTS = ["Spores survive heat and drying for years.", "Gram-positive bacteria keep crystal violet in a thick wall.",
+            "Gram-negative bacteria have an outer membrane with lipopolysaccharide.",
+            "Viruses need a host cell to copy themselves.", "Penicillin blocks the building of the cell wall.",
+            "Yeast ferments sugar into alcohol and carbon dioxide.", "Plasmids carry genes for antibiotic resistance.",
+            "Flagella let many bacteria swim toward nutrients.", "Archaea live in hot springs and salty lakes.",
+            "Biofilms protect colonies from disinfectants.", "Mycelium is the branching body of a fungus.",
+            "Endotoxins are released when the outer membrane breaks."]
+ZH_FACTS = ["芽孢能耐高温和干燥。", "革兰氏阳性菌的细胞壁很厚。", "革兰氏阴性菌有外膜。", "病毒必须在细胞内复制。",
+            "青霉素阻止细胞壁合成。", "酵母菌把糖发酵成酒精。", "质粒携带抗药基因。", "鞭毛让细菌游向养分。",
+            "古菌生活在温泉和盐湖中。", "生物膜保护菌落不被消毒剂杀死。", "菌丝是真菌的分枝结构。", "内毒素在外膜破裂时释放。"]
+
+
+def write_corpus(folder: Path, variant: str = "") -> Path:
+    corpus = folder / "book.txt"
+    paragraphs = []
+    for i in range(12):
+        order = EN_FACTS[i:] + EN_FACTS[:i]
+        paragraphs.append(f"Chapter {i}{variant}. " + " ".join(order[:4]) + f" Experiment {i} took {i + 2} days.")
+        paragraphs.append(f"第{i}章。" + "".join((ZH_FACTS[i:] + ZH_FACTS[:i])[:4]) + f"实验{i}用了{i + 2}天。")
+    corpus.write_text("\n\n".join(paragraphs), encoding="utf-8")
+    return corpus
+
+
+def distinct_questions(prompt: str) -> str:
+    """Questions that name words from different places of the passage (so none is a copied span)."""
+    passage = re.search(r"(?:Context:|材料：)\s*\n(.*?)\n\n", prompt, re.S).group(1)
+    words = re.findall(r"[A-Za-z]{4,}", passage)
+    if len(words) >= 8:
+        return f"1. How is {words[2]} related to {words[7]}?\n2. What does the text say about {words[5]} and {words[-1]}?"
+    han = re.findall(r"[\u4e00-\u9fff]", passage)
+    return f"问题1：{''.join(han[3:5])}与{''.join(han[10:12])}有什么关系？\n问题2：文中{''.join(han[-6:-4])}指什么？"
+
+
+@pytest.fixture
+def server():
+    with openai_server(reply=distinct_questions) as running:
+        yield running
+
+
+def config_for(tmp_path: Path, tiny_bert: Path, server, **extra) -> PipelineConfig:
+    settings = {"corpus": [str(write_corpus(tmp_path) if not (tmp_path / "book.txt").exists() else tmp_path / "book.txt")],
+                "model": str(tiny_bert), "workdir": str(tmp_path / "work"), "name": "book", "chunk_tokens": "64",
+                "llm": "openai", "base_url": [server.base_url], "llm_model": "test-model", "epochs": "1",
+                "batch_size": "8", **extra}
+    return PipelineConfig.load(None, settings)
+
+
+def actions(records) -> dict[str, str]:
+    return {record.stage: record.action for record in records}
+
+
+def test_pipeline_runs_skips_and_reruns_what_changed(tmp_path, tiny_bert, server):
+    pipeline = Pipeline(config_for(tmp_path, tiny_bert, server))
+    assert actions(pipeline.run()) == {"split": "ran", "prepare": "ran", "finetune": "ran", "evaluate": "ran"}
+    report = tmp_path / "work" / "report"
+    metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
+    assert [model["label"] for model in metrics["models"]] == ["base", "finetuned"]
+    assert 0 <= metrics["models"][1]["metrics"]["ndcg@10"] <= 1
+    assert (report / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| finetuned |" in (report / "report.md").read_text(encoding="utf-8")
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    assert summary["data"]["passages"]["passages"] > 10 and summary["data"]["train_queries"]["queries"] > 10
+    requests = len(server.chat_requests())
+
+    pipeline = Pipeline(config_for(tmp_path, tiny_bert, server))
+    assert set(actions(pipeline.run()).values()) == {"skipped"}
+    assert len(server.chat_requests()) == requests
+
+    assert actions(Pipeline(config_for(tmp_path, tiny_bert, server)).run(from_stage="finetune")) == {
+        "split": "skipped", "prepare": "skipped", "finetune": "ran", "evaluate": "ran"}
+
+    dataset = tmp_path / "work" / "data" / "book_val_dataset.json"
+    dataset.write_text(dataset.read_text(encoding="utf-8").replace("?", "？", 1), encoding="utf-8")  # edited by hand
+    assert actions(Pipeline(config_for(tmp_path, tiny_bert, server)).run())["prepare"] == "ran"
+
+    write_corpus(tmp_path, variant=" revised")
+    assert actions(Pipeline(config_for(tmp_path, tiny_bert, server)).run()) == {
+        "split": "ran", "prepare": "ran", "finetune": "ran", "evaluate": "ran"}
+
+
+def test_pipeline_with_expansion_evaluates_three_models(tmp_path, tiny_bert, server):
+    config = config_for(tmp_path, tiny_bert, server, expand="true", expand_terms=["革兰氏阳性菌", "lipopolysaccharide"],
+                        expand_epochs="1")
+    Pipeline(config).run()
+    metrics = json.loads((tmp_path / "work" / "report" / "metrics.json").read_text(encoding="utf-8"))
+    assert [model["label"] for model in metrics["models"]] == ["base", "finetuned", "expanded"]
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "work" / "models" / "expanded")
+    assert tokenizer.tokenize("细菌中革兰氏阳性菌的壁") == ["细", "菌", "中", "革兰氏阳性菌", "的", "壁"]
+
+
+def test_config_errors_name_the_key_or_file(tmp_path, tiny_bert, server):
+    config_file = tmp_path / "run.toml"
+    config_file.write_text('corpus = ["book.txt"]\nchunk_size = 3\nllm_name = "x"\n', encoding="utf-8")
+    write_corpus(tmp_path)
+    with pytest.raises(WMEmbError, match="unknown setting.*chunk_size, llm_name"):
+        PipelineConfig.load(config_file)
+    with pytest.raises(WMEmbError, match="corpus .*missing.txt: no such file"):
+        PipelineConfig.load(None, {"corpus": [str(tmp_path / "missing.txt")]})
+    with pytest.raises(WMEmbError, match="epochs = 'two' is not a valid int"):
+        PipelineConfig.load(None, {"corpus": [str(tmp_path / "book.txt")], "epochs": "two"})
+    with pytest.raises(WMEmbError, match="model folder not found"):
+        Pipeline(config_for(tmp_path, tmp_path / "no-model", server)).run()
+    assert not (tmp_path / "work" / "nodes").exists()
+
+
+def test_cli_run_takes_settings_as_flags(tmp_path, tiny_bert, server, capsys):
+    from typer.testing import CliRunner
+
+    from wmemb.cli import app
+
+    corpus = write_corpus(tmp_path)
+    config_file = tmp_path / "run.toml"
+    config_file.write_text(f'corpus = ["book.txt"]\nmodel = "{tiny_bert}"\nworkdir = "work"\nname = "book"\n'
+                           f'llm = "openai"\nbase_url = ["{server.base_url}"]\nllm_model = "test-model"\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", str(config_file), "--chunk-tokens", "64", "--epochs", "1", "--batch-size", "8"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "work" / "report" / "report.html").is_file() and corpus.is_file()
+    state = json.loads((tmp_path / "work" / "state.json").read_text(encoding="utf-8"))
+    assert state["finetune"]["summary"]["settings"]["epochs"] == 1
