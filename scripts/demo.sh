@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-wmemb split data/sample/debian-reference-en-ch1-2.txt -o work/sample --name sample
+# split -> prepare (SmolLM2 writes questions) -> finetune -> expand -> finetune -> evaluate, in work/sample;
+# rerunning skips what is done. The report lands in work/sample/report/report.md.
+wmemb run configs/sample.toml "$@"

@@ -328,6 +328,14 @@ class LocalBackend:
             log.info("local: %d prompts in %d batches", sum(self.batch_sizes), len(self.batch_sizes))
 
 
+def ollama_url() -> str:
+    """Ollama's address: $OLLAMA_HOST as the ollama CLI reads it ("host:port" or a URL), else localhost."""
+    host = os.environ.get("OLLAMA_HOST", "").strip()
+    if not host:
+        return OLLAMA_URL
+    return host if "://" in host else f"http://{host}"
+
+
 async def open_backend(llm: str, base_urls: list[str], model: str | None, api_key_env: str | None, timeout: float,
                        concurrency: int, local_max_tokens: int = 128):
     """Create and start the backend `llm` names; `auto` falls back to local when no server answers.
@@ -340,7 +348,7 @@ async def open_backend(llm: str, base_urls: list[str], model: str | None, api_ke
         if llm == "openai" or (llm == "auto" and base_urls):
             server = OpenAIBackend(base_urls, model, timeout, api_key)
         else:
-            server = OllamaBackend(base_urls or [OLLAMA_URL], model or OLLAMA_DEFAULT_MODEL, timeout, api_key)
+            server = OllamaBackend(base_urls or [ollama_url()], model or OLLAMA_DEFAULT_MODEL, timeout, api_key)
         try:
             await server.start()
         except WMEmbError as exc:

@@ -1,0 +1,28 @@
+"""The expand-order experiment on a tiny corpus and model, questions from a real local HTTP LLM server."""
+
+import json
+
+from test_pipeline import config_for  # noqa: F401  (fixtures below come from test_pipeline)
+from test_pipeline import server  # noqa: F401
+
+from wmemb.experiment import run_expand_order
+
+
+def test_expand_order_runs_every_arm_with_metrics_per_epoch(tmp_path, tiny_bert, server):  # noqa: F811
+    config = config_for(tmp_path, tiny_bert, server, expand_terms=["革兰氏阳性菌", "lipopolysaccharide"])
+    result = run_expand_order(config, epochs=1)
+    arms = {arm.name: arm for arm in result.arms}
+    assert list(arms) == ["base", "finetune", "expand-finetune", "finetune2-expand-finetune"]
+    assert [epoch for epoch, _ in arms["base"].curve] == [0]
+    assert [epoch for epoch, _ in arms["finetune"].curve] == [0, 1]
+    assert [epoch for epoch, _ in arms["expand-finetune"].curve] == [0, 1]
+    assert [epoch for epoch, _ in arms["finetune2-expand-finetune"].curve] == [0, 1, 2, 3]
+    for arm in result.arms:
+        assert all(0 <= metrics["ndcg@10"] <= 1 for _, metrics in arm.curve)
+    # base and the untrained start of the fine-tune arm are the same model on the same data
+    assert arms["base"].curve[0][1]["ndcg@10"] == arms["finetune"].curve[0][1]["ndcg@10"]
+    saved = json.loads(open(result.files["json"], encoding="utf-8").read())
+    assert saved["terms"] == ["革兰氏阳性菌", "lipopolysaccharide"] and len(saved["arms"]) == 4
+    table = open(result.files["markdown"], encoding="utf-8").read()
+    assert "| finetune2-expand-finetune |" in table and "ndcg@10 per epoch" in table
+    assert open(result.files["chart"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
