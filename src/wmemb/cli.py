@@ -284,7 +284,7 @@ def vocab_suggest(
     model: Annotated[Optional[str], typer.Option(help="Model whose tokenizer counts pieces (folder or hub id); default: packaged MiniLM.")] = None,
     top: Annotated[int, typer.Option(help="Candidates to write, best first.")] = 200,
     min_freq: Annotated[int, typer.Option(help="Least number of occurrences in the corpus.")] = 5,
-    sentencepiece: Annotated[bool, typer.Option("--sentencepiece", help="Also propose pieces of a sentencepiece unigram model trained on the corpus.")] = False,
+    sentencepiece: Annotated[bool, typer.Option("--sentencepiece", help="Also seed Chinese candidates with pieces of a sentencepiece unigram model trained on the corpus.")] = False,
     jieba: Annotated[bool, typer.Option("--jieba/--no-jieba", help="Seed Chinese candidates with jieba and drop everyday words in its dictionary.")] = True,
 ) -> None:
     """Rank frequent terms the tokenizer cuts into many pieces (Chinese n-gram statistics, English words)."""

@@ -7,10 +7,14 @@ Chinese text has no spaces, so terms are found statistically among character n-g
 - freedom: the left and right branching entropy (how varied the neighbouring characters are); a
   fragment of a longer term (芽孢杆 in 芽孢杆菌) is always followed by the same character;
 - optional jieba seeding: dictionary words jieba segments need only half the cohesion, and
-  jieba's general-language dictionary drops everyday words (我们, 使用) that are frequent anywhere.
+  jieba's general-language dictionary drops everyday words (我们, 使用) that are frequent anywhere;
+- clauses: n-grams whose jieba segmentation has a particle, preposition or everyday verb as a word of
+  its own (重定向|到|文件), a determiner first (下列|例子) or a position word last (系统|上) are dropped.
 English words are already delimited: frequent words and short phrases the model's tokenizer cuts
-into several pieces are candidates (phrases must be cohesive and not start or end with a function word).
-Optionally a sentencepiece unigram model trained on the corpus proposes pieces too.
+into several pieces are candidates (phrases must be cohesive, not start or end with a function word
+and hold no article, pronoun or auxiliary); codes (rw-rw-r, hex ids, mostly digits) and words seen
+mostly inside file paths or names (usr, txt) are dropped.
+Optionally a sentencepiece unigram model trained on the corpus proposes Chinese seeds too.
 
 Candidates are ranked by the tokens they would save, frequency x (pieces - 1); existing vocabulary,
 substrings of better candidates that rarely occur on their own, and n-grams starting or ending with
@@ -58,6 +62,17 @@ _ENGLISH_FUNCTION_WORDS = frozenset(
     shall should will would may might must not no it its we you they he she i our your their his her them us me my
     there here also such each every any all some both either neither more most less other same so if via per see use""".split())
 _DIGIT_RUNS = re.compile(r"\d+")
+# jieba words that make an n-gram a clause or a phrase about the text rather than a term: particles,
+# prepositions, modal and everyday verbs anywhere (重定向|到|文件, 权限|允许|所有者, 下面|的|命令) ...
+_CLAUSE_WORDS_ZH = frozenset("的 了 是 在 和 与 及 或 把 被 将 到 让 使 给 能 会 可以 允许 需要 包含 使用 尝试 参见 请".split())
+# ... determiners and pointers at the start (下列|例子, 该|文件), positions and ordinals at the end (系统|上, 参见|第).
+_LEADING_WORDS_ZH = frozenset("下列 下面 以下 如下 上述 该 此 每 各 某 这些 那些 这个 那个 一个 一种 一些 任何 所有 其他 如何".split())
+_TRAILING_WORDS_ZH = frozenset("例子 如下 之后 以后 之前 以前 时 上 下 里 第 后 前 之一 等等".split())
+# Words that make an English phrase a clause: articles, pronouns, auxiliaries (try the following, it is used).
+_ENGLISH_CLAUSE_WORDS = frozenset(
+    """a an the this that these those is are was were be been being has have had do does did can could shall should
+    will would may might must it its we you they he she i our your their his her them us me my there""".split())
+_HEX_ID = re.compile(r"[0-9a-f]{4,}")
 
 
 @dataclass
@@ -122,10 +137,8 @@ def suggest_terms(inputs: list[str | os.PathLike], model: str | os.PathLike | No
     tokenizer = load_tokenizer(model)
     corpus = load_sentences(inputs)
     dropped: Counter = Counter()
-    pool = chinese_candidates(corpus, options, dropped) + english_candidates(corpus, tokenizer, options, dropped)
-    if options.use_sentencepiece:
-        known = {candidate.term for candidate in pool}
-        pool += [c for c in sentencepiece_candidates(corpus, options) if c.term not in known]
+    seeds = {"sentencepiece": sentencepiece_pieces(corpus, options)} if options.use_sentencepiece else {}
+    pool = chinese_candidates(corpus, options, dropped, seeds) + english_candidates(corpus, tokenizer, options, dropped)
     ranked = rank(pool, tokenizer, dropped)[: options.top]
     log.info("suggest: %d sentences, %d candidates kept; dropped: %s", len(corpus), len(ranked),
              ", ".join(f"{count} {reason}" for reason, count in dropped.most_common()) or "none")
@@ -171,7 +184,10 @@ def branching_entropy(neighbours: Counter, boundaries: int) -> float:
     return entropy + boundaries * math.log(total) / total
 
 
-def chinese_candidates(corpus: list[str], options: SuggestOptions, dropped: Counter) -> list[Candidate]:
+def chinese_candidates(corpus: list[str], options: SuggestOptions, dropped: Counter,
+                       seeds: dict[str, set[str]] | None = None) -> list[Candidate]:
+    """Cohesive n-grams and seed words (origin -> words: jieba's, sentencepiece's, which need half the
+    cohesion), then dropped if they are fragments, everyday words, clauses or cross a word boundary."""
     runs, run_sentence = [], []
     for index, sentence in enumerate(corpus):
         for match in _HAN_RUN.finditer(sentence):
@@ -187,9 +203,11 @@ def chinese_candidates(corpus: list[str], options: SuggestOptions, dropped: Coun
     for gram, count in counts.items():
         if len(gram) >= 2 and cohesion(gram, counts, total, typical_char) >= options.min_pmi:
             origins[gram].add("ngram")
-    for word in set(_jieba_words(runs)) if options.use_jieba else ():
-        if len(word) >= 2 and counts[word] >= options.min_freq and cohesion(word, counts, total, typical_char) >= options.min_pmi / 2:
-            origins[word].add("jieba")
+    seeds = dict(seeds or {}, **({"jieba": set(_jieba_words(runs))} if options.use_jieba else {}))
+    for origin, words in seeds.items():
+        for word in words:
+            if len(word) >= 2 and counts[word] >= options.min_freq and cohesion(word, counts, total, typical_char) >= options.min_pmi / 2:
+                origins[word].add(origin)
     dropped["Chinese n-grams below the cohesion (PMI) threshold"] += sum(1 for g in counts if len(g) >= 2) - len(origins)
 
     left, right = defaultdict(Counter), defaultdict(Counter)
@@ -224,16 +242,34 @@ def chinese_candidates(corpus: list[str], options: SuggestOptions, dropped: Coun
         if general.get(gram) and counts[gram] / total < options.domain_ratio * general[gram] / general_total:
             dropped["everyday Chinese words (jieba dictionary)"] += 1
             continue
+        if is_chinese_clause(gram):
+            dropped["Chinese n-grams that are clauses (function words inside)"] += 1
+            continue
         candidates.append(Candidate(gram, counts[gram], 0, corpus[example[gram]], origin))
     return candidates
 
 
+def is_chinese_clause(gram: str) -> bool:
+    """Whether jieba's dictionary segmentation of `gram` shows a clause rather than a term: a particle,
+    preposition or everyday verb as a word of its own anywhere, a determiner first or a position word
+    last. Segmenting first keeps words that merely contain such a character (目的地, 所有者, 使用权);
+    this check uses jieba's dictionary even with --no-jieba (which only turns off seeding and the
+    everyday-word filter)."""
+    words = list(_jieba_cut(gram))
+    return (any(word in _CLAUSE_WORDS_ZH for word in words) or words[0] in _LEADING_WORDS_ZH
+            or words[-1] in _TRAILING_WORDS_ZH)
+
+
 def _jieba_words(runs: list[str]) -> Iterable[str]:
+    for run in tqdm(runs, desc="jieba", unit="run", disable=len(runs) < 20000):
+        yield from _jieba_cut(run)
+
+
+def _jieba_cut(text: str) -> Iterable[str]:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    for run in tqdm(runs, desc="jieba", unit="run", disable=len(runs) < 20000):
-        yield from jieba.cut(run, HMM=False)  # dictionary words only: its HMM glues neighbouring single characters
+    return jieba.cut(text, HMM=False)  # dictionary words only: its HMM glues neighbouring single characters
 
 
 def _general_frequencies() -> dict[str, int]:
@@ -250,14 +286,18 @@ def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dr
     """Words and 2..max_phrase_words-word phrases; uncased tokenizers merge capitalisations."""
     fold = str.lower if is_uncased(tokenizer) else str
     words, phrases, surface, example = Counter(), Counter(), defaultdict(Counter), {}
+    in_paths = Counter()  # occurrences inside file paths, URLs and file names: /usr/lib, notes.txt
     for index, sentence in enumerate(corpus):
         for run in _LATIN_RUN.finditer(sentence):
-            tokens = _LATIN_WORD.findall(run.group())
+            matches = list(_LATIN_WORD.finditer(sentence, run.start(), run.end()))
+            tokens = [match.group() for match in matches]
             keys = [fold(token) for token in tokens]
-            for key, token in zip(keys, tokens):
+            for key, token, match in zip(keys, tokens, matches):
                 words[key] += 1
                 surface[key][token] += 1
                 example.setdefault(key, index)
+                before, after = sentence[match.start() - 1:match.start()], sentence[match.end():match.end() + 1]
+                in_paths[key] += before in ("/", "\\", ".") or after in ("/", "\\")
             for n in range(2, options.max_phrase_words + 1):
                 for start in range(len(tokens) - n + 1):
                     key = " ".join(keys[start:start + n])
@@ -269,15 +309,25 @@ def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dr
     def part_count(part: list[str]) -> int:
         return words[part[0]] if len(part) == 1 else phrases[" ".join(part)]
 
-    candidates = [Candidate(surface[key].most_common(1)[0][0], count, 0, corpus[example[key]], {"word"})
-                  for key, count in words.items()
-                  if count >= options.min_freq and len(key) >= 3 and len(_DIGIT_RUNS.findall(key)) <= 1]
+    candidates = []
+    for key, count in words.items():
+        if count < options.min_freq or len(key) < 3:
+            continue
+        if is_code_like(key):
+            dropped["English words that are codes or identifiers (rw-rw-r, hex, mostly digits)"] += 1
+        elif in_paths[key] * 2 >= count:
+            dropped["English words seen mostly in file paths or names (usr, txt)"] += 1
+        else:
+            candidates.append(Candidate(surface[key].most_common(1)[0][0], count, 0, corpus[example[key]], {"word"}))
     for key, count in phrases.items():
         if count < options.min_freq:
             continue
         parts = key.split(" ")
         if parts[0] in _ENGLISH_FUNCTION_WORDS or parts[-1] in _ENGLISH_FUNCTION_WORDS:
             dropped["English phrases starting or ending with a function word"] += 1
+            continue
+        if any(part.lower() in _ENGLISH_CLAUSE_WORDS or is_code_like(part) for part in parts):
+            dropped["English phrases that are clauses or contain codes"] += 1
             continue
         pmi = min(math.log(count * total / (part_count(parts[:cut]) * part_count(parts[cut:]))) for cut in range(1, len(parts)))
         if pmi < options.min_pmi:
@@ -287,10 +337,22 @@ def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dr
     return candidates
 
 
+def is_code_like(word: str) -> bool:
+    """Permission strings and option bundles (hyphen-joined parts mostly 1-2 characters: rw-rw-r),
+    hex identifiers (deadbeef01), words with more digits than letters (x86, v2024) or with several
+    digit runs (a1b2c3; formulas such as h2o2 go too - identifiers are far more common in that shape)."""
+    parts = word.split("-")
+    short_parts = sum(len(part) <= 2 for part in parts)
+    digits = sum(char.isdigit() for char in word)
+    return ((len(parts) > 1 and short_parts * 2 > len(parts)) or digits * 2 > len(word) - word.count("-")
+            or (_HEX_ID.fullmatch(word.lower()) is not None and digits >= 2) or len(_DIGIT_RUNS.findall(word)) > 1)
+
+
 # --- sentencepiece -------------------------------------------------------------------------------------
 
-def sentencepiece_candidates(corpus: list[str], options: SuggestOptions) -> list[Candidate]:
-    """Pieces of a unigram model trained on the corpus: Han pieces of 2+ chars, whole Latin words."""
+def sentencepiece_pieces(corpus: list[str], options: SuggestOptions) -> set[str]:
+    """Han pieces (2+ characters) of a unigram model trained on the corpus. They only seed the Chinese
+    statistics, which filter them like any n-gram; whole Latin words are all counted there already."""
     import io
 
     import sentencepiece as spm
@@ -300,27 +362,13 @@ def sentencepiece_candidates(corpus: list[str], options: SuggestOptions) -> list
     try:
         spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus), model_writer=model, vocab_size=vocab_size,
                                        model_type="unigram", character_coverage=0.9995, hard_vocab_limit=False,
-                                       max_sentencepiece_length=options.max_chars * 2, minloglevel=2)
+                                       max_sentencepiece_length=options.max_chars, minloglevel=2)
     except RuntimeError as exc:
         log.warning("sentencepiece could not be trained on this corpus (%s); its candidates are left out", str(exc).splitlines()[0])
-        return []
+        return set()
     processor = spm.SentencePieceProcessor(model_proto=model.getvalue())
-    counts, whole_words, example = Counter(), Counter(), {}
-    for index, pieces in enumerate(processor.encode(corpus, out_type=str)):
-        for position, piece in enumerate(pieces):
-            counts[piece] += 1
-            example.setdefault(piece, index)
-            following = pieces[position + 1] if position + 1 < len(pieces) else "\u2581"
-            if not following.lstrip("\u2581")[:1].isalnum() or following.startswith("\u2581"):
-                whole_words[piece] += 1
-    candidates = []
-    for piece, count in counts.items():
-        text = piece.lstrip("\u2581")
-        # a Latin piece must usually be a whole word, not the start of one (▁fro in "from")
-        whole_word = piece.startswith("\u2581") and _LATIN_WORD.fullmatch(text) is not None and whole_words[piece] * 2 >= count
-        if count >= options.min_freq and ((len(text) >= 2 and _HAN_RUN.fullmatch(text)) or (whole_word and len(text) >= 3)):
-            candidates.append(Candidate(text, count, 0, corpus[example[piece]], {"sentencepiece"}))
-    return candidates
+    pieces = (processor.id_to_piece(index).lstrip("\u2581") for index in range(processor.get_piece_size()))
+    return {piece for piece in pieces if len(piece) >= 2 and _HAN_RUN.fullmatch(piece)}
 
 
 # --- ranking -------------------------------------------------------------------------------------------
