@@ -26,6 +26,7 @@ import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,15 @@ def hash_path(path: Path) -> str:
             digest.update(str(file.relative_to(path)).encode())
             digest.update(hash_path(file).encode())
         return digest.hexdigest()
-    with path.open("rb") as handle:
+    stat = path.stat()
+    return _hash_file(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4096)
+def _hash_file(path: str, mtime_ns: int, size: int) -> str:
+    """A file's SHA-256, computed once per content version (stages share inputs such as the model)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
