@@ -82,22 +82,87 @@ def split(
 
 
 @app.command()
-def evaluate(
-    model: Annotated[list[str], typer.Option("--model", "-m", help="Model to evaluate (folder, hub id or 'minilm'); repeat to compare.", show_default=False)],
-    dataset: Annotated[Path, typer.Option(help="llama_index *_dataset.json or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/).", show_default=False)],
-    k: Annotated[str, typer.Option("--k", help="Cut-offs for hit rate and recall, comma-separated.")] = "1,3,5,10",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for metrics.json, metrics.md and metrics.png.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Texts encoded per batch.")] = 32,
-    split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv of a BEIR folder to use.")] = "test",
+def prepare(
+    train_nodes: Annotated[Path, typer.Argument(help="Training node file from `split` (*_train_nodes.jsonl).", show_default=False)],
+    val_nodes: Annotated[Path, typer.Argument(help="Validation node file from `split` (*_val_nodes.jsonl).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the datasets (and the reply caches that make reruns resume).")],
+    llm: Annotated[str, typer.Option(help="auto (a configured server if it answers, else local) | openai | ollama | local.")] = "auto",
+    base_url: Annotated[Optional[list[str]], typer.Option("--base-url", help="OpenAI-compatible base URL (…/v1) or Ollama URL; repeat to share the load.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Server model name, or for --llm local a causal-LM folder or .gguf file. Defaults: served model / qwen:14b / SmolLM2.")] = None,
+    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option(help="Requests in flight (local: batch size).")] = 8,
+    questions_per_chunk: Annotated[int, typer.Option(help="Questions to ask for per passage.")] = 2,
+    prompt_file: Annotated[Optional[Path], typer.Option(help="Custom prompt template with {context_str} and {num_questions_per_chunk}.")] = None,
+    filter_topk: Annotated[Optional[int], typer.Option(help="Keep a query only if --embed-model ranks its passage in this top K.")] = None,
+    embed_model: Annotated[Optional[str], typer.Option(help="Embedding model of --filter-topk; default: packaged MiniLM.")] = None,
+    max_retries: Annotated[int, typer.Option(help="Retries per request on 429/5xx/timeouts (exponential backoff with jitter).")] = 5,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for one reply.")] = 120.0,
+    json_mode: Annotated[bool, typer.Option("--json-mode", help="Ask for a JSON reply (servers that support it enforce it).")] = False,
 ) -> None:
-    """Compare models on the same queries: hit rate@k, MRR@10, NDCG@10, recall@k, MAP@100."""
-    from wmemb.evaluate import evaluate_models, metrics_table
+    """Have an LLM write the questions each passage answers; write llama_index QA datasets."""
+    from wmemb.generate import PrepareOptions, prepare_datasets
 
-    ks = [part.strip() for part in k.split(",") if part.strip()]
-    result = evaluate_models(model, dataset, ks=ks, out_dir=output, batch_size=batch_size, split=split)
-    console.print(metrics_table(result))
-    for path in result.reports.values():
-        console.print(f"wrote {path}", highlight=False)
+    options = PrepareOptions(llm=llm, base_urls=list(base_url or []), model=model, api_key_env=api_key_env,
+                             concurrency=concurrency, questions_per_chunk=questions_per_chunk,
+                             prompt_file=str(prompt_file) if prompt_file else None, filter_topk=filter_topk,
+                             embed_model=embed_model, max_retries=max_retries, timeout=timeout, json_mode=json_mode)
+    summary = prepare_datasets(train_nodes, val_nodes, output, options)
+    rows: list[tuple[str, object]] = [("backend", f"{summary.backend} ({summary.model})")]
+    for result in (summary.train, summary.val):
+        dropped = ", ".join(f"{reason} {count}" for reason, count in sorted(result.dropped.items())) or "none"
+        rows += [(f"{result.split} passages", f"{result.passages} ({result.reused} from cache, {result.generated} generated, {result.failed} failed)"),
+                 (f"{result.split} queries", f"{result.queries} (dropped: {dropped})"),
+                 (f"{result.split} tokens", f"{result.prompt_tokens} prompt, {result.completion_tokens} completion in {result.seconds:.1f} s"),
+                 (f"{result.split} dataset", result.dataset_path)]
+    if summary.failures_path:
+        rows.append(("failed passages", f"{summary.failures_path} (rerun to retry them)"))
+    print_table("prepare", rows)
+
+
+@app.command("import-dataset")
+def import_dataset(
+    source: Annotated[Path, typer.Argument(help="A QA dataset JSON written by llama_index (generate_qa_embedding_pairs).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it as readable UTF-8 JSON.")],
+) -> None:
+    """Check a llama_index EmbeddingQAFinetuneDataset file and save it in wmemb's readable form."""
+    from wmemb.generate import import_llama_index_dataset
+
+    dataset = import_llama_index_dataset(source, output)
+    print_table("import-dataset", [("queries", len(dataset.queries)), ("passages", len(dataset.corpus)), ("written", output)])
+
+
+@app.command()
+def mine(
+    dataset: Annotated[Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="FlagEmbedding JSONL to write.", show_default=False)],
+    model: Annotated[Optional[str], typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")] = None,
+    range_min: Annotated[int, typer.Option(help="Skip the top ranks (likely unlabelled answers).")] = 10,
+    range_max: Annotated[int, typer.Option(help="Sample negatives from ranks below this.")] = 210,
+    negatives: Annotated[int, typer.Option(help="Hard negatives per query.")] = 7,
+    margin: Annotated[float, typer.Option(help="A negative must score below (1 - margin) x the positive's score.")] = 0.05,
+    batch_size: Annotated[int, typer.Option(help="Texts encoded per batch.")] = 64,
+    query_instruction: Annotated[Optional[str], typer.Option(help="Instruction prepended to queries; default: the model's own.")] = None,
+    no_query_instruction: Annotated[bool, typer.Option("--no-query-instruction", help="Search without a query instruction.")] = False,
+    faiss: Annotated[Optional[bool], typer.Option("--faiss/--no-faiss", help="Search with faiss; default: when installed.", show_default=False)] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 42,
+) -> None:
+    """Mine hard negatives for each query from a rank window that skips the top; writes FlagEmbedding JSONL."""
+    from wmemb.train import MineOptions
+    from wmemb.train import mine as run_mine
+
+    options = MineOptions(range_min=range_min, range_max=range_max, negatives=negatives, relative_margin=margin,
+                          batch_size=batch_size, query_instruction=query_instruction,
+                          no_query_instruction=no_query_instruction, use_faiss=faiss, seed=seed)
+    summary = run_mine(dataset, output, model, options)
+    print_table("mine", [
+        ("queries", summary.queries),
+        ("passages", summary.corpus),
+        ("search", summary.backend),
+        ("rank window", f"{summary.window[0]}..{summary.window[1]}"),
+        ("negatives per query", summary.negatives_per_query),
+        ("filled at random", summary.filled_at_random),
+        ("output", summary.output_path),
+    ])
 
 
 @app.command()
@@ -148,88 +213,33 @@ def finetune(
     ])
 
 
-@app.command()
-def mine(
-    dataset: Annotated[Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="FlagEmbedding JSONL to write.", show_default=False)],
-    model: Annotated[Optional[str], typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")] = None,
-    range_min: Annotated[int, typer.Option(help="Skip the top ranks (likely unlabelled answers).")] = 10,
-    range_max: Annotated[int, typer.Option(help="Sample negatives from ranks below this.")] = 210,
-    negatives: Annotated[int, typer.Option(help="Hard negatives per query.")] = 7,
-    margin: Annotated[float, typer.Option(help="A negative must score below (1 - margin) x the positive's score.")] = 0.05,
-    batch_size: Annotated[int, typer.Option(help="Texts encoded per batch.")] = 64,
-    query_instruction: Annotated[Optional[str], typer.Option(help="Instruction prepended to queries; default: the model's own.")] = None,
-    no_query_instruction: Annotated[bool, typer.Option("--no-query-instruction", help="Search without a query instruction.")] = False,
-    faiss: Annotated[Optional[bool], typer.Option("--faiss/--no-faiss", help="Search with faiss; default: when installed.", show_default=False)] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 42,
-) -> None:
-    """Mine hard negatives for each query from a rank window that skips the top; writes FlagEmbedding JSONL."""
-    from wmemb.train import MineOptions
-    from wmemb.train import mine as run_mine
+vocab_app = typer.Typer(help="Find domain-term candidates for `expand`.", no_args_is_help=True)
+app.add_typer(vocab_app, name="vocab")
 
-    options = MineOptions(range_min=range_min, range_max=range_max, negatives=negatives, relative_margin=margin,
-                          batch_size=batch_size, query_instruction=query_instruction,
-                          no_query_instruction=no_query_instruction, use_faiss=faiss, seed=seed)
-    summary = run_mine(dataset, output, model, options)
-    print_table("mine", [
-        ("queries", summary.queries),
-        ("passages", summary.corpus),
-        ("search", summary.backend),
-        ("rank window", f"{summary.window[0]}..{summary.window[1]}"),
-        ("negatives per query", summary.negatives_per_query),
-        ("filled at random", summary.filled_at_random),
-        ("output", summary.output_path),
+
+@vocab_app.command("suggest")
+def vocab_suggest(
+    corpus: Annotated[list[Path], typer.Argument(help="Corpus files/folders (.txt .md .html .pdf) or node JSONL files.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="TSV to write: term, frequency, pieces, tokens_saved, example.")],
+    model: Annotated[Optional[str], typer.Option(help="Model whose tokenizer counts pieces (folder or hub id); default: packaged MiniLM.")] = None,
+    top: Annotated[int, typer.Option(help="Candidates to write, best first.")] = 200,
+    min_freq: Annotated[int, typer.Option(help="Least number of occurrences in the corpus.")] = 5,
+    sentencepiece: Annotated[bool, typer.Option("--sentencepiece", help="Also seed Chinese candidates with pieces of a sentencepiece unigram model trained on the corpus.")] = False,
+    jieba: Annotated[bool, typer.Option("--jieba/--no-jieba", help="Seed Chinese candidates with jieba and drop everyday words in its dictionary.")] = True,
+) -> None:
+    """Rank frequent terms the tokenizer cuts into many pieces (Chinese n-gram statistics, English words)."""
+    from wmemb.vocab import SuggestOptions, suggest_terms, write_terms_tsv
+
+    options = SuggestOptions(top=top, min_freq=min_freq, use_jieba=jieba, use_sentencepiece=sentencepiece)
+    result = suggest_terms(corpus, model, options)
+    write_terms_tsv(output, result.candidates)
+    print_table("vocab suggest", [
+        ("sentences", result.sentences),
+        ("candidates written", len(result.candidates)),
+        ("best", ", ".join(c.term for c in result.candidates[:10])),
+        ("dropped", "; ".join(f"{count} {reason}" for reason, count in result.dropped.most_common()) or "none"),
+        ("terms file", f"{output} (edit it, then: wmemb expand MODEL OUT --words-file {output})"),
     ])
-
-
-@app.command()
-def prepare(
-    train_nodes: Annotated[Path, typer.Argument(help="Training node file from `split` (*_train_nodes.jsonl).", show_default=False)],
-    val_nodes: Annotated[Path, typer.Argument(help="Validation node file from `split` (*_val_nodes.jsonl).", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the datasets (and the reply caches that make reruns resume).")],
-    llm: Annotated[str, typer.Option(help="auto (a configured server if it answers, else local) | openai | ollama | local.")] = "auto",
-    base_url: Annotated[Optional[list[str]], typer.Option("--base-url", help="OpenAI-compatible base URL (…/v1) or Ollama URL; repeat to share the load.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Server model name, or for --llm local a causal-LM folder or .gguf file. Defaults: served model / qwen:14b / SmolLM2.")] = None,
-    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
-    concurrency: Annotated[int, typer.Option(help="Requests in flight (local: batch size).")] = 8,
-    questions_per_chunk: Annotated[int, typer.Option(help="Questions to ask for per passage.")] = 2,
-    prompt_file: Annotated[Optional[Path], typer.Option(help="Custom prompt template with {context_str} and {num_questions_per_chunk}.")] = None,
-    filter_topk: Annotated[Optional[int], typer.Option(help="Keep a query only if --embed-model ranks its passage in this top K.")] = None,
-    embed_model: Annotated[Optional[str], typer.Option(help="Embedding model of --filter-topk; default: packaged MiniLM.")] = None,
-    max_retries: Annotated[int, typer.Option(help="Retries per request on 429/5xx/timeouts (exponential backoff with jitter).")] = 5,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for one reply.")] = 120.0,
-    json_mode: Annotated[bool, typer.Option("--json-mode", help="Ask for a JSON reply (servers that support it enforce it).")] = False,
-) -> None:
-    """Have an LLM write the questions each passage answers; write llama_index QA datasets."""
-    from wmemb.generate import PrepareOptions, prepare_datasets
-
-    options = PrepareOptions(llm=llm, base_urls=list(base_url or []), model=model, api_key_env=api_key_env,
-                             concurrency=concurrency, questions_per_chunk=questions_per_chunk,
-                             prompt_file=str(prompt_file) if prompt_file else None, filter_topk=filter_topk,
-                             embed_model=embed_model, max_retries=max_retries, timeout=timeout, json_mode=json_mode)
-    summary = prepare_datasets(train_nodes, val_nodes, output, options)
-    rows: list[tuple[str, object]] = [("backend", f"{summary.backend} ({summary.model})")]
-    for result in (summary.train, summary.val):
-        dropped = ", ".join(f"{reason} {count}" for reason, count in sorted(result.dropped.items())) or "none"
-        rows += [(f"{result.split} passages", f"{result.passages} ({result.reused} from cache, {result.generated} generated, {result.failed} failed)"),
-                 (f"{result.split} queries", f"{result.queries} (dropped: {dropped})"),
-                 (f"{result.split} tokens", f"{result.prompt_tokens} prompt, {result.completion_tokens} completion in {result.seconds:.1f} s"),
-                 (f"{result.split} dataset", result.dataset_path)]
-    if summary.failures_path:
-        rows.append(("failed passages", f"{summary.failures_path} (rerun to retry them)"))
-    print_table("prepare", rows)
-
-
-@app.command("import-dataset")
-def import_dataset(
-    source: Annotated[Path, typer.Argument(help="A QA dataset JSON written by llama_index (generate_qa_embedding_pairs).", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it as readable UTF-8 JSON.")],
-) -> None:
-    """Check a llama_index EmbeddingQAFinetuneDataset file and save it in wmemb's readable form."""
-    from wmemb.generate import import_llama_index_dataset
-
-    dataset = import_llama_index_dataset(source, output)
-    print_table("import-dataset", [("queries", len(dataset.queries)), ("passages", len(dataset.corpus)), ("written", output)])
 
 
 @app.command(context_settings={"allow_extra_args": True})
@@ -273,33 +283,23 @@ def expand(
     ])
 
 
-vocab_app = typer.Typer(help="Find domain-term candidates for `expand`.", no_args_is_help=True)
-app.add_typer(vocab_app, name="vocab")
-
-
-@vocab_app.command("suggest")
-def vocab_suggest(
-    corpus: Annotated[list[Path], typer.Argument(help="Corpus files/folders (.txt .md .html .pdf) or node JSONL files.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="TSV to write: term, frequency, pieces, tokens_saved, example.")],
-    model: Annotated[Optional[str], typer.Option(help="Model whose tokenizer counts pieces (folder or hub id); default: packaged MiniLM.")] = None,
-    top: Annotated[int, typer.Option(help="Candidates to write, best first.")] = 200,
-    min_freq: Annotated[int, typer.Option(help="Least number of occurrences in the corpus.")] = 5,
-    sentencepiece: Annotated[bool, typer.Option("--sentencepiece", help="Also seed Chinese candidates with pieces of a sentencepiece unigram model trained on the corpus.")] = False,
-    jieba: Annotated[bool, typer.Option("--jieba/--no-jieba", help="Seed Chinese candidates with jieba and drop everyday words in its dictionary.")] = True,
+@app.command()
+def evaluate(
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Model to evaluate (folder, hub id or 'minilm'); repeat to compare.", show_default=False)],
+    dataset: Annotated[Path, typer.Option(help="llama_index *_dataset.json or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/).", show_default=False)],
+    k: Annotated[str, typer.Option("--k", help="Cut-offs for hit rate and recall, comma-separated.")] = "1,3,5,10",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for metrics.json, metrics.md and metrics.png.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts encoded per batch.")] = 32,
+    split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv of a BEIR folder to use.")] = "test",
 ) -> None:
-    """Rank frequent terms the tokenizer cuts into many pieces (Chinese n-gram statistics, English words)."""
-    from wmemb.vocab import SuggestOptions, suggest_terms, write_terms_tsv
+    """Compare models on the same queries: hit rate@k, MRR@10, NDCG@10, recall@k, MAP@100."""
+    from wmemb.evaluate import evaluate_models, metrics_table
 
-    options = SuggestOptions(top=top, min_freq=min_freq, use_jieba=jieba, use_sentencepiece=sentencepiece)
-    result = suggest_terms(corpus, model, options)
-    write_terms_tsv(output, result.candidates)
-    print_table("vocab suggest", [
-        ("sentences", result.sentences),
-        ("candidates written", len(result.candidates)),
-        ("best", ", ".join(c.term for c in result.candidates[:10])),
-        ("dropped", "; ".join(f"{count} {reason}" for reason, count in result.dropped.most_common()) or "none"),
-        ("terms file", f"{output} (edit it, then: wmemb expand MODEL OUT --words-file {output})"),
-    ])
+    ks = [part.strip() for part in k.split(",") if part.strip()]
+    result = evaluate_models(model, dataset, ks=ks, out_dir=output, batch_size=batch_size, split=split)
+    console.print(metrics_table(result))
+    for path in result.reports.values():
+        console.print(f"wrote {path}", highlight=False)
 
 
 def _settings_epilog() -> str:
