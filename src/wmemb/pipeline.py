@@ -123,7 +123,7 @@ def _relative_to(base: Path, value: Any) -> Any:
     if isinstance(value, list):
         return [_relative_to(base, item) for item in value]
     if isinstance(value, str) and not Path(value).expanduser().is_absolute():
-        return str(base / value)
+        return os.path.normpath(base / value)
     return value
 
 
