@@ -36,9 +36,13 @@ def build_dataset(model: str, chunk_tokens: int, passages: int):
     from wmemb.records import QADataset, read_nodes
 
     with tempfile.TemporaryDirectory() as tmp:
-        summary = split_corpus(SAMPLES, tmp, model=model, options=SplitOptions(chunk_tokens=chunk_tokens), name="sample")
-        nodes = sorted(read_nodes(summary.train_path) + read_nodes(summary.val_path), key=lambda n: (n.source, n.position))
-    nodes = nodes[::max(1, len(nodes) // passages)][:passages]
+        summary = split_corpus(
+            SAMPLES, tmp, model=model, options=SplitOptions(chunk_tokens=chunk_tokens), name="sample"
+        )
+        nodes = sorted(
+            read_nodes(summary.train_path) + read_nodes(summary.val_path), key=lambda n: (n.source, n.position)
+        )
+    nodes = nodes[:: max(1, len(nodes) // passages)][:passages]
     queries, relevant = {}, {}
     for node in nodes:
         start, end = next(sentences(node.text))
@@ -73,8 +77,14 @@ def run_evaluator(model: str, data, batch_size: int, device: str | None) -> floa
     from wmemb.models import query_prompt, resolve_model
 
     folder = resolve_model(model)
-    evaluator = InformationRetrievalEvaluator(data.queries, data.corpus, {q: set(d) for q, d in data.relevant_docs.items()},
-                                              batch_size=batch_size, query_prompt=query_prompt(folder), write_csv=False)
+    evaluator = InformationRetrievalEvaluator(
+        data.queries,
+        data.corpus,
+        {q: set(d) for q, d in data.relevant_docs.items()},
+        batch_size=batch_size,
+        query_prompt=query_prompt(folder),
+        write_csv=False,
+    )
     return evaluator(SentenceTransformer(str(folder), device=device))["cosine_ndcg@10"]
 
 
@@ -91,8 +101,11 @@ def main() -> None:
 
     data = build_dataset(args.model, args.chunk_tokens, args.passages)
     texts = len(data.queries) + len(data.corpus)
-    print(f"data: {len(data.queries)} queries + {len(data.corpus)} passages = {texts} texts, model {args.model}, "
-          f"batch {args.batch_size}, {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"data: {len(data.queries)} queries + {len(data.corpus)} passages = {texts} texts, model {args.model}, "
+        f"batch {args.batch_size}, {os.cpu_count()} CPUs",
+        flush=True,
+    )
     runners = {"wmemb": run_wmemb, "evaluator": run_evaluator}
     warm_up = build_subset(data, 40)
     for runner in runners.values():  # first-call costs (imports, kernels, caches) are paid by neither side
@@ -105,15 +118,22 @@ def main() -> None:
             started = time.perf_counter()
             ndcg[name] = runners[name](args.model, data, args.batch_size, args.device)
             rates[name].append(texts / (time.perf_counter() - started))
-        print(f"round {round_index + 1}: " + ", ".join(f"{name} {rates[name][-1]:.1f} texts/s" for name in runners), flush=True)
+        print(
+            f"round {round_index + 1}: " + ", ".join(f"{name} {rates[name][-1]:.1f} texts/s" for name in runners),
+            flush=True,
+        )
 
     median = {name: statistics.median(values) for name, values in rates.items()}
     # Rounds run back to back, so the median of per-round ratios cancels most of the load swings.
     ratio = statistics.median(ours / theirs for ours, theirs in zip(rates["wmemb"], rates["evaluator"]))
     print(f"median texts/s: wmemb {median['wmemb']:.1f}, InformationRetrievalEvaluator {median['evaluator']:.1f}")
-    print(f"ratio wmemb/evaluator (median of rounds): {ratio:.3f} (target >= 0.95) {'PASS' if ratio >= 0.95 else 'FAIL'}")
-    print(f"ndcg@10: wmemb {ndcg['wmemb']:.6f}, evaluator {ndcg['evaluator']:.6f} "
-          f"({'same' if abs(ndcg['wmemb'] - ndcg['evaluator']) < 1e-6 else 'DIFFERENT'})")
+    print(
+        f"ratio wmemb/evaluator (median of rounds): {ratio:.3f} (target >= 0.95) {'PASS' if ratio >= 0.95 else 'FAIL'}"
+    )
+    print(
+        f"ndcg@10: wmemb {ndcg['wmemb']:.6f}, evaluator {ndcg['evaluator']:.6f} "
+        f"({'same' if abs(ndcg['wmemb'] - ndcg['evaluator']) < 1e-6 else 'DIFFERENT'})"
+    )
     sys.exit(0 if ratio >= 0.95 else 1)
 
 

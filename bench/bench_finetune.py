@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "sample" / "debian-reference-en-ch1-2.txt"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
-PLAIN_SCRIPT = r'''
+PLAIN_SCRIPT = r"""
 import json, sys
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -44,7 +44,7 @@ trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=Datas
 result = trainer.train()
 model.save(out + "/final")
 print("RESULT", json.dumps({"samples_per_second": result.metrics["train_samples_per_second"]}))
-'''
+"""
 
 
 def build_dataset(folder: Path, seed: int = 42) -> tuple[Path, Path, Path]:
@@ -59,9 +59,12 @@ def build_dataset(folder: Path, seed: int = 42) -> tuple[Path, Path, Path]:
     random.Random(seed).shuffle(pairs)
 
     def write(name: str, chosen: list[tuple[str, str]]) -> Path:
-        data = {"queries": {f"q{i}": q for i, (q, _) in enumerate(chosen)},
-                "corpus": {f"d{i}": p for i, (_, p) in enumerate(chosen)},
-                "relevant_docs": {f"q{i}": [f"d{i}"] for i in range(len(chosen))}, "mode": "text"}
+        data = {
+            "queries": {f"q{i}": q for i, (q, _) in enumerate(chosen)},
+            "corpus": {f"d{i}": p for i, (_, p) in enumerate(chosen)},
+            "relevant_docs": {f"q{i}": [f"d{i}"] for i in range(len(chosen))},
+            "mode": "text",
+        }
         path = folder / name
         path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         return path
@@ -85,8 +88,9 @@ def run_measured(command: list[str]) -> tuple[float, float, str]:
 
 
 def wmemb_finetune(model: str, output: Path, train: Path, *extra: str) -> tuple[float, float, dict]:
-    wall, rss, _ = run_measured([sys.executable, "-m", "wmemb.cli", "-q", "finetune", model, str(output), str(train),
-                                 "--overwrite", *extra])
+    wall, rss, _ = run_measured(
+        [sys.executable, "-m", "wmemb.cli", "-q", "finetune", model, str(output), str(train), "--overwrite", *extra]
+    )
     return wall, rss, json.loads((output / "finetune_metrics.json").read_text(encoding="utf-8"))
 
 
@@ -102,34 +106,75 @@ def main() -> None:
         folder = Path(tmp)
         train, val, everything = build_dataset(folder)
         pairs = len(json.loads(everything.read_text(encoding="utf-8"))["queries"])
-        print(f"dataset: {pairs} (first sentence -> rest of paragraph) pairs from {CORPUS.name}; "
-              f"quality split {int(pairs * 0.8)} train / {pairs - int(pairs * 0.8)} val")
+        print(
+            f"dataset: {pairs} (first sentence -> rest of paragraph) pairs from {CORPUS.name}; "
+            f"quality split {int(pairs * 0.8)} train / {pairs - int(pairs * 0.8)} val"
+        )
 
         settings = ["--epochs", str(args.epochs), "--batch-size", batch, "--lr", lr, "--scale", scale, "--seed", "42"]
-        plain_wall, plain_rss, stdout = run_measured([sys.executable, "-c", PLAIN_SCRIPT, model, str(everything),
-                                                      str(folder / "plain"), batch, lr, scale, str(args.epochs)])
+        plain_wall, plain_rss, stdout = run_measured(
+            [
+                sys.executable,
+                "-c",
+                PLAIN_SCRIPT,
+                model,
+                str(everything),
+                str(folder / "plain"),
+                batch,
+                lr,
+                scale,
+                str(args.epochs),
+            ]
+        )
         plain_sps = json.loads(stdout.split("RESULT", 1)[1])["samples_per_second"]
         wm_wall, wm_rss, log = wmemb_finetune(model, folder / "wm", everything, *settings)
         wm_sps = log["train_samples_per_second"]
         print(f"throughput, batch {batch}, {args.epochs} epoch(s) on {pairs} pairs:")
-        print(f"  plain sentence-transformers: {plain_sps:7.1f} samples/s  (wall {plain_wall:5.1f} s, peak RSS {plain_rss:6.0f} MiB)")
-        print(f"  wmemb finetune:              {wm_sps:7.1f} samples/s  (wall {wm_wall:5.1f} s, peak RSS {wm_rss:6.0f} MiB)")
+        print(
+            f"  plain sentence-transformers: {plain_sps:7.1f} samples/s  (wall {plain_wall:5.1f} s, peak RSS {plain_rss:6.0f} MiB)"
+        )
+        print(
+            f"  wmemb finetune:              {wm_sps:7.1f} samples/s  (wall {wm_wall:5.1f} s, peak RSS {wm_rss:6.0f} MiB)"
+        )
         print(f"  ratio wmemb/plain: {wm_sps / plain_sps:.3f} (target >= 0.95)")
 
         big = str(min(256, pairs))
-        cached_wall, cached_rss, log = wmemb_finetune(model, folder / "cached", everything, "--epochs", str(args.epochs),
-                                                      "--batch-size", big, "--loss", "cached", "--mini-batch-size", batch,
-                                                      "--lr", lr, "--scale", scale)
-        print(f"memory: --loss cached, effective batch {big}, mini-batch {batch}: peak RSS {cached_rss:.0f} MiB "
-              f"= {cached_rss / plain_rss:.2f}x plain at batch {batch} (target <= 1.3x); "
-              f"{log['train_samples_per_second']:.1f} samples/s")
+        cached_wall, cached_rss, log = wmemb_finetune(
+            model,
+            folder / "cached",
+            everything,
+            "--epochs",
+            str(args.epochs),
+            "--batch-size",
+            big,
+            "--loss",
+            "cached",
+            "--mini-batch-size",
+            batch,
+            "--lr",
+            lr,
+            "--scale",
+            scale,
+        )
+        print(
+            f"memory: --loss cached, effective batch {big}, mini-batch {batch}: peak RSS {cached_rss:.0f} MiB "
+            f"= {cached_rss / plain_rss:.2f}x plain at batch {batch} (target <= 1.3x); "
+            f"{log['train_samples_per_second']:.1f} samples/s"
+        )
 
         quality_wall, _, log = wmemb_finetune(model, folder / "quality", train, "--val", str(val))
-        before, best = log["epochs"][0]["metrics"], next(e["metrics"] for e in log["epochs"] if e["epoch"] == log["best_epoch"])
-        print(f"quality (wmemb defaults: {log['settings']['epochs']} epochs, lr {log['settings']['learning_rate']}, "
-              f"scale {log['settings']['scale']}, batch {log['settings']['batch_size']}; {quality_wall:.0f} s):")
+        before, best = (
+            log["epochs"][0]["metrics"],
+            next(e["metrics"] for e in log["epochs"] if e["epoch"] == log["best_epoch"]),
+        )
+        print(
+            f"quality (wmemb defaults: {log['settings']['epochs']} epochs, lr {log['settings']['learning_rate']}, "
+            f"scale {log['settings']['scale']}, batch {log['settings']['batch_size']}; {quality_wall:.0f} s):"
+        )
         for metric in ("ndcg@10", "mrr@10", "accuracy@1", "recall@10"):
-            print(f"  val {metric:10s} before {before[metric]:.4f}  after {best[metric]:.4f}  ({best[metric] - before[metric]:+.4f})")
+            print(
+                f"  val {metric:10s} before {before[metric]:.4f}  after {best[metric]:.4f}  ({best[metric] - before[metric]:+.4f})"
+            )
 
 
 if __name__ == "__main__":

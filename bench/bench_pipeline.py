@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHILD = ("import logging, sys; logging.basicConfig(level=logging.INFO, format='%(message)s');"
-         "from wmemb.pipeline import Pipeline, PipelineConfig;"
-         "Pipeline(PipelineConfig.load(sys.argv[1])).run(until=sys.argv[2])")
+CHILD = (
+    "import logging, sys; logging.basicConfig(level=logging.INFO, format='%(message)s');"
+    "from wmemb.pipeline import Pipeline, PipelineConfig;"
+    "Pipeline(PipelineConfig.load(sys.argv[1])).run(until=sys.argv[2])"
+)
 
 
 def main() -> None:
@@ -47,13 +49,17 @@ def main() -> None:
         rows.append((stage, seconds, peak / 1024 if peak > before else None))
     print(f"\n{'stage':10s} {'seconds':>8s} {'peak RSS MB':>12s}")
     for stage, seconds, peak in rows:
-        print(f"{stage:10s} {seconds:8.1f} {('<= %.0f' % (max(p for _, _, p in rows if p) or 0)) if peak is None else f'{peak:.0f}':>12s}")
+        print(
+            f"{stage:10s} {seconds:8.1f} {('<= %.0f' % (max(p for _, _, p in rows if p) or 0)) if peak is None else f'{peak:.0f}':>12s}"
+        )
     print(f"{'total':10s} {sum(r[1] for r in rows):8.1f}")
     metrics = json.loads((pipeline.paths["report"] / "metrics.json").read_text(encoding="utf-8"))
     print(f"\nvalidation: {metrics['queries']} queries over {metrics['passages']} passages")
     for model in metrics["models"]:
         m = model["metrics"]
-        print(f"{model['label']:10s} NDCG@10 {m['ndcg@10']:.4f}  MRR@10 {m['mrr@10']:.4f}  hit@1 {m.get('hit_rate@1', float('nan')):.4f}")
+        print(
+            f"{model['label']:10s} NDCG@10 {m['ndcg@10']:.4f}  MRR@10 {m['mrr@10']:.4f}  hit@1 {m.get('hit_rate@1', float('nan')):.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +48,9 @@ def make_corpus(path: Path, megabytes: float) -> int:
     with path.open("w", encoding="utf-8") as out:
         written, copy = 0, 0
         while written < target:
-            chunk = f"\n\n副本 {copy}. Copy {copy}.\n\n" + base.replace("Debian", f"Debian{copy}").replace("系统", f"系统{copy}")
+            chunk = f"\n\n副本 {copy}. Copy {copy}.\n\n" + base.replace("Debian", f"Debian{copy}").replace(
+                "系统", f"系统{copy}"
+            )
             out.write(chunk)
             written += len(chunk.encode("utf-8"))
             copy += 1
@@ -66,8 +67,9 @@ def offline_nltk_data(folder: Path) -> Path:
 
 
 def run(kind: str, path: Path, model: str, chunk: int, env: dict) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, kind, str(path), model, str(chunk)],
-                          capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, kind, str(path), model, str(chunk)], capture_output=True, text=True, env=env
+    )
     if done.returncode:
         sys.exit(f"{kind} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -87,7 +89,9 @@ def main() -> None:
         env = {**os.environ, "NLTK_DATA": str(offline_nltk_data(Path(tmp) / "nltk")), "TOKENIZERS_PARALLELISM": "true"}
         results = {kind: run(kind, corpus, args.model, args.chunk_tokens, env) for kind in ("wmemb", "llama_index")}
     for kind, r in results.items():
-        print(f"{kind:12s} {r['seconds']:7.1f} s  {mb / r['seconds']:6.2f} MB/s  {r['passages']:7d} passages  peak RSS {r['rss_mb']:6.0f} MB")
+        print(
+            f"{kind:12s} {r['seconds']:7.1f} s  {mb / r['seconds']:6.2f} MB/s  {r['passages']:7d} passages  peak RSS {r['rss_mb']:6.0f} MB"
+        )
     ratio = results["llama_index"]["seconds"] / results["wmemb"]["seconds"]
     print(f"speed ratio wmemb / llama_index: {ratio:.2f}x (target >= 2)")
     print(f"wmemb peak RSS {results['wmemb']['rss_mb']:.0f} MB (target < 1024)")

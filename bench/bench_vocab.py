@@ -93,10 +93,12 @@ def everyday_words(language: str, planted: list[str]) -> tuple[list[str], list[f
         from wmemb.models import resolve_model
 
         vocab = (resolve_model(None) / "vocab.txt").read_text(encoding="utf-8").split()
-        whole_words = [word for word in vocab if (word.isalpha() and word.isascii() and len(word) >= 2) or word in ("a", "i")]
+        whole_words = [
+            word for word in vocab if (word.isalpha() and word.isascii() and len(word) >= 2) or word in ("a", "i")
+        ]
         entries = [(word, 1.0 / rank) for rank, word in enumerate(whole_words, start=1)]
     entries = [(word, weight) for word, weight in entries if not any(term.lower() in word for term in planted)]
-    entries = entries[:BACKGROUND_WORDS[language]]
+    entries = entries[: BACKGROUND_WORDS[language]]
     return [word for word, _ in entries], [weight for _, weight in entries]
 
 
@@ -145,21 +147,29 @@ def expansion_figures(work: Path, language: str, text: str, terms: list[str]) ->
     torch.set_num_threads(1)
     passages = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
     nodes = work / f"passages-{language}.jsonl"
-    nodes.write_text("".join(json.dumps({"id": str(i), "text": p}, ensure_ascii=False) + "\n" for i, p in enumerate(passages)),
-                     encoding="utf-8")
+    nodes.write_text(
+        "".join(json.dumps({"id": str(i), "text": p}, ensure_ascii=False) + "\n" for i, p in enumerate(passages)),
+        encoding="utf-8",
+    )
     before = tokens_per_passage(load_tokenizer(None), passages)
     for init in INIT_METHODS:
         started = time.perf_counter()
-        report = expand_model(None, work / f"minilm-{language}-{init}", terms, init=init, overwrite=True, report_texts=nodes)
+        report = expand_model(
+            None, work / f"minilm-{language}-{init}", terms, init=init, overwrite=True, report_texts=nodes
+        )
         seconds = time.perf_counter() - started
         if init == INIT_METHODS[0]:
             after = tokens_per_passage(load_tokenizer(work / f"minilm-{language}-{init}"), passages)
-            print(f"[{language}] expand MiniLM with {len(report.added)} suggested terms ({len(report.skipped)} skipped, "
-                  f"{len(report.not_single_token)} not single tokens): tokens/passage {before:.1f} -> {after:.1f} "
-                  f"({(after - before) / before:+.1%}) over {len(passages)} passages")
+            print(
+                f"[{language}] expand MiniLM with {len(report.added)} suggested terms ({len(report.skipped)} skipped, "
+                f"{len(report.not_single_token)} not single tokens): tokens/passage {before:.1f} -> {after:.1f} "
+                f"({(after - before) / before:+.1%}) over {len(passages)} passages"
+            )
         cosine = "n/a" if report.mean_cosine is None else f"{report.mean_cosine:.4f}"
-        print(f"[{language}]   init {init:13s}: mean cosine old/new {cosine} on {report.affected_texts} passages with new terms; "
-              f"{report.unaffected_texts} others bit-identical: {report.unaffected_identical} ({seconds:.1f} s)")
+        print(
+            f"[{language}]   init {init:13s}: mean cosine old/new {cosine} on {report.affected_texts} passages with new terms; "
+            f"{report.unaffected_texts} others bit-identical: {report.unaffected_identical} ({seconds:.1f} s)"
+        )
 
 
 def main() -> None:
@@ -180,9 +190,11 @@ def main() -> None:
         "en": (SAMPLE / "debian-reference-en-ch1-2.txt", ENGLISH_TERMS, False),
     }
     variants = {"default": {}, "sentencepiece": {"use_sentencepiece": True}, "no-jieba": {"use_jieba": False}}
-    print(f"background 'realistic': Debian Reference sample; 'controlled': everyday-word salad of the same size "
-          f"(zh: {BACKGROUND_WORDS['zh']:,} most frequent words of jieba/dict.txt by count, "
-          f"en: {BACKGROUND_WORDS['en']:,} first whole words of MiniLM vocab.txt, Zipf weights). Target on controlled.")
+    print(
+        f"background 'realistic': Debian Reference sample; 'controlled': everyday-word salad of the same size "
+        f"(zh: {BACKGROUND_WORDS['zh']:,} most frequent words of jieba/dict.txt by count, "
+        f"en: {BACKGROUND_WORDS['en']:,} first whole words of MiniLM vocab.txt, Zipf weights). Target on controlled."
+    )
     print(f"{'':5s}{'options':15s}{'realistic p@50':>16s}{'recall':>8s}{'controlled p@50':>17s}{'recall':>8s}  target")
     realistic_suggestions, notes = {}, []
     for language, (source, terms, chinese) in languages.items():
@@ -195,16 +207,22 @@ def main() -> None:
             planted_texts[setting], counts = planted_corpus(background, terms, rng, chinese)
             planted_files[setting] = work / f"planted-{language}-{setting}.txt"
             planted_files[setting].write_text(planted_texts[setting], encoding="utf-8")
-            notes.append(f"[{language}] {setting}: {len(planted_texts[setting]):,} chars, {len(terms)} planted terms, {sum(counts.values())} insertions")
+            notes.append(
+                f"[{language}] {setting}: {len(planted_texts[setting]):,} chars, {len(terms)} planted terms, {sum(counts.values())} insertions"
+            )
         for variant, options in variants.items():
             if variant == "no-jieba" and not chinese:
                 continue  # jieba plays no part in English candidates
             row = {}
             for setting, corpus_file in planted_files.items():
-                result, p50, recall, missed, unplanted, seconds = suggest_figures(corpus_file, terms, args.top, **options)
+                result, p50, recall, missed, unplanted, seconds = suggest_figures(
+                    corpus_file, terms, args.top, **options
+                )
                 row[setting] = (p50, recall)
-                notes.append(f"[{language}] {setting} {variant} ({len(result.candidates)} candidates, {seconds:.1f} s); "
-                             f"missed: {' '.join(missed) or '-'}")
+                notes.append(
+                    f"[{language}] {setting} {variant} ({len(result.candidates)} candidates, {seconds:.1f} s); "
+                    f"missed: {' '.join(missed) or '-'}"
+                )
                 label = "not planted, for a reader to judge" if setting == "realistic" else "false positives"
                 notes.append(f"[{language}]   top 50 {label}: {' '.join(unplanted) or '-'}")
                 if setting == "realistic" and variant == "default":
@@ -217,8 +235,10 @@ def main() -> None:
     if not args.no_expand:
         for language, (text, terms) in realistic_suggestions.items():
             expansion_figures(work, language, text, terms)
-        print("note: MiniLM has no Chinese characters in its vocabulary ([UNK]), so zh cosines say little about quality.",
-              file=sys.stderr)
+        print(
+            "note: MiniLM has no Chinese characters in its vocabulary ([UNK]), so zh cosines say little about quality.",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -39,24 +39,24 @@ class Fault:
     seconds: float = 0.0
 
     @classmethod
-    def rate_limit(cls, retry_after: float | str | None = 1) -> "Fault":
+    def rate_limit(cls, retry_after: float | str | None = 1) -> Fault:
         return cls("rate_limit", 429, None if retry_after is None else str(retry_after))
 
     @classmethod
-    def server_error(cls, status: int = 500) -> "Fault":
+    def server_error(cls, status: int = 500) -> Fault:
         return cls("server_error", status)
 
     @classmethod
-    def slow(cls, seconds: float) -> "Fault":
+    def slow(cls, seconds: float) -> Fault:
         """Answer correctly, but only after `seconds` (longer than the client's timeout to test it)."""
         return cls("slow", seconds=seconds)
 
     @classmethod
-    def malformed(cls) -> "Fault":
+    def malformed(cls) -> Fault:
         return cls("malformed", 200)
 
     @classmethod
-    def drop(cls) -> "Fault":
+    def drop(cls) -> Fault:
         """Close the connection without any reply."""
         return cls("drop")
 
@@ -117,7 +117,9 @@ def _handler(server: FakeLLMServer):
             with server.lock:
                 server.requests.append(Request(self.path, "", {}, time.monotonic(), None))
             if self.path == "/v1/models":
-                self._send(200, json.dumps({"object": "list", "data": [{"id": server.model, "object": "model"}]}).encode())
+                self._send(
+                    200, json.dumps({"object": "list", "data": [{"id": server.model, "object": "model"}]}).encode()
+                )
             elif self.path == "/api/tags":
                 self._send(200, json.dumps({"models": [{"name": server.model}]}).encode())
             else:
@@ -136,7 +138,9 @@ def _handler(server: FakeLLMServer):
             if self.path not in ("/v1/chat/completions", "/api/chat"):
                 return self._send(404, b'{"error": {"message": "unknown endpoint"}}')
             if body.get("model") != server.model:
-                return self._send(404, json.dumps({"error": {"message": f"model '{body.get('model')}' not found"}}).encode())
+                return self._send(
+                    404, json.dumps({"error": {"message": f"model '{body.get('model')}' not found"}}).encode()
+                )
             time.sleep(server.delay + (fault.seconds if fault else 0.0))
             if fault and fault.kind == "drop":
                 self.close_connection = True
@@ -151,13 +155,27 @@ def _handler(server: FakeLLMServer):
             text = answer if isinstance(answer, str) else ""
             tokens = {"prompt": len(prompt.split()), "completion": len(text.split())}
             if self.path == "/api/chat":
-                reply = {"model": server.model, "message": {"role": "assistant", "content": text}, "done": True,
-                         "prompt_eval_count": tokens["prompt"], "eval_count": tokens["completion"]}
+                reply = {
+                    "model": server.model,
+                    "message": {"role": "assistant", "content": text},
+                    "done": True,
+                    "prompt_eval_count": tokens["prompt"],
+                    "eval_count": tokens["completion"],
+                }
             else:
-                reply = {"id": "chatcmpl-test", "object": "chat.completion", "model": server.model,
-                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                         "usage": {"prompt_tokens": tokens["prompt"], "completion_tokens": tokens["completion"],
-                                   "total_tokens": tokens["prompt"] + tokens["completion"]}}
+                reply = {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion",
+                    "model": server.model,
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ],
+                    "usage": {
+                        "prompt_tokens": tokens["prompt"],
+                        "completion_tokens": tokens["completion"],
+                        "total_tokens": tokens["prompt"] + tokens["completion"],
+                    },
+                }
             self._send(200, json.dumps(reply, ensure_ascii=False).encode("utf-8"))
 
     return Handler
@@ -169,8 +187,9 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def openai_server(reply: Callable[[str], str | Fault] = default_reply, delay: float = 0.0,
-                  model: str = "test-model", port: int = 0) -> Iterator[FakeLLMServer]:
+def openai_server(
+    reply: Callable[[str], str | Fault] = default_reply, delay: float = 0.0, model: str = "test-model", port: int = 0
+) -> Iterator[FakeLLMServer]:
     """Start the server on a local port (0: any free one) in a background thread; stop it on exit."""
     state = FakeLLMServer(reply=reply, delay=delay, model=model)
     httpd = _Server(("127.0.0.1", port), _handler(state))

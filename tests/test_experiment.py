@@ -2,9 +2,10 @@
 
 import json
 
-from test_pipeline import config_for  # noqa: F401  (fixtures below come from test_pipeline)
-from test_pipeline import server  # noqa: F401
-
+from test_pipeline import (
+    config_for,  # noqa: F401  (fixtures below come from test_pipeline)
+    server,  # noqa: F401
+)
 from wmemb.experiment import run_expand_order
 
 

@@ -8,13 +8,11 @@ with the original design's model name, qwen:14b.
 import shutil
 import subprocess
 import sys
-from pathlib import Path
-
-from test_pipeline import distinct_questions, write_corpus
 
 from openai_server import openai_server
+from test_pipeline import distinct_questions, write_corpus
 
-REFERENCE_SCRIPT = '''
+REFERENCE_SCRIPT = """
 import os
 from WMEmbModel import WMEmbModel
 
@@ -44,7 +42,7 @@ if __name__ == "__main__":
         os.path.join(weight_dir, "your_weight"),
         os.path.join(data_dir, "your_train_dataset.json"),
         val_dataset_path=os.path.join(data_dir, "your_val_dataset.json"))
-'''
+"""
 
 
 def test_reference_script_runs_end_to_end(tmp_path, tiny_bert):

@@ -13,16 +13,34 @@ from wmemb.pipeline import Pipeline, PipelineConfig
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_server import openai_server  # noqa: E402
 
-EN_FACTS = ["Spores survive heat and drying for years.", "Gram-positive bacteria keep crystal violet in a thick wall.",
-            "Gram-negative bacteria have an outer membrane with lipopolysaccharide.",
-            "Viruses need a host cell to copy themselves.", "Penicillin blocks the building of the cell wall.",
-            "Yeast ferments sugar into alcohol and carbon dioxide.", "Plasmids carry genes for antibiotic resistance.",
-            "Flagella let many bacteria swim toward nutrients.", "Archaea live in hot springs and salty lakes.",
-            "Biofilms protect colonies from disinfectants.", "Mycelium is the branching body of a fungus.",
-            "Endotoxins are released when the outer membrane breaks."]
-ZH_FACTS = ["芽孢能耐高温和干燥。", "革兰氏阳性菌的细胞壁很厚。", "革兰氏阴性菌有外膜。", "病毒必须在细胞内复制。",
-            "青霉素阻止细胞壁合成。", "酵母菌把糖发酵成酒精。", "质粒携带抗药基因。", "鞭毛让细菌游向养分。",
-            "古菌生活在温泉和盐湖中。", "生物膜保护菌落不被消毒剂杀死。", "菌丝是真菌的分枝结构。", "内毒素在外膜破裂时释放。"]
+EN_FACTS = [
+    "Spores survive heat and drying for years.",
+    "Gram-positive bacteria keep crystal violet in a thick wall.",
+    "Gram-negative bacteria have an outer membrane with lipopolysaccharide.",
+    "Viruses need a host cell to copy themselves.",
+    "Penicillin blocks the building of the cell wall.",
+    "Yeast ferments sugar into alcohol and carbon dioxide.",
+    "Plasmids carry genes for antibiotic resistance.",
+    "Flagella let many bacteria swim toward nutrients.",
+    "Archaea live in hot springs and salty lakes.",
+    "Biofilms protect colonies from disinfectants.",
+    "Mycelium is the branching body of a fungus.",
+    "Endotoxins are released when the outer membrane breaks.",
+]
+ZH_FACTS = [
+    "芽孢能耐高温和干燥。",
+    "革兰氏阳性菌的细胞壁很厚。",
+    "革兰氏阴性菌有外膜。",
+    "病毒必须在细胞内复制。",
+    "青霉素阻止细胞壁合成。",
+    "酵母菌把糖发酵成酒精。",
+    "质粒携带抗药基因。",
+    "鞭毛让细菌游向养分。",
+    "古菌生活在温泉和盐湖中。",
+    "生物膜保护菌落不被消毒剂杀死。",
+    "菌丝是真菌的分枝结构。",
+    "内毒素在外膜破裂时释放。",
+]
 
 
 def write_corpus(folder: Path, variant: str = "") -> Path:
@@ -41,7 +59,9 @@ def distinct_questions(prompt: str) -> str:
     passage = re.search(r"(?:Context:|材料：)\s*\n(.*?)\n\n", prompt, re.S).group(1)
     words = re.findall(r"[A-Za-z]{4,}", passage)
     if len(words) >= 8:
-        return f"1. How is {words[2]} related to {words[7]}?\n2. What does the text say about {words[5]} and {words[-1]}?"
+        return (
+            f"1. How is {words[2]} related to {words[7]}?\n2. What does the text say about {words[5]} and {words[-1]}?"
+        )
     han = re.findall(r"[\u4e00-\u9fff]", passage)
     return f"问题1：{''.join(han[3:5])}与{''.join(han[10:12])}有什么关系？\n问题2：文中{''.join(han[-6:-4])}指什么？"
 
@@ -53,10 +73,19 @@ def server():
 
 
 def config_for(tmp_path: Path, tiny_bert: Path, server, **extra) -> PipelineConfig:
-    settings = {"corpus": [str(write_corpus(tmp_path) if not (tmp_path / "book.txt").exists() else tmp_path / "book.txt")],
-                "model": str(tiny_bert), "workdir": str(tmp_path / "work"), "name": "book", "chunk_tokens": "64",
-                "llm": "openai", "base_url": [server.base_url], "llm_model": "test-model", "epochs": "1",
-                "batch_size": "8", **extra}
+    settings = {
+        "corpus": [str(write_corpus(tmp_path) if not (tmp_path / "book.txt").exists() else tmp_path / "book.txt")],
+        "model": str(tiny_bert),
+        "workdir": str(tmp_path / "work"),
+        "name": "book",
+        "chunk_tokens": "64",
+        "llm": "openai",
+        "base_url": [server.base_url],
+        "llm_model": "test-model",
+        "epochs": "1",
+        "batch_size": "8",
+        **extra,
+    }
     return PipelineConfig.load(None, settings)
 
 
@@ -82,7 +111,11 @@ def test_pipeline_runs_skips_and_reruns_what_changed(tmp_path, tiny_bert, server
     assert len(server.chat_requests()) == requests
 
     assert actions(Pipeline(config_for(tmp_path, tiny_bert, server)).run(from_stage="finetune")) == {
-        "split": "skipped", "prepare": "skipped", "finetune": "ran", "evaluate": "ran"}
+        "split": "skipped",
+        "prepare": "skipped",
+        "finetune": "ran",
+        "evaluate": "ran",
+    }
 
     dataset = tmp_path / "work" / "data" / "book_val_dataset.json"
     dataset.write_text(dataset.read_text(encoding="utf-8").replace("?", "？", 1), encoding="utf-8")  # edited by hand
@@ -90,12 +123,22 @@ def test_pipeline_runs_skips_and_reruns_what_changed(tmp_path, tiny_bert, server
 
     write_corpus(tmp_path, variant=" revised")
     assert actions(Pipeline(config_for(tmp_path, tiny_bert, server)).run()) == {
-        "split": "ran", "prepare": "ran", "finetune": "ran", "evaluate": "ran"}
+        "split": "ran",
+        "prepare": "ran",
+        "finetune": "ran",
+        "evaluate": "ran",
+    }
 
 
 def test_pipeline_with_expansion_evaluates_three_models(tmp_path, tiny_bert, server):
-    config = config_for(tmp_path, tiny_bert, server, expand="true", expand_terms=["革兰氏阳性菌", "lipopolysaccharide"],
-                        expand_epochs="1")
+    config = config_for(
+        tmp_path,
+        tiny_bert,
+        server,
+        expand="true",
+        expand_terms=["革兰氏阳性菌", "lipopolysaccharide"],
+        expand_epochs="1",
+    )
     Pipeline(config).run()
     metrics = json.loads((tmp_path / "work" / "report" / "metrics.json").read_text(encoding="utf-8"))
     assert [model["label"] for model in metrics["models"]] == ["base", "finetuned", "expanded"]
@@ -127,9 +170,14 @@ def test_cli_run_takes_settings_as_flags(tmp_path, tiny_bert, server, capsys):
 
     corpus = write_corpus(tmp_path)
     config_file = tmp_path / "run.toml"
-    config_file.write_text(f'corpus = ["book.txt"]\nmodel = "{tiny_bert}"\nworkdir = "work"\nname = "book"\n'
-                           f'llm = "openai"\nbase_url = ["{server.base_url}"]\nllm_model = "test-model"\n', encoding="utf-8")
-    result = CliRunner().invoke(app, ["run", str(config_file), "--chunk-tokens", "64", "--epochs", "1", "--batch-size", "8"])
+    config_file.write_text(
+        f'corpus = ["book.txt"]\nmodel = "{tiny_bert}"\nworkdir = "work"\nname = "book"\n'
+        f'llm = "openai"\nbase_url = ["{server.base_url}"]\nllm_model = "test-model"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        app, ["run", str(config_file), "--chunk-tokens", "64", "--epochs", "1", "--batch-size", "8"]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "work" / "report" / "report.html").is_file() and corpus.is_file()
     state = json.loads((tmp_path / "work" / "state.json").read_text(encoding="utf-8"))

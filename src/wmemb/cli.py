@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,12 +30,28 @@ console = Console(stderr=True)
 
 
 @app.callback()
-def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-               quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")] = False) -> None:
+def _configure(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")] = False,
+) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
-                        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)], force=True)
-    for noisy in ("httpx", "httpcore", "urllib3", "filelock", "huggingface_hub", "sentence_transformers", "transformers", "jieba"):
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "urllib3",
+        "filelock",
+        "huggingface_hub",
+        "sentence_transformers",
+        "transformers",
+        "jieba",
+    ):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
@@ -51,69 +67,133 @@ def print_table(title: str, rows: list[tuple[str, object]]) -> None:
 
 @app.command()
 def split(
-    inputs: Annotated[list[Path], typer.Argument(help="Files (.txt .md .html .pdf) or folders to read.", show_default=False)],
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Files (.txt .md .html .pdf) or folders to read.", show_default=False)
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the node files.")],
-    model: Annotated[Optional[str], typer.Option(help="Model whose tokenizer measures passages (folder or hub id); default: packaged MiniLM.")] = None,
-    chunk_tokens: Annotated[int, typer.Option(help="Max tokens per passage, special tokens included (capped at the model's limit).")] = 256,
-    overlap: Annotated[int, typer.Option(help="Tokens of trailing sentences repeated at the start of the next passage.")] = 0,
-    min_chars: Annotated[int, typer.Option(help="Remove passages with fewer non-space characters (page numbers, headers).")] = 10,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model whose tokenizer measures passages (folder or hub id); default: packaged MiniLM."),
+    ] = None,
+    chunk_tokens: Annotated[
+        int, typer.Option(help="Max tokens per passage, special tokens included (capped at the model's limit).")
+    ] = 256,
+    overlap: Annotated[
+        int, typer.Option(help="Tokens of trailing sentences repeated at the start of the next passage.")
+    ] = 0,
+    min_chars: Annotated[
+        int, typer.Option(help="Remove passages with fewer non-space characters (page numbers, headers).")
+    ] = 10,
     val_ratio: Annotated[float, typer.Option(help="Share of passages for validation, in (0, 1).")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the train/validation assignment.")] = 42,
-    name: Annotated[Optional[str], typer.Option(help="Output file stem; default: the first input's name.")] = None,
+    name: Annotated[str | None, typer.Option(help="Output file stem; default: the first input's name.")] = None,
 ) -> None:
     """Cut documents into sentence-aligned passages and divide them into train and validation sets."""
     from wmemb.corpus import SplitOptions, split_corpus
 
-    options = SplitOptions(chunk_tokens=chunk_tokens, overlap=overlap, min_chars=min_chars, val_ratio=val_ratio, seed=seed)
+    options = SplitOptions(
+        chunk_tokens=chunk_tokens, overlap=overlap, min_chars=min_chars, val_ratio=val_ratio, seed=seed
+    )
     summary = split_corpus(inputs, output, model=model, options=options, name=name)
-    print_table("split", [
-        ("files read", summary.files),
-        ("files skipped", len(summary.skipped_files)),
-        ("sentences", summary.sentences),
-        ("long sentences cut (kept)", summary.long_sentences_cut),
-        ("passages", f"{summary.passages} (train {summary.train}, val {summary.val})"),
-        ("tokens", f"{summary.tokens_total} total, max {summary.tokens_max} of {summary.chunk_tokens}"),
-        ("duplicates removed", f"{summary.duplicates_removed} ({summary.duplicate_chars} chars)"),
-        ("short fragments removed", f"{summary.short_removed} ({summary.short_chars} chars)"),
-        ("PDF headers/page numbers removed", f"{summary.boilerplate_lines_removed} lines ({summary.boilerplate_chars} chars)"),
-        ("train nodes", summary.train_path),
-        ("val nodes", summary.val_path),
-    ])
+    print_table(
+        "split",
+        [
+            ("files read", summary.files),
+            ("files skipped", len(summary.skipped_files)),
+            ("sentences", summary.sentences),
+            ("long sentences cut (kept)", summary.long_sentences_cut),
+            ("passages", f"{summary.passages} (train {summary.train}, val {summary.val})"),
+            ("tokens", f"{summary.tokens_total} total, max {summary.tokens_max} of {summary.chunk_tokens}"),
+            ("duplicates removed", f"{summary.duplicates_removed} ({summary.duplicate_chars} chars)"),
+            ("short fragments removed", f"{summary.short_removed} ({summary.short_chars} chars)"),
+            (
+                "PDF headers/page numbers removed",
+                f"{summary.boilerplate_lines_removed} lines ({summary.boilerplate_chars} chars)",
+            ),
+            ("train nodes", summary.train_path),
+            ("val nodes", summary.val_path),
+        ],
+    )
 
 
 @app.command()
 def prepare(
-    train_nodes: Annotated[Path, typer.Argument(help="Training node file from `split` (*_train_nodes.jsonl).", show_default=False)],
-    val_nodes: Annotated[Path, typer.Argument(help="Validation node file from `split` (*_val_nodes.jsonl).", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the datasets (and the reply caches that make reruns resume).")],
-    llm: Annotated[str, typer.Option(help="auto (a configured server if it answers, else local) | openai | ollama | local.")] = "auto",
-    base_url: Annotated[Optional[list[str]], typer.Option("--base-url", help="OpenAI-compatible base URL (…/v1) or Ollama URL; repeat to share the load.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Server model name, or for --llm local a causal-LM folder or .gguf file. Defaults: served model / qwen:14b / SmolLM2.")] = None,
+    train_nodes: Annotated[
+        Path, typer.Argument(help="Training node file from `split` (*_train_nodes.jsonl).", show_default=False)
+    ],
+    val_nodes: Annotated[
+        Path, typer.Argument(help="Validation node file from `split` (*_val_nodes.jsonl).", show_default=False)
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Folder for the datasets (and the reply caches that make reruns resume)."),
+    ],
+    llm: Annotated[
+        str, typer.Option(help="auto (a configured server if it answers, else local) | openai | ollama | local.")
+    ] = "auto",
+    base_url: Annotated[
+        list[str] | None,
+        typer.Option("--base-url", help="OpenAI-compatible base URL (…/v1) or Ollama URL; repeat to share the load."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Server model name, or for --llm local a causal-LM folder or .gguf file. Defaults: served model / qwen:14b / SmolLM2."
+        ),
+    ] = None,
     api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
     concurrency: Annotated[int, typer.Option(help="Requests in flight (local: batch size).")] = 8,
     questions_per_chunk: Annotated[int, typer.Option(help="Questions to ask for per passage.")] = 2,
-    prompt_file: Annotated[Optional[Path], typer.Option(help="Custom prompt template with {context_str} and {num_questions_per_chunk}.")] = None,
-    filter_topk: Annotated[Optional[int], typer.Option(help="Keep a query only if --embed-model ranks its passage in this top K.")] = None,
-    embed_model: Annotated[Optional[str], typer.Option(help="Embedding model of --filter-topk; default: packaged MiniLM.")] = None,
-    max_retries: Annotated[int, typer.Option(help="Retries per request on 429/5xx/timeouts (exponential backoff with jitter).")] = 5,
+    prompt_file: Annotated[
+        Path | None, typer.Option(help="Custom prompt template with {context_str} and {num_questions_per_chunk}.")
+    ] = None,
+    filter_topk: Annotated[
+        int | None, typer.Option(help="Keep a query only if --embed-model ranks its passage in this top K.")
+    ] = None,
+    embed_model: Annotated[
+        str | None, typer.Option(help="Embedding model of --filter-topk; default: packaged MiniLM.")
+    ] = None,
+    max_retries: Annotated[
+        int, typer.Option(help="Retries per request on 429/5xx/timeouts (exponential backoff with jitter).")
+    ] = 5,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for one reply.")] = 120.0,
-    json_mode: Annotated[bool, typer.Option("--json-mode", help="Ask for a JSON reply (servers that support it enforce it).")] = False,
+    json_mode: Annotated[
+        bool, typer.Option("--json-mode", help="Ask for a JSON reply (servers that support it enforce it).")
+    ] = False,
 ) -> None:
     """Have an LLM write the questions each passage answers; write llama_index QA datasets."""
     from wmemb.generate import PrepareOptions, prepare_datasets
 
-    options = PrepareOptions(llm=llm, base_urls=list(base_url or []), model=model, api_key_env=api_key_env,
-                             concurrency=concurrency, questions_per_chunk=questions_per_chunk,
-                             prompt_file=str(prompt_file) if prompt_file else None, filter_topk=filter_topk,
-                             embed_model=embed_model, max_retries=max_retries, timeout=timeout, json_mode=json_mode)
+    options = PrepareOptions(
+        llm=llm,
+        base_urls=list(base_url or []),
+        model=model,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        questions_per_chunk=questions_per_chunk,
+        prompt_file=str(prompt_file) if prompt_file else None,
+        filter_topk=filter_topk,
+        embed_model=embed_model,
+        max_retries=max_retries,
+        timeout=timeout,
+        json_mode=json_mode,
+    )
     summary = prepare_datasets(train_nodes, val_nodes, output, options)
     rows: list[tuple[str, object]] = [("backend", f"{summary.backend} ({summary.model})")]
     for result in (summary.train, summary.val):
         dropped = ", ".join(f"{reason} {count}" for reason, count in sorted(result.dropped.items())) or "none"
-        rows += [(f"{result.split} passages", f"{result.passages} ({result.reused} from cache, {result.generated} generated, {result.failed} failed)"),
-                 (f"{result.split} queries", f"{result.queries} (dropped: {dropped})"),
-                 (f"{result.split} tokens", f"{result.prompt_tokens} prompt, {result.completion_tokens} completion in {result.seconds:.1f} s"),
-                 (f"{result.split} dataset", result.dataset_path)]
+        rows += [
+            (
+                f"{result.split} passages",
+                f"{result.passages} ({result.reused} from cache, {result.generated} generated, {result.failed} failed)",
+            ),
+            (f"{result.split} queries", f"{result.queries} (dropped: {dropped})"),
+            (
+                f"{result.split} tokens",
+                f"{result.prompt_tokens} prompt, {result.completion_tokens} completion in {result.seconds:.1f} s",
+            ),
+            (f"{result.split} dataset", result.dataset_path),
+        ]
     if summary.failures_path:
         rows.append(("failed passages", f"{summary.failures_path} (rerun to retry them)"))
     print_table("prepare", rows)
@@ -121,96 +201,180 @@ def prepare(
 
 @app.command("import-dataset")
 def import_dataset(
-    source: Annotated[Path, typer.Argument(help="A QA dataset JSON written by llama_index (generate_qa_embedding_pairs).", show_default=False)],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A QA dataset JSON written by llama_index (generate_qa_embedding_pairs).", show_default=False
+        ),
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it as readable UTF-8 JSON.")],
 ) -> None:
     """Check a llama_index EmbeddingQAFinetuneDataset file and save it in wmemb's readable form."""
     from wmemb.generate import import_llama_index_dataset
 
     dataset = import_llama_index_dataset(source, output)
-    print_table("import-dataset", [("queries", len(dataset.queries)), ("passages", len(dataset.corpus)), ("written", output)])
+    print_table(
+        "import-dataset", [("queries", len(dataset.queries)), ("passages", len(dataset.corpus)), ("written", output)]
+    )
 
 
 @app.command()
 def mine(
-    dataset: Annotated[Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)],
+    dataset: Annotated[
+        Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="FlagEmbedding JSONL to write.", show_default=False)],
-    model: Annotated[Optional[str], typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")
+    ] = None,
     range_min: Annotated[int, typer.Option(help="Skip the top ranks (likely unlabelled answers).")] = 10,
     range_max: Annotated[int, typer.Option(help="Sample negatives from ranks below this.")] = 210,
     negatives: Annotated[int, typer.Option(help="Hard negatives per query.")] = 7,
-    margin: Annotated[float, typer.Option(help="A negative must score below (1 - margin) x the positive's score.")] = 0.05,
+    margin: Annotated[
+        float, typer.Option(help="A negative must score below (1 - margin) x the positive's score.")
+    ] = 0.05,
     batch_size: Annotated[int, typer.Option(help="Texts encoded per batch.")] = 64,
-    query_instruction: Annotated[Optional[str], typer.Option(help="Instruction prepended to queries; default: the model's own.")] = None,
-    no_query_instruction: Annotated[bool, typer.Option("--no-query-instruction", help="Search without a query instruction.")] = False,
-    faiss: Annotated[Optional[bool], typer.Option("--faiss/--no-faiss", help="Search with faiss; default: when installed.", show_default=False)] = None,
+    query_instruction: Annotated[
+        str | None, typer.Option(help="Instruction prepended to queries; default: the model's own.")
+    ] = None,
+    no_query_instruction: Annotated[
+        bool, typer.Option("--no-query-instruction", help="Search without a query instruction.")
+    ] = False,
+    faiss: Annotated[
+        bool | None,
+        typer.Option("--faiss/--no-faiss", help="Search with faiss; default: when installed.", show_default=False),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 42,
 ) -> None:
     """Mine hard negatives for each query from a rank window that skips the top; writes FlagEmbedding JSONL."""
     from wmemb.train import MineOptions
     from wmemb.train import mine as run_mine
 
-    options = MineOptions(range_min=range_min, range_max=range_max, negatives=negatives, relative_margin=margin,
-                          batch_size=batch_size, query_instruction=query_instruction,
-                          no_query_instruction=no_query_instruction, use_faiss=faiss, seed=seed)
+    options = MineOptions(
+        range_min=range_min,
+        range_max=range_max,
+        negatives=negatives,
+        relative_margin=margin,
+        batch_size=batch_size,
+        query_instruction=query_instruction,
+        no_query_instruction=no_query_instruction,
+        use_faiss=faiss,
+        seed=seed,
+    )
     summary = run_mine(dataset, output, model, options)
-    print_table("mine", [
-        ("queries", summary.queries),
-        ("passages", summary.corpus),
-        ("search", summary.backend),
-        ("rank window", f"{summary.window[0]}..{summary.window[1]}"),
-        ("negatives per query", summary.negatives_per_query),
-        ("filled at random", summary.filled_at_random),
-        ("output", summary.output_path),
-    ])
+    print_table(
+        "mine",
+        [
+            ("queries", summary.queries),
+            ("passages", summary.corpus),
+            ("search", summary.backend),
+            ("rank window", f"{summary.window[0]}..{summary.window[1]}"),
+            ("negatives per query", summary.negatives_per_query),
+            ("filled at random", summary.filled_at_random),
+            ("output", summary.output_path),
+        ],
+    )
 
 
 @app.command()
 def finetune(
     model: Annotated[str, typer.Argument(help="Base model: folder, hub id or 'minilm'.", show_default=False)],
-    output: Annotated[Path, typer.Argument(help="Folder for the fine-tuned model (may be MODEL itself).", show_default=False)],
-    train_dataset: Annotated[Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)],
-    val: Annotated[Optional[Path], typer.Option(help="Validation dataset (same formats); the best epoch on it is saved.")] = None,
+    output: Annotated[
+        Path, typer.Argument(help="Folder for the fine-tuned model (may be MODEL itself).", show_default=False)
+    ],
+    train_dataset: Annotated[
+        Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)
+    ],
+    val: Annotated[
+        Path | None, typer.Option(help="Validation dataset (same formats); the best epoch on it is saved.")
+    ] = None,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 2,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate; default by size: 3e-5 small, 2e-5 base, 1e-5 large.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Pairs per batch (per process); default 32, capped at the data.")] = None,
-    loss: Annotated[str, typer.Option(help="mnrl (in-batch negatives) or cached (GradCache: big batches, small memory).")] = "mnrl",
+    lr: Annotated[
+        float | None, typer.Option(help="Learning rate; default by size: 3e-5 small, 2e-5 base, 1e-5 large.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Pairs per batch (per process); default 32, capped at the data.")
+    ] = None,
+    loss: Annotated[
+        str, typer.Option(help="mnrl (in-batch negatives) or cached (GradCache: big batches, small memory).")
+    ] = "mnrl",
     mini_batch_size: Annotated[int, typer.Option(help="With --loss cached: pairs encoded at once.")] = 32,
-    scale: Annotated[Optional[float], typer.Option(help="Similarity scale = 1/temperature; default 50 for BGE models, else 20.")] = None,
-    query_instruction: Annotated[Optional[str], typer.Option(help="Instruction prepended to queries; default: the model's own.")] = None,
-    no_query_instruction: Annotated[bool, typer.Option("--no-query-instruction", help="Train and save without a query instruction.")] = False,
-    early_stopping: Annotated[Optional[int], typer.Option(help="Stop after N epochs without a better val NDCG@10.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
-    merge_with_base: Annotated[Optional[float], typer.Option(help="Average with the base model, W = base weight in (0, 1).")] = None,
+    scale: Annotated[
+        float | None, typer.Option(help="Similarity scale = 1/temperature; default 50 for BGE models, else 20.")
+    ] = None,
+    query_instruction: Annotated[
+        str | None, typer.Option(help="Instruction prepended to queries; default: the model's own.")
+    ] = None,
+    no_query_instruction: Annotated[
+        bool, typer.Option("--no-query-instruction", help="Train and save without a query instruction.")
+    ] = False,
+    early_stopping: Annotated[
+        int | None, typer.Option(help="Stop after N epochs without a better val NDCG@10.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")
+    ] = False,
+    merge_with_base: Annotated[
+        float | None, typer.Option(help="Average with the base model, W = base weight in (0, 1).")
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUTPUT folder.")] = False,
-    max_length: Annotated[Optional[int], typer.Option(help="Max tokens per text; default: the data's longest, up to the model's limit.")] = None,
+    max_length: Annotated[
+        int | None, typer.Option(help="Max tokens per text; default: the data's longest, up to the model's limit.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing", help="Trade compute for memory.")] = False,
+    gradient_checkpointing: Annotated[
+        bool, typer.Option("--gradient-checkpointing", help="Trade compute for memory.")
+    ] = False,
 ) -> None:
     """Contrastive fine-tuning (BGE recipe), keeping the best epoch on --val; works under torchrun."""
     from wmemb.train import FinetuneOptions
     from wmemb.train import finetune as run_finetune
 
-    options = FinetuneOptions(epochs=epochs, lr=lr, batch_size=batch_size, loss=loss, mini_batch_size=mini_batch_size,
-                              scale=scale, query_instruction=query_instruction, no_query_instruction=no_query_instruction,
-                              early_stopping=early_stopping, resume=resume, merge_with_base=merge_with_base,
-                              overwrite=overwrite, max_length=max_length, seed=seed,
-                              gradient_checkpointing=gradient_checkpointing)
+    options = FinetuneOptions(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        loss=loss,
+        mini_batch_size=mini_batch_size,
+        scale=scale,
+        query_instruction=query_instruction,
+        no_query_instruction=no_query_instruction,
+        early_stopping=early_stopping,
+        resume=resume,
+        merge_with_base=merge_with_base,
+        overwrite=overwrite,
+        max_length=max_length,
+        seed=seed,
+        gradient_checkpointing=gradient_checkpointing,
+    )
     summary = run_finetune(model, output, train_dataset, val, options)
     if not summary.wrote_output:  # a non-main torchrun process
         return
     best = summary.best_metrics or {}
     base = summary.epochs[0].metrics if summary.epochs and summary.epochs[0].epoch == 0 else {}
-    print_table("finetune", [
-        ("training pairs", summary.train_pairs),
-        ("validation", f"{summary.val_queries} queries, {summary.val_corpus} passages" if summary.val_queries else "none"),
-        ("epochs", ", ".join(f"{e.epoch}: loss {e.train_loss}, ndcg@10 {e.metrics.get('ndcg@10')}" for e in summary.epochs) or "-"),
-        ("best epoch", summary.best_epoch if summary.best_epoch is not None else "last (no validation)"),
-        ("val ndcg@10 base -> best", f"{base.get('ndcg@10')} -> {best.get('ndcg@10')}" if best else "-"),
-        ("merged with base", f"ndcg@10 {summary.merged_metrics.get('ndcg@10')}" if summary.merged_metrics else "no"),
-        ("samples/s", f"{summary.train_samples_per_second:.1f}"),
-        ("model", summary.output_path),
-    ])
+    print_table(
+        "finetune",
+        [
+            ("training pairs", summary.train_pairs),
+            (
+                "validation",
+                f"{summary.val_queries} queries, {summary.val_corpus} passages" if summary.val_queries else "none",
+            ),
+            (
+                "epochs",
+                ", ".join(f"{e.epoch}: loss {e.train_loss}, ndcg@10 {e.metrics.get('ndcg@10')}" for e in summary.epochs)
+                or "-",
+            ),
+            ("best epoch", summary.best_epoch if summary.best_epoch is not None else "last (no validation)"),
+            ("val ndcg@10 base -> best", f"{base.get('ndcg@10')} -> {best.get('ndcg@10')}" if best else "-"),
+            (
+                "merged with base",
+                f"ndcg@10 {summary.merged_metrics.get('ndcg@10')}" if summary.merged_metrics else "no",
+            ),
+            ("samples/s", f"{summary.train_samples_per_second:.1f}"),
+            ("model", summary.output_path),
+        ],
+    )
 
 
 vocab_app = typer.Typer(help="Find domain-term candidates for `expand`.", no_args_is_help=True)
@@ -219,13 +383,32 @@ app.add_typer(vocab_app, name="vocab")
 
 @vocab_app.command("suggest")
 def vocab_suggest(
-    corpus: Annotated[list[Path], typer.Argument(help="Corpus files/folders (.txt .md .html .pdf) or node JSONL files.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="TSV to write: term, frequency, pieces, tokens_saved, example.")],
-    model: Annotated[Optional[str], typer.Option(help="Model whose tokenizer counts pieces (folder or hub id); default: packaged MiniLM.")] = None,
+    corpus: Annotated[
+        list[Path],
+        typer.Argument(help="Corpus files/folders (.txt .md .html .pdf) or node JSONL files.", show_default=False),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="TSV to write: term, frequency, pieces, tokens_saved, example.")
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model whose tokenizer counts pieces (folder or hub id); default: packaged MiniLM."),
+    ] = None,
     top: Annotated[int, typer.Option(help="Candidates to write, best first.")] = 200,
     min_freq: Annotated[int, typer.Option(help="Least number of occurrences in the corpus.")] = 5,
-    sentencepiece: Annotated[bool, typer.Option("--sentencepiece", help="Also seed Chinese candidates with pieces of a sentencepiece unigram model trained on the corpus.")] = False,
-    jieba: Annotated[bool, typer.Option("--jieba/--no-jieba", help="Seed Chinese candidates with jieba and drop everyday words in its dictionary.")] = True,
+    sentencepiece: Annotated[
+        bool,
+        typer.Option(
+            "--sentencepiece",
+            help="Also seed Chinese candidates with pieces of a sentencepiece unigram model trained on the corpus.",
+        ),
+    ] = False,
+    jieba: Annotated[
+        bool,
+        typer.Option(
+            "--jieba/--no-jieba", help="Seed Chinese candidates with jieba and drop everyday words in its dictionary."
+        ),
+    ] = True,
 ) -> None:
     """Rank frequent terms the tokenizer cuts into many pieces (Chinese n-gram statistics, English words)."""
     from wmemb.vocab import SuggestOptions, suggest_terms, write_terms_tsv
@@ -233,25 +416,56 @@ def vocab_suggest(
     options = SuggestOptions(top=top, min_freq=min_freq, use_jieba=jieba, use_sentencepiece=sentencepiece)
     result = suggest_terms(corpus, model, options)
     write_terms_tsv(output, result.candidates)
-    print_table("vocab suggest", [
-        ("sentences", result.sentences),
-        ("candidates written", len(result.candidates)),
-        ("best", ", ".join(c.term for c in result.candidates[:10])),
-        ("dropped", "; ".join(f"{count} {reason}" for reason, count in result.dropped.most_common()) or "none"),
-        ("terms file", f"{output} (edit it, then: wmemb expand MODEL OUT --words-file {output})"),
-    ])
+    print_table(
+        "vocab suggest",
+        [
+            ("sentences", result.sentences),
+            ("candidates written", len(result.candidates)),
+            ("best", ", ".join(c.term for c in result.candidates[:10])),
+            ("dropped", "; ".join(f"{count} {reason}" for reason, count in result.dropped.most_common()) or "none"),
+            ("terms file", f"{output} (edit it, then: wmemb expand MODEL OUT --words-file {output})"),
+        ],
+    )
 
 
 @app.command(context_settings={"allow_extra_args": True})
 def expand(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="Model to expand: a sentence-transformers or plain transformers BERT folder, a hub id, or 'minilm'.", show_default=False)],
-    output: Annotated[Path, typer.Argument(help="Folder for the expanded model (may be MODEL itself: replaced safely).", show_default=False)],
-    words: Annotated[Optional[list[str]], typer.Option("--words", help="Terms to add: --words 芽孢杆菌 革兰氏阳性菌 peptidoglycan", show_default=False)] = None,
-    words_file: Annotated[Optional[Path], typer.Option("--words-file", help="One term per line (# comments), or a TSV from `wmemb vocab suggest`.", show_default=False)] = None,
-    init: Annotated[str, typer.Option(help="New embedding rows: mean-subtoken (mean of the term's old pieces), hf-default, random.")] = "mean-subtoken",
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Model to expand: a sentence-transformers or plain transformers BERT folder, a hub id, or 'minilm'.",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder for the expanded model (may be MODEL itself: replaced safely).", show_default=False
+        ),
+    ],
+    words: Annotated[
+        list[str] | None,
+        typer.Option("--words", help="Terms to add: --words 芽孢杆菌 革兰氏阳性菌 peptidoglycan", show_default=False),
+    ] = None,
+    words_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--words-file",
+            help="One term per line (# comments), or a TSV from `wmemb vocab suggest`.",
+            show_default=False,
+        ),
+    ] = None,
+    init: Annotated[
+        str, typer.Option(help="New embedding rows: mean-subtoken (mean of the term's old pieces), hf-default, random.")
+    ] = "mean-subtoken",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing OUTPUT folder.")] = False,
-    report_texts: Annotated[Optional[Path], typer.Option(help="Node JSONL whose passages are embedded before/after (bit-identity, mean cosine).", show_default=False)] = None,
+    report_texts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Node JSONL whose passages are embedded before/after (bit-identity, mean cosine).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Add domain terms to the tokenizer and embedding matrix; save a complete sentence-transformers model."""
     from wmemb.vocab import expand_model, read_word_file
@@ -266,29 +480,57 @@ def expand(
         if not term.added:
             console.print(f"  skipped {term.term}: {term.reason}", highlight=False)
         elif not term.single_token:
-            console.print(f"  [yellow]not one token[/] {term.term}: {[s for s, ok in term.probes.items() if not ok]}", highlight=False)
+            console.print(
+                f"  [yellow]not one token[/] {term.term}: {[s for s, ok in term.probes.items() if not ok]}",
+                highlight=False,
+            )
     for overlap in report.overlaps:
         console.print(f"  overlap: {overlap.describe()}", highlight=False)
     cosine = "n/a" if report.mean_cosine is None else f"{report.mean_cosine:.4f}"
-    print_table("expand", [
-        ("added", f"{len(report.added)} ({', '.join(t.term for t in report.added[:8])}{' ...' if len(report.added) > 8 else ''})"),
-        ("skipped", len(report.skipped)),
-        ("single token in sentences", f"{len(report.added) - len(report.not_single_token)} of {len(report.added)}"),
-        ("overlapping pairs", len(report.overlaps)),
-        ("init", report.init),
-        ("modules added", ", ".join(report.modules_added) or "none (kept the source's)"),
-        ("texts without new terms", f"{report.unaffected_texts}, bit-identical: {'yes' if report.unaffected_identical else 'NO'}"),
-        ("texts with new terms", f"{report.affected_texts}, mean cosine old/new {cosine}"),
-        ("model", report.output),
-    ])
+    print_table(
+        "expand",
+        [
+            (
+                "added",
+                f"{len(report.added)} ({', '.join(t.term for t in report.added[:8])}{' ...' if len(report.added) > 8 else ''})",
+            ),
+            ("skipped", len(report.skipped)),
+            ("single token in sentences", f"{len(report.added) - len(report.not_single_token)} of {len(report.added)}"),
+            ("overlapping pairs", len(report.overlaps)),
+            ("init", report.init),
+            ("modules added", ", ".join(report.modules_added) or "none (kept the source's)"),
+            (
+                "texts without new terms",
+                f"{report.unaffected_texts}, bit-identical: {'yes' if report.unaffected_identical else 'NO'}",
+            ),
+            ("texts with new terms", f"{report.affected_texts}, mean cosine old/new {cosine}"),
+            ("model", report.output),
+        ],
+    )
 
 
 @app.command()
 def evaluate(
-    model: Annotated[list[str], typer.Option("--model", "-m", help="Model to evaluate (folder, hub id or 'minilm'); repeat to compare.", show_default=False)],
-    dataset: Annotated[Path, typer.Option(help="llama_index *_dataset.json or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/).", show_default=False)],
+    model: Annotated[
+        list[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model to evaluate (folder, hub id or 'minilm'); repeat to compare.",
+            show_default=False,
+        ),
+    ],
+    dataset: Annotated[
+        Path,
+        typer.Option(
+            help="llama_index *_dataset.json or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/).",
+            show_default=False,
+        ),
+    ],
     k: Annotated[str, typer.Option("--k", help="Cut-offs for hit rate and recall, comma-separated.")] = "1,3,5,10",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for metrics.json, metrics.md and metrics.png.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Folder for metrics.json, metrics.md and metrics.png.")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Texts encoded per batch.")] = 32,
     split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv of a BEIR folder to use.")] = "test",
 ) -> None:
@@ -307,14 +549,21 @@ def _settings_epilog() -> str:
 
     from wmemb.pipeline import PipelineConfig
 
-    return "Settings (TOML keys / --flags): " + ", ".join(f.name.replace("_", "-") for f in dataclasses.fields(PipelineConfig))
+    return "Settings (TOML keys / --flags): " + ", ".join(
+        f.name.replace("_", "-") for f in dataclasses.fields(PipelineConfig)
+    )
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, epilog=_settings_epilog())
 def run(
     ctx: typer.Context,
-    config: Annotated[Optional[Path], typer.Argument(help="TOML config; every key can also be given as a flag.", show_default=False)] = None,
-    from_stage: Annotated[Optional[str], typer.Option("--from", help="Rerun from this stage on: split, prepare, mine, finetune, expand, evaluate.")] = None,
+    config: Annotated[
+        Path | None, typer.Argument(help="TOML config; every key can also be given as a flag.", show_default=False)
+    ] = None,
+    from_stage: Annotated[
+        str | None,
+        typer.Option("--from", help="Rerun from this stage on: split, prepare, mine, finetune, expand, evaluate."),
+    ] = None,
 ) -> None:
     """Run the whole pipeline in one working folder: split -> prepare -> \\[mine] -> finetune -> \\[expand] -> evaluate.
 
@@ -325,8 +574,17 @@ def run(
 
     pipeline = Pipeline(PipelineConfig.load(config, parse_setting_flags(ctx.args)))
     records = pipeline.run(from_stage=from_stage)
-    print_table("run", [(r.stage, f"{r.action} ({r.reason})" + (f", {r.seconds:.0f} s, peak RSS {r.peak_rss_mb:.0f} MB" if r.action == "ran" else ""))
-                        for r in records])
+    print_table(
+        "run",
+        [
+            (
+                r.stage,
+                f"{r.action} ({r.reason})"
+                + (f", {r.seconds:.0f} s, peak RSS {r.peak_rss_mb:.0f} MB" if r.action == "ran" else ""),
+            )
+            for r in records
+        ],
+    )
     metrics = pipeline.paths["report"] / "metrics.json"
     if metrics.is_file():
         from wmemb.evaluate.evaluate import EvaluationResult
@@ -365,14 +623,19 @@ def parse_setting_flags(args: list[str]) -> dict[str, object]:
     return settings
 
 
-experiment_app = typer.Typer(help="Experiments that answer questions about the method, on your data.", no_args_is_help=True)
+experiment_app = typer.Typer(
+    help="Experiments that answer questions about the method, on your data.", no_args_is_help=True
+)
 app.add_typer(experiment_app, name="experiment")
 
 
 @experiment_app.command("expand-order", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def expand_order(
     ctx: typer.Context,
-    config: Annotated[Optional[Path], typer.Argument(help="The pipeline's TOML config (same keys and flags as `wmemb run`).", show_default=False)] = None,
+    config: Annotated[
+        Path | None,
+        typer.Argument(help="The pipeline's TOML config (same keys and flags as `wmemb run`).", show_default=False),
+    ] = None,
     epochs: Annotated[int, typer.Option(help="Epochs of fine-tuning per arm (more than 2 shows overfitting).")] = 4,
 ) -> None:
     """Base vs fine-tune vs expand->fine-tune vs fine-tune(2)->expand->fine-tune, with val metrics per epoch."""
@@ -380,8 +643,14 @@ def expand_order(
     from wmemb.pipeline import PipelineConfig
 
     result = run_expand_order(PipelineConfig.load(config, parse_setting_flags(ctx.args)), epochs=epochs)
-    print_table("expand-order", [(arm.name, f"best ndcg@10 {arm.best[1].get('ndcg@10', float('nan')):.4f} at epoch {arm.best[0]}")
-                                 for arm in result.arms] + [("report", result.files["markdown"])])
+    print_table(
+        "expand-order",
+        [
+            (arm.name, f"best ndcg@10 {arm.best[1].get('ndcg@10', float('nan')):.4f} at epoch {arm.best[0]}")
+            for arm in result.arms
+        ]
+        + [("report", result.files["markdown"])],
+    )
 
 
 def main() -> None:

@@ -57,8 +57,15 @@ def run_expand_order(config: PipelineConfig, epochs: int = 4) -> ExpandOrderResu
     log.info("expand-order: %d terms, %d epochs per arm, results in %s", len(terms), epochs, out)
 
     def train_curve(model: str | Path, output: Path, n_epochs: int, offset: int = 0) -> list[tuple[int, dict]]:
-        options = FinetuneOptions(epochs=n_epochs, lr=config.lr, batch_size=config.batch_size, loss=config.loss,
-                                  scale=config.scale, seed=config.seed, overwrite=True)
+        options = FinetuneOptions(
+            epochs=n_epochs,
+            lr=config.lr,
+            batch_size=config.batch_size,
+            loss=config.loss,
+            scale=config.scale,
+            seed=config.seed,
+            overwrite=True,
+        )
         summary = finetune(model, output, train, paths["val_dataset"], options)
         return [(offset + e.epoch, e.metrics) for e in summary.epochs]
 
@@ -68,8 +75,12 @@ def run_expand_order(config: PipelineConfig, epochs: int = 4) -> ExpandOrderResu
     arms.append(Arm("expand-finetune", train_curve(out / "expanded-base", out / "expand-finetune", epochs)))
     first = train_curve(config.model, out / "finetune2", 2)
     expand_model(out / "finetune2", out / "finetune2-expanded", terms, overwrite=True)
-    arms.append(Arm("finetune2-expand-finetune", first + train_curve(out / "finetune2-expanded", out / "finetune2-expand-finetune",
-                                                                      epochs, offset=2)[1:]))
+    arms.append(
+        Arm(
+            "finetune2-expand-finetune",
+            first + train_curve(out / "finetune2-expanded", out / "finetune2-expand-finetune", epochs, offset=2)[1:],
+        )
+    )
     result = ExpandOrderResult(arms=arms, terms=terms)
     result.files = write_expand_order_report(result, out)
     return result
@@ -77,22 +88,40 @@ def run_expand_order(config: PipelineConfig, epochs: int = 4) -> ExpandOrderResu
 
 def write_expand_order_report(result: ExpandOrderResult, out: Path) -> dict[str, str]:
     names = ["ndcg@10", "mrr@10", "recall@10", "accuracy@1"]
-    lines = ["# Expand-order experiment", "", f"{len(result.terms)} terms added: {', '.join(result.terms[:30])}"
-             + (" ..." if len(result.terms) > 30 else ""), "",
-             "| arm | best epoch | " + " | ".join(f"best {n}" for n in names) + f" | final {METRIC} |",
-             "|---|---|" + "---|" * (len(names) + 1)]
+    lines = [
+        "# Expand-order experiment",
+        "",
+        f"{len(result.terms)} terms added: {', '.join(result.terms[:30])}" + (" ..." if len(result.terms) > 30 else ""),
+        "",
+        "| arm | best epoch | " + " | ".join(f"best {n}" for n in names) + f" | final {METRIC} |",
+        "|---|---|" + "---|" * (len(names) + 1),
+    ]
     for arm in result.arms:
         epoch, metrics = arm.best
-        lines.append(f"| {arm.name} | {epoch} | " + " | ".join(f"{metrics.get(n, float('nan')):.4f}" for n in names)
-                     + f" | {arm.curve[-1][1].get(METRIC, float('nan')):.4f} |")
-    lines += ["", f"{METRIC} per epoch (epoch 0 = before training):", "", "| arm | " + " | ".join(
-        str(e) for e in range(max(p[0] for a in result.arms for p in a.curve) + 1)) + " |"]
+        lines.append(
+            f"| {arm.name} | {epoch} | "
+            + " | ".join(f"{metrics.get(n, float('nan')):.4f}" for n in names)
+            + f" | {arm.curve[-1][1].get(METRIC, float('nan')):.4f} |"
+        )
+    lines += [
+        "",
+        f"{METRIC} per epoch (epoch 0 = before training):",
+        "",
+        "| arm | " + " | ".join(str(e) for e in range(max(p[0] for a in result.arms for p in a.curve) + 1)) + " |",
+    ]
     lines.append("|---|" + "---|" * (max(p[0] for a in result.arms for p in a.curve) + 1))
     for arm in result.arms:
         by_epoch = dict((e, m.get(METRIC)) for e, m in arm.curve)
-        lines.append(f"| {arm.name} | " + " | ".join(f"{by_epoch[e]:.4f}" if by_epoch.get(e) is not None else ""
-                                                     for e in range(max(by_epoch) + 1)) + " |")
-    files = {"json": str(out / "experiment.json"), "markdown": str(out / "experiment.md"), "chart": str(out / "experiment.png")}
+        lines.append(
+            f"| {arm.name} | "
+            + " | ".join(f"{by_epoch[e]:.4f}" if by_epoch.get(e) is not None else "" for e in range(max(by_epoch) + 1))
+            + " |"
+        )
+    files = {
+        "json": str(out / "experiment.json"),
+        "markdown": str(out / "experiment.md"),
+        "chart": str(out / "experiment.png"),
+    }
     write_json(files["json"], {"terms": result.terms, "arms": [asdict(arm) for arm in result.arms]})
     with atomic_write(files["markdown"]) as handle:
         handle.write("\n".join(lines) + "\n\n![NDCG@10 per epoch](experiment.png)\n")

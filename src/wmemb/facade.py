@@ -1,11 +1,11 @@
 """`WMEmbModel`: the original design's API, wiring the stages together and nothing more.
 
-    embModel = WMEmbModel("weights/bge-small-zh-v1.5")
-    embModel.split("data/book.txt", "data")
-    embModel.prepare("data/book_train_nodes.jsonl", "data/book_val_nodes.jsonl", "data")
-    embModel.finetune("weights/bge-small-zh-v1.5", "weights/finetuned", "data/book_train_dataset.json",
-                      val_dataset_path="data/book_val_dataset.json")
-    embModel.expand(["芽孢杆菌", "革兰氏阳性菌"], "weights/expanded")
+embModel = WMEmbModel("weights/bge-small-zh-v1.5")
+embModel.split("data/book.txt", "data")
+embModel.prepare("data/book_train_nodes.jsonl", "data/book_val_nodes.jsonl", "data")
+embModel.finetune("weights/bge-small-zh-v1.5", "weights/finetuned", "data/book_train_dataset.json",
+                  val_dataset_path="data/book_val_dataset.json")
+embModel.expand(["芽孢杆菌", "革兰氏阳性菌"], "weights/expanded")
 """
 
 from __future__ import annotations
@@ -33,7 +33,13 @@ class WMEmbModel:
         model = options.pop("model", self.weight_path)
         name = options.pop("name", None)
         summary = split_corpus(inputs, out_dir, model=model, options=SplitOptions(**options), name=name)
-        log.info("split: %d train and %d val passages -> %s, %s", summary.train, summary.val, summary.train_path, summary.val_path)
+        log.info(
+            "split: %d train and %d val passages -> %s, %s",
+            summary.train,
+            summary.val,
+            summary.train_path,
+            summary.val_path,
+        )
         return summary
 
     def prepare(self, train_nodes: str | Path, val_nodes: str | Path, out_dir: str | Path, **options):
@@ -51,12 +57,23 @@ class WMEmbModel:
         except TypeError as exc:
             raise WMEmbError(f"prepare: {exc}; see `wmemb prepare --help` for the options") from None
         summary = prepare_datasets(train_nodes, val_nodes, out_dir, prepare_options)
-        log.info("prepare: %d train and %d val queries -> %s, %s", summary.train.queries, summary.val.queries,
-                 summary.train.dataset_path, summary.val.dataset_path)
+        log.info(
+            "prepare: %d train and %d val queries -> %s, %s",
+            summary.train.queries,
+            summary.val.queries,
+            summary.train.dataset_path,
+            summary.val.dataset_path,
+        )
         return summary
 
-    def finetune(self, model_path: str | Path, output_path: str | Path, train_dataset: str | Path,
-                 val_dataset_path: str | Path | None = None, **options):
+    def finetune(
+        self,
+        model_path: str | Path,
+        output_path: str | Path,
+        train_dataset: str | Path,
+        val_dataset_path: str | Path | None = None,
+        **options,
+    ):
         """Fine-tune `model_path` into `output_path` (may be the same folder: it is replaced only when done).
 
         Options as in `wmemb finetune` (epochs, lr, batch_size, loss, scale, query_instruction,
@@ -78,8 +95,9 @@ class WMEmbModel:
         log.info("expand: %d term(s) added, %d skipped -> %s", len(report.added), len(report.skipped), report.output)
         return report
 
-    def evaluate(self, dataset: str | Path, models: list[str | Path] | None = None, out_dir: str | Path | None = None,
-                 **options):
+    def evaluate(
+        self, dataset: str | Path, models: list[str | Path] | None = None, out_dir: str | Path | None = None, **options
+    ):
         """Compare `models` (default: this model) on a llama_index JSON dataset or a BEIR folder.
 
         Options as in `wmemb evaluate` (ks, batch_size, split); with `out_dir`, writes metrics.json,

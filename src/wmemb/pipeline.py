@@ -23,12 +23,13 @@ import json
 import logging
 import os
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from wmemb.errors import WMEmbError
 from wmemb.io import atomic_write, read_json, write_json
@@ -81,7 +82,7 @@ class PipelineConfig:
     ks: list[int] = field(default_factory=lambda: [1, 3, 5, 10])
 
     @classmethod
-    def load(cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> "PipelineConfig":
+    def load(cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
         """A config from a TOML file (optional) plus flag overrides; unknown keys are an error."""
         values: dict[str, Any] = {}
         source = "flags"
@@ -108,9 +109,9 @@ class PipelineConfig:
         config = cls(**{key: _coerce(known[key], value, source) for key, value in values.items()})
         return config.check(source)
 
-    def check(self, source: str) -> "PipelineConfig":
+    def check(self, source: str) -> PipelineConfig:
         if not self.corpus:
-            raise WMEmbError(f"{source}: no corpus; set corpus = [\"book.txt\"] or pass --corpus")
+            raise WMEmbError(f'{source}: no corpus; set corpus = ["book.txt"] or pass --corpus')
         for item in self.corpus:
             if not Path(item).exists():
                 raise WMEmbError(f"{source}: corpus {item}: no such file or folder")
@@ -155,6 +156,7 @@ def _coerce(spec: dataclasses.Field, value: Any, source: str) -> Any:
 
 # --- content hashes and stage state -------------------------------------------------------------------
 
+
 def hash_path(path: Path) -> str:
     """SHA-256 of a file's bytes, or of a folder's (relative name, file hash) list."""
     digest = hashlib.sha256()
@@ -186,7 +188,9 @@ class Stage:
     run: Callable[[bool], dict]  # does the work (resuming when told so), returns a JSON-able summary
 
     def key(self) -> str:
-        digest = hashlib.sha256(json.dumps({"stage": self.name, "settings": self.settings}, sort_keys=True, default=str).encode())
+        digest = hashlib.sha256(
+            json.dumps({"stage": self.name, "settings": self.settings}, sort_keys=True, default=str).encode()
+        )
         for path in self.inputs:
             digest.update(hash_path(path).encode() if path.exists() else b"missing")
         return digest.hexdigest()
@@ -249,8 +253,11 @@ class Pipeline:
             write_json(self.state_path, state)
             started = time.perf_counter()
             summary = stage.run(resume)
-            state[stage.name] = {"key": key, "summary": summary,
-                                 "outputs": {str(path): hash_path(path) for path in stage.outputs}}
+            state[stage.name] = {
+                "key": key,
+                "summary": summary,
+                "outputs": {str(path): hash_path(path) for path in stage.outputs},
+            }
             write_json(self.state_path, state)
             records.append(StageRecord(stage.name, "ran", reason, time.perf_counter() - started, _peak_rss_mb()))
             if stage.name == until:
@@ -277,28 +284,78 @@ class Pipeline:
         c, p = self.config, self.paths
         model_input = _model_inputs(c.model)
         stages = [
-            Stage("split", [Path(item) for item in c.corpus] + model_input,
-                  {k: getattr(c, k) for k in ("model", "chunk_tokens", "overlap", "min_chars", "val_ratio", "seed", "name")},
-                  [p["train_nodes"], p["val_nodes"]], self._split),
-            Stage("prepare", [p["train_nodes"], p["val_nodes"]] + ([Path(c.prompt_file)] if c.prompt_file else []),
-                  {k: getattr(c, k) for k in ("llm", "base_url", "llm_model", "questions_per_chunk", "prompt_file",
-                                              "filter_topk", "max_train_passages", "max_val_passages", "seed")},
-                  [p["train_dataset"], p["val_dataset"]], self._prepare),
+            Stage(
+                "split",
+                [Path(item) for item in c.corpus] + model_input,
+                {
+                    k: getattr(c, k)
+                    for k in ("model", "chunk_tokens", "overlap", "min_chars", "val_ratio", "seed", "name")
+                },
+                [p["train_nodes"], p["val_nodes"]],
+                self._split,
+            ),
+            Stage(
+                "prepare",
+                [p["train_nodes"], p["val_nodes"]] + ([Path(c.prompt_file)] if c.prompt_file else []),
+                {
+                    k: getattr(c, k)
+                    for k in (
+                        "llm",
+                        "base_url",
+                        "llm_model",
+                        "questions_per_chunk",
+                        "prompt_file",
+                        "filter_topk",
+                        "max_train_passages",
+                        "max_val_passages",
+                        "seed",
+                    )
+                },
+                [p["train_dataset"], p["val_dataset"]],
+                self._prepare,
+            ),
         ]
         if c.mine:
-            stages.append(Stage("mine", [p["train_dataset"]] + model_input, {"model": c.model}, [p["mined"]], self._mine))
+            stages.append(
+                Stage("mine", [p["train_dataset"]] + model_input, {"model": c.model}, [p["mined"]], self._mine)
+            )
         train_data = p["mined"] if c.mine else p["train_dataset"]
         finetune_settings = {k: getattr(c, k) for k in ("model", "epochs", "lr", "batch_size", "loss", "scale", "seed")}
-        stages.append(Stage("finetune", [train_data, p["val_dataset"]] + model_input, finetune_settings,
-                            [p["finetuned"]], self._finetune))
+        stages.append(
+            Stage(
+                "finetune",
+                [train_data, p["val_dataset"]] + model_input,
+                finetune_settings,
+                [p["finetuned"]],
+                self._finetune,
+            )
+        )
         if c.expand:
             terms_input = [Path(c.expand_terms_file)] if c.expand_terms_file else []
-            stages.append(Stage("expand", [p["finetuned"], train_data, p["val_dataset"], p["train_nodes"]] + terms_input,
-                                {**finetune_settings, "expand_terms": c.expand_terms, "suggest_top": c.suggest_top,
-                                 "expand_epochs": c.expand_epochs}, [p["expanded"]], self._expand))
+            stages.append(
+                Stage(
+                    "expand",
+                    [p["finetuned"], train_data, p["val_dataset"], p["train_nodes"]] + terms_input,
+                    {
+                        **finetune_settings,
+                        "expand_terms": c.expand_terms,
+                        "suggest_top": c.suggest_top,
+                        "expand_epochs": c.expand_epochs,
+                    },
+                    [p["expanded"]],
+                    self._expand,
+                )
+            )
         evaluated = [p["finetuned"]] + ([p["expanded"]] if c.expand else [])
-        stages.append(Stage("evaluate", [p["val_dataset"], *evaluated] + model_input, {"ks": c.ks, "model": c.model},
-                            [p["report"] / "metrics.json"], self._evaluate))
+        stages.append(
+            Stage(
+                "evaluate",
+                [p["val_dataset"], *evaluated] + model_input,
+                {"ks": c.ks, "model": c.model},
+                [p["report"] / "metrics.json"],
+                self._evaluate,
+            )
+        )
         return stages
 
     # -- stage bodies --
@@ -307,9 +364,19 @@ class Pipeline:
         from wmemb.corpus import SplitOptions, split_corpus
 
         c = self.config
-        summary = split_corpus(c.corpus, self.paths["train_nodes"].parent, model=c.model, name=c.name,
-                               options=SplitOptions(chunk_tokens=c.chunk_tokens, overlap=c.overlap, min_chars=c.min_chars,
-                                                    val_ratio=c.val_ratio, seed=c.seed))
+        summary = split_corpus(
+            c.corpus,
+            self.paths["train_nodes"].parent,
+            model=c.model,
+            name=c.name,
+            options=SplitOptions(
+                chunk_tokens=c.chunk_tokens,
+                overlap=c.overlap,
+                min_chars=c.min_chars,
+                val_ratio=c.val_ratio,
+                seed=c.seed,
+            ),
+        )
         return summary.to_json()
 
     def _prepare(self, resume: bool) -> dict:  # resumes through its reply cache either way
@@ -330,10 +397,17 @@ class Pipeline:
                 log.info("prepare: questions for %d of the %s passages (max_%s_passages)", len(nodes), split, split)
             used[split] = nodes_dir / source.name
             write_nodes(used[split], nodes)
-        options = PrepareOptions(llm=c.llm, base_urls=list(c.base_url), model=c.llm_model, api_key_env=c.api_key_env,
-                                 concurrency=c.concurrency, questions_per_chunk=c.questions_per_chunk,
-                                 prompt_file=c.prompt_file, filter_topk=c.filter_topk,
-                                 embed_model=c.model if c.filter_topk else None)
+        options = PrepareOptions(
+            llm=c.llm,
+            base_urls=list(c.base_url),
+            model=c.llm_model,
+            api_key_env=c.api_key_env,
+            concurrency=c.concurrency,
+            questions_per_chunk=c.questions_per_chunk,
+            prompt_file=c.prompt_file,
+            filter_topk=c.filter_topk,
+            embed_model=c.model if c.filter_topk else None,
+        )
         summary = prepare_datasets(used["train"], used["val"], self.paths["train_dataset"].parent, options)
         return summary.to_json()
 
@@ -347,15 +421,25 @@ class Pipeline:
         from wmemb.train.finetune import FinetuneOptions
 
         c = self.config
-        return FinetuneOptions(epochs=epochs, lr=c.lr, batch_size=c.batch_size, loss=c.loss, scale=c.scale, seed=c.seed,
-                               overwrite=True, resume=resume)
+        return FinetuneOptions(
+            epochs=epochs,
+            lr=c.lr,
+            batch_size=c.batch_size,
+            loss=c.loss,
+            scale=c.scale,
+            seed=c.seed,
+            overwrite=True,
+            resume=resume,
+        )
 
     def _finetune(self, resume: bool) -> dict:
         from wmemb.train.finetune import finetune
 
         c = self.config
         train = self.paths["mined"] if c.mine else self.paths["train_dataset"]
-        summary = finetune(c.model, self.paths["finetuned"], train, self.paths["val_dataset"], self._finetune_options(c.epochs, resume))
+        summary = finetune(
+            c.model, self.paths["finetuned"], train, self.paths["val_dataset"], self._finetune_options(c.epochs, resume)
+        )
         return _jsonable(summary)
 
     def _expand(self, resume: bool) -> dict:
@@ -364,11 +448,17 @@ class Pipeline:
 
         c = self.config
         terms = self.expand_terms()
-        report = expand_model(self.paths["finetuned"], self.paths["expanded"], terms, overwrite=True,
-                              report_texts=self.paths["val_nodes"])
+        report = expand_model(
+            self.paths["finetuned"], self.paths["expanded"], terms, overwrite=True, report_texts=self.paths["val_nodes"]
+        )
         train = self.paths["mined"] if c.mine else self.paths["train_dataset"]
-        summary = finetune(self.paths["expanded"], self.paths["expanded"], train, self.paths["val_dataset"],
-                           self._finetune_options(c.expand_epochs, resume=False))
+        summary = finetune(
+            self.paths["expanded"],
+            self.paths["expanded"],
+            train,
+            self.paths["val_dataset"],
+            self._finetune_options(c.expand_epochs, resume=False),
+        )
         return {"expand": _jsonable(report), "finetune": _jsonable(summary)}
 
     def expand_terms(self) -> list[str]:
@@ -384,9 +474,13 @@ class Pipeline:
 
         result = suggest_terms([self.paths["train_nodes"]], model=c.model, options=SuggestOptions(top=c.suggest_top))
         write_terms_tsv(self.paths["terms"], result.candidates)
-        log.info("expand: using the top %d suggested terms (review them in %s)", len(result.candidates), self.paths["terms"])
+        log.info(
+            "expand: using the top %d suggested terms (review them in %s)", len(result.candidates), self.paths["terms"]
+        )
         if not result.candidates:
-            raise WMEmbError(f"{self.paths['train_nodes']}: vocab suggest found no terms; set expand_terms or expand = false")
+            raise WMEmbError(
+                f"{self.paths['train_nodes']}: vocab suggest found no terms; set expand_terms or expand = false"
+            )
         return [candidate.term for candidate in result.candidates]
 
     def _evaluate(self, resume: bool) -> dict:
@@ -396,8 +490,13 @@ class Pipeline:
         models = {"base": c.model, "finetuned": str(self.paths["finetuned"])}
         if c.expand:
             models["expanded"] = str(self.paths["expanded"])
-        result = evaluate_models(list(models.values()), self.paths["val_dataset"], ks=tuple(c.ks),
-                                 out_dir=self.paths["report"], labels=list(models))
+        result = evaluate_models(
+            list(models.values()),
+            self.paths["val_dataset"],
+            ks=tuple(c.ks),
+            out_dir=self.paths["report"],
+            labels=list(models),
+        )
         write_report(self, result)
         return result.to_json()
 
@@ -429,16 +528,23 @@ def _peak_rss_mb() -> float:
 
 # --- the report folder --------------------------------------------------------------------------------
 
+
 def data_summary(pipeline: Pipeline) -> dict:
     """Passages, queries, filtered and failed counts, from the stages' recorded summaries."""
     state = read_json(pipeline.state_path) if pipeline.state_path.is_file() else {}
     split = state.get("split", {}).get("summary", {})
     prepare = state.get("prepare", {}).get("summary", {})
-    summary = {"passages": {k: split.get(k) for k in ("passages", "train", "val", "duplicates_removed", "short_removed",
-                                                      "long_sentences_cut")}}
+    summary = {
+        "passages": {
+            k: split.get(k)
+            for k in ("passages", "train", "val", "duplicates_removed", "short_removed", "long_sentences_cut")
+        }
+    }
     for part in ("train", "val"):
         result = prepare.get(part) or {}
-        summary[f"{part}_queries"] = {k: result.get(k) for k in ("passages", "queries", "failed", "dropped", "languages")}
+        summary[f"{part}_queries"] = {
+            k: result.get(k) for k in ("passages", "queries", "failed", "dropped", "languages")
+        }
     summary["llm"] = {"backend": prepare.get("backend"), "model": prepare.get("model")}
     return summary
 
@@ -452,23 +558,53 @@ def write_report(pipeline: Pipeline, result) -> None:
     names = result.metric_names
     header = "| model | " + " | ".join(names) + " |"
     rule = "|---|" + "---|" * len(names)
-    rows = [f"| {m.label} | " + " | ".join(f"{m.metrics.get(n, float('nan')):.4f}" for n in names) + " |" for m in result.models]
+    rows = [
+        f"| {m.label} | " + " | ".join(f"{m.metrics.get(n, float('nan')):.4f}" for n in names) + " |"
+        for m in result.models
+    ]
     data = summary["data"]
-    lines = [f"# wmemb report: {pipeline.config.name}", "",
-             f"Validation: {result.queries} queries over {result.passages} passages ({result.source}).", "",
-             header, rule, *rows, "", "![metrics](metrics.png)", "", "## Data", "",
-             "```json", json.dumps(data, ensure_ascii=False, indent=2), "```", "", "## Settings", "",
-             "```json", json.dumps(settings, ensure_ascii=False, indent=2), "```", ""]
+    lines = [
+        f"# wmemb report: {pipeline.config.name}",
+        "",
+        f"Validation: {result.queries} queries over {result.passages} passages ({result.source}).",
+        "",
+        header,
+        rule,
+        *rows,
+        "",
+        "![metrics](metrics.png)",
+        "",
+        "## Data",
+        "",
+        "```json",
+        json.dumps(data, ensure_ascii=False, indent=2),
+        "```",
+        "",
+        "## Settings",
+        "",
+        "```json",
+        json.dumps(settings, ensure_ascii=False, indent=2),
+        "```",
+        "",
+    ]
     with atomic_write(out / "report.md") as handle:
         handle.write("\n".join(lines))
     table = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-    body = "".join("<tr><td>" + html.escape(m.label) + "</td>" + "".join(f"<td>{m.metrics.get(n, float('nan')):.4f}</td>" for n in names)
-                   + "</tr>" for m in result.models)
-    page = (f"<!doctype html><meta charset=utf-8><title>wmemb report: {html.escape(pipeline.config.name)}</title>"
-            f"<h1>wmemb report: {html.escape(pipeline.config.name)}</h1>"
-            f"<p>Validation: {result.queries} queries over {result.passages} passages.</p>"
-            f"<table border=1 cellpadding=4><tr><th>model</th>{table}</tr>{body}</table>"
-            f"<p><img src=metrics.png alt=chart></p><h2>Data</h2><pre>{html.escape(json.dumps(data, ensure_ascii=False, indent=2))}</pre>"
-            f"<h2>Settings</h2><pre>{html.escape(json.dumps(settings, ensure_ascii=False, indent=2))}</pre>")
+    body = "".join(
+        "<tr><td>"
+        + html.escape(m.label)
+        + "</td>"
+        + "".join(f"<td>{m.metrics.get(n, float('nan')):.4f}</td>" for n in names)
+        + "</tr>"
+        for m in result.models
+    )
+    page = (
+        f"<!doctype html><meta charset=utf-8><title>wmemb report: {html.escape(pipeline.config.name)}</title>"
+        f"<h1>wmemb report: {html.escape(pipeline.config.name)}</h1>"
+        f"<p>Validation: {result.queries} queries over {result.passages} passages.</p>"
+        f"<table border=1 cellpadding=4><tr><th>model</th>{table}</tr>{body}</table>"
+        f"<p><img src=metrics.png alt=chart></p><h2>Data</h2><pre>{html.escape(json.dumps(data, ensure_ascii=False, indent=2))}</pre>"
+        f"<h2>Settings</h2><pre>{html.escape(json.dumps(settings, ensure_ascii=False, indent=2))}</pre>"
+    )
     with atomic_write(out / "report.html") as handle:
         handle.write(page)

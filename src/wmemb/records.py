@@ -48,15 +48,27 @@ def read_nodes(path: str | Path) -> list[Node]:
     """Read a nodes file; a pickle from the original design gets a pointer to `split` instead."""
     path = Path(path)
     if path.suffix == ".pkl":
-        raise WMEmbError(f"{path}: wmemb never unpickles files; node files are JSON Lines - use the *_nodes.jsonl names `split` reports")
+        raise WMEmbError(
+            f"{path}: wmemb never unpickles files; node files are JSON Lines - use the *_nodes.jsonl names `split` reports"
+        )
     nodes = []
     for lineno, obj in read_jsonl(path):
         try:
-            nodes.append(Node(id=str(obj["id"]), text=str(obj["text"]), source=str(obj.get("source", "")),
-                              position=int(obj.get("position", 0)), start=int(obj.get("start", 0)),
-                              end=int(obj.get("end", 0)), tokens=int(obj.get("tokens", 0))))
+            nodes.append(
+                Node(
+                    id=str(obj["id"]),
+                    text=str(obj["text"]),
+                    source=str(obj.get("source", "")),
+                    position=int(obj.get("position", 0)),
+                    start=int(obj.get("start", 0)),
+                    end=int(obj.get("end", 0)),
+                    tokens=int(obj.get("tokens", 0)),
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise WMEmbError(f"{path}:{lineno}: not a node record ({exc}); each line needs at least \"id\" and \"text\"") from None
+            raise WMEmbError(
+                f'{path}:{lineno}: not a node record ({exc}); each line needs at least "id" and "text"'
+            ) from None
     if not nodes:
         raise WMEmbError(f"{path}: no nodes in this file; run `wmemb split` on your corpus first")
     return nodes
@@ -71,7 +83,7 @@ class QADataset:
     relevant_docs: dict[str, list[str]]
     mode: str = "text"
 
-    def validate(self, source: str | Path = "dataset") -> "QADataset":
+    def validate(self, source: str | Path = "dataset") -> QADataset:
         """Check the cross references; raise one clear error for the first kind of problem found."""
         if not self.queries:
             raise WMEmbError(f"{source}: the dataset has no queries")
@@ -79,13 +91,19 @@ class QADataset:
             raise WMEmbError(f"{source}: the dataset has an empty corpus")
         no_relevant = [qid for qid in self.queries if not self.relevant_docs.get(qid)]
         if no_relevant:
-            raise WMEmbError(f"{source}: {len(no_relevant)} queries have no relevant_docs entry (first: {no_relevant[0]!r})")
+            raise WMEmbError(
+                f"{source}: {len(no_relevant)} queries have no relevant_docs entry (first: {no_relevant[0]!r})"
+            )
         unknown_queries = [qid for qid in self.relevant_docs if qid not in self.queries]
         if unknown_queries:
-            raise WMEmbError(f"{source}: relevant_docs names {len(unknown_queries)} query ids missing from queries (first: {unknown_queries[0]!r})")
+            raise WMEmbError(
+                f"{source}: relevant_docs names {len(unknown_queries)} query ids missing from queries (first: {unknown_queries[0]!r})"
+            )
         missing = sorted({doc for docs in self.relevant_docs.values() for doc in docs if doc not in self.corpus})
         if missing:
-            raise WMEmbError(f"{source}: relevant_docs names {len(missing)} doc ids missing from corpus (first: {missing[0]!r})")
+            raise WMEmbError(
+                f"{source}: relevant_docs names {len(missing)} doc ids missing from corpus (first: {missing[0]!r})"
+            )
         return self
 
     def to_json(self) -> dict:
@@ -95,14 +113,16 @@ class QADataset:
         write_json(path, self.to_json())
 
     @classmethod
-    def load(cls, path: str | Path) -> "QADataset":
+    def load(cls, path: str | Path) -> QADataset:
         """Load a dataset written by wmemb or by llama_index (whose JSON escapes non-ASCII)."""
         data = read_json(path)
         if not isinstance(data, dict):
             raise WMEmbError(f"{path}: expected a JSON object with queries/corpus/relevant_docs")
         missing = [key for key in ("queries", "corpus", "relevant_docs") if key not in data]
         if missing:
-            raise WMEmbError(f"{path}: missing field(s) {', '.join(missing)}; expected llama_index's EmbeddingQAFinetuneDataset layout")
+            raise WMEmbError(
+                f"{path}: missing field(s) {', '.join(missing)}; expected llama_index's EmbeddingQAFinetuneDataset layout"
+            )
         for key in ("queries", "corpus", "relevant_docs"):
             if not isinstance(data[key], dict):
                 raise WMEmbError(f"{path}: field {key!r} must be an object mapping ids to values")
@@ -113,9 +133,12 @@ class QADataset:
             if not isinstance(docs, list):
                 raise WMEmbError(f"{path}: relevant_docs[{qid!r}] must be a list of doc ids")
             relevant[str(qid)] = [str(doc) for doc in docs]
-        return cls(queries={str(k): str(v) for k, v in data["queries"].items()},
-                   corpus={str(k): str(v) for k, v in data["corpus"].items()},
-                   relevant_docs=relevant, mode=str(data.get("mode", "text"))).validate(path)
+        return cls(
+            queries={str(k): str(v) for k, v in data["queries"].items()},
+            corpus={str(k): str(v) for k, v in data["corpus"].items()},
+            relevant_docs=relevant,
+            mode=str(data.get("mode", "text")),
+        ).validate(path)
 
 
 @dataclass
@@ -138,13 +161,21 @@ def read_pairs(path: str | Path) -> list[PairRecord]:
     for lineno, obj in read_jsonl(path):
         query, pos, neg = obj.get("query"), obj.get("pos"), obj.get("neg", [])
         if not isinstance(query, str) or not query.strip():
-            raise WMEmbError(f"{path}:{lineno}: field \"query\" must be a non-empty string")
+            raise WMEmbError(f'{path}:{lineno}: field "query" must be a non-empty string')
         if not isinstance(pos, list) or not pos or not all(isinstance(p, str) for p in pos):
-            raise WMEmbError(f"{path}:{lineno}: field \"pos\" must be a non-empty list of strings")
+            raise WMEmbError(f'{path}:{lineno}: field "pos" must be a non-empty list of strings')
         if not isinstance(neg, list) or not all(isinstance(n, str) for n in neg):
-            raise WMEmbError(f"{path}:{lineno}: field \"neg\" must be a list of strings")
-        records.append(PairRecord(query=query, pos=pos, neg=neg, pos_scores=obj.get("pos_scores"),
-                                  neg_scores=obj.get("neg_scores"), prompt=obj.get("prompt")))
+            raise WMEmbError(f'{path}:{lineno}: field "neg" must be a list of strings')
+        records.append(
+            PairRecord(
+                query=query,
+                pos=pos,
+                neg=neg,
+                pos_scores=obj.get("pos_scores"),
+                neg_scores=obj.get("neg_scores"),
+                prompt=obj.get("prompt"),
+            )
+        )
     if not records:
         raise WMEmbError(f"{path}: no training lines in this file")
     return records

@@ -16,8 +16,10 @@ def write_pdf(path: Path, pages: list[list[str]]) -> None:
     for lines in pages:
         ops = "BT /F1 11 Tf 14 TL 72 760 Td " + " ".join(f"({line}) Tj T*" for line in lines) + " ET"
         objects.append(f"<< /Length {len(ops)} >>\nstream\n{ops}\nendstream")
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objects)} 0 R "
-                       f"/Resources << /Font << /F1 3 0 R >> >> >>")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objects)} 0 R "
+            f"/Resources << /Font << /F1 3 0 R >> >> >>"
+        )
         kids.append(f"{len(objects)} 0 R")
     objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
     out = bytearray(b"%PDF-1.4\n")
@@ -46,16 +48,20 @@ def test_text_files_decode_in_common_chinese_encodings(tmp_path, encoding):
 
 def test_html_keeps_visible_text_only_with_blocks_as_paragraphs(tmp_path):
     page = tmp_path / "page.html"
-    page.write_text(f"<html><head><title>T</title><style>p{{color:red}}</style></head><body>"
-                    f"<h1>细菌</h1><p>{ZH}</p><script>var x = 1;</script><ul><li>{EN}</li></ul></body></html>",
-                    encoding="utf-8")
+    page.write_text(
+        f"<html><head><title>T</title><style>p{{color:red}}</style></head><body>"
+        f"<h1>细菌</h1><p>{ZH}</p><script>var x = 1;</script><ul><li>{EN}</li></ul></body></html>",
+        encoding="utf-8",
+    )
     text = read_corpus([page]).documents[0].text
     assert text.split("\n\n") == ["细菌", ZH, EN]
 
 
 def test_pdf_text_is_extracted_and_page_numbers_and_running_headers_removed(tmp_path):
     pdf = tmp_path / "manual.pdf"
-    pages = [["Microbiology Handbook", f"Chapter text number {i} about spores and cell walls.", f"{i + 1}"] for i in range(4)]
+    pages = [
+        ["Microbiology Handbook", f"Chapter text number {i} about spores and cell walls.", f"{i + 1}"] for i in range(4)
+    ]
     write_pdf(pdf, pages)
     report = read_corpus([pdf])
     text = report.documents[0].text
@@ -72,15 +78,21 @@ def test_folder_reads_supported_files_recursively_and_reports_skipped_ones(tmp_p
     (tmp_path / "empty.txt").write_text("   \n", encoding="utf-8")
     report = read_corpus([tmp_path])
     assert sorted(Path(d.source).name for d in report.documents) == ["a.txt", "b.md"]
-    assert sorted((Path(p).name, reason) for p, reason in report.skipped) == [("empty.txt", "empty file"), ("image.png", "unsupported file type")]
+    assert sorted((Path(p).name, reason) for p, reason in report.skipped) == [
+        ("empty.txt", "empty file"),
+        ("image.png", "unsupported file type"),
+    ]
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "empty file"),
-    (b"\x00\x01\x02binary\x00" * 50, "binary"),
-    (bytes(range(256)) * 40, "binary"),
-    (b"\xff\xfe" + "细菌".encode("utf-16-le") + b"\x00", "not valid utf-16"),  # undecodable: truncated UTF-16
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty file"),
+        (b"\x00\x01\x02binary\x00" * 50, "binary"),
+        (bytes(range(256)) * 40, "binary"),
+        (b"\xff\xfe" + "细菌".encode("utf-16-le") + b"\x00", "not valid utf-16"),  # undecodable: truncated UTF-16
+    ],
+)
 def test_bad_files_named_explicitly_are_clear_errors(tmp_path, content, message):
     path = tmp_path / "bad.txt"
     path.write_bytes(content)

@@ -1,7 +1,7 @@
 import json
-import textwrap
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -10,12 +10,16 @@ from wmemb.corpus import SplitOptions, Splitter, split_corpus
 from wmemb.corpus.read import Document
 from wmemb.models import load_tokenizer
 
-ZH_PARAGRAPH = ("革兰氏阳性菌的细胞壁较厚，主要由肽聚糖构成，能保留结晶紫染料。革兰氏阴性菌的细胞壁较薄，外面还有一层外膜。"
-                "芽孢是某些细菌在不良环境下形成的休眠体，它对高温、干燥和辐射有很强的抵抗力！为什么芽孢如此耐热？"
-                "因为芽孢含水量低，并含有吡啶二羧酸钙。")
-EN_PARAGRAPH = ("Gram-positive bacteria have a thick peptidoglycan wall that retains crystal violet. Gram-negative "
-                "bacteria have a thin wall and an outer membrane, e.g. with lipopolysaccharide. Spores survive heat, "
-                "drying and radiation for years! Why are spores so resistant? They hold little water, about 10.5 percent.")
+ZH_PARAGRAPH = (
+    "革兰氏阳性菌的细胞壁较厚，主要由肽聚糖构成，能保留结晶紫染料。革兰氏阴性菌的细胞壁较薄，外面还有一层外膜。"
+    "芽孢是某些细菌在不良环境下形成的休眠体，它对高温、干燥和辐射有很强的抵抗力！为什么芽孢如此耐热？"
+    "因为芽孢含水量低，并含有吡啶二羧酸钙。"
+)
+EN_PARAGRAPH = (
+    "Gram-positive bacteria have a thick peptidoglycan wall that retains crystal violet. Gram-negative "
+    "bacteria have a thin wall and an outer membrane, e.g. with lipopolysaccharide. Spores survive heat, "
+    "drying and radiation for years! Why are spores so resistant? They hold little water, about 10.5 percent."
+)
 
 
 def corpus_text(kind: str, paragraphs: int = 12) -> str:
@@ -49,7 +53,9 @@ def test_no_text_is_lost_and_passages_fit_the_token_limit(tiny_bert, kind):
         assert len(tokenizer(node.text)["input_ids"]) <= 64  # special tokens included
         assert node.text == node.text.strip() and "  " not in node.text
     if kind != "en":
-        assert any("细胞壁较厚，主要由肽聚糖构成" in node.text for node in result.kept)  # CJK soft breaks joined, no spaces
+        assert any(
+            "细胞壁较厚，主要由肽聚糖构成" in node.text for node in result.kept
+        )  # CJK soft breaks joined, no spaces
 
 
 def test_duplicates_are_removed_once_seen_across_documents(tiny_bert):
@@ -110,8 +116,12 @@ def test_split_corpus_writes_deterministic_disjoint_train_and_val(tmp_path, tiny
     assert not {n["id"] for n in train} & {n["id"] for n in val}
     assert len(val) == round(first.passages * 0.2) and first.train + first.val == first.passages == second.passages
     assert set(train[0]) == {"id", "text", "source", "position", "start", "end", "tokens"}
-    other_seed = split_corpus([book], tmp_path / "c", model=str(tiny_bert), options=SplitOptions(chunk_tokens=64, seed=7))
-    assert (tmp_path / "c" / "book_val_nodes.jsonl").read_bytes() != (tmp_path / "a" / "book_val_nodes.jsonl").read_bytes()
+    other_seed = split_corpus(
+        [book], tmp_path / "c", model=str(tiny_bert), options=SplitOptions(chunk_tokens=64, seed=7)
+    )
+    assert (tmp_path / "c" / "book_val_nodes.jsonl").read_bytes() != (
+        tmp_path / "a" / "book_val_nodes.jsonl"
+    ).read_bytes()
     assert other_seed.val == first.val
 
 

@@ -35,8 +35,14 @@ ENGLISH = QADataset(
         "p14": "Log files are collected by journald and can be read with journalctl.",
     },
     relevant_docs={
-        "q-shell": ["p01", "p02"], "q-apt": ["p03", "p04"], "q-root": ["p05"], "q-sudo": ["p06"],
-        "q-fs": ["p07"], "q-perm": ["p08"], "q-kernel": ["p09"], "q-man": ["p10"],
+        "q-shell": ["p01", "p02"],
+        "q-apt": ["p03", "p04"],
+        "q-root": ["p05"],
+        "q-sudo": ["p06"],
+        "q-fs": ["p07"],
+        "q-perm": ["p08"],
+        "q-kernel": ["p09"],
+        "q-man": ["p10"],
     },
 )
 
@@ -67,8 +73,13 @@ CHINESE = QADataset(
 )
 
 
-def write_beir(folder: Path, dataset: QADataset, split: str = "test", extra_queries: dict[str, str] | None = None,
-               irrelevant_rows: list[tuple[str, str]] = ()) -> Path:
+def write_beir(
+    folder: Path,
+    dataset: QADataset,
+    split: str = "test",
+    extra_queries: dict[str, str] | None = None,
+    irrelevant_rows: list[tuple[str, str]] = (),
+) -> Path:
     """Write `dataset` as a BEIR folder; each passage's first word goes into its title."""
     (folder / "qrels").mkdir(parents=True, exist_ok=True)
     with (folder / "corpus.jsonl").open("w", encoding="utf-8") as handle:
@@ -80,5 +91,7 @@ def write_beir(folder: Path, dataset: QADataset, split: str = "test", extra_quer
             handle.write(json.dumps({"_id": query_id, "text": text}, ensure_ascii=False) + "\n")
     rows = [f"{qid}\t{doc}\t1" for qid, docs in dataset.relevant_docs.items() for doc in docs]
     rows += [f"{qid}\t{doc}\t0" for qid, doc in irrelevant_rows]
-    (folder / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    (folder / "qrels" / f"{split}.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n", encoding="utf-8"
+    )
     return folder

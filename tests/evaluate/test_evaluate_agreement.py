@@ -6,12 +6,11 @@ import json
 import shutil
 
 import pytest
+from evaluation_sets import CHINESE, ENGLISH
 
 from wmemb.evaluate import evaluate_models
 from wmemb.models import BGE_QUERY_INSTRUCTIONS
 from wmemb.records import QADataset
-
-from evaluation_sets import CHINESE, ENGLISH
 
 KS = (1, 3, 5, 10)
 
@@ -22,9 +21,15 @@ def reference_metrics(model_path, dataset: QADataset, query_prompt: str | None) 
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
     evaluator = InformationRetrievalEvaluator(
-        dataset.queries, dataset.corpus, {qid: set(docs) for qid, docs in dataset.relevant_docs.items()},
-        accuracy_at_k=list(KS), precision_recall_at_k=list(KS), query_prompt=query_prompt, batch_size=32,
-        write_csv=False)
+        dataset.queries,
+        dataset.corpus,
+        {qid: set(docs) for qid, docs in dataset.relevant_docs.items()},
+        accuracy_at_k=list(KS),
+        precision_recall_at_k=list(KS),
+        query_prompt=query_prompt,
+        batch_size=32,
+        write_csv=False,
+    )
     found = evaluator(SentenceTransformer(str(model_path)))
     renamed = {f"hit_rate@{k}": found[f"cosine_accuracy@{k}"] for k in KS}
     renamed |= {f"recall@{k}": found[f"cosine_recall@{k}"] for k in KS}

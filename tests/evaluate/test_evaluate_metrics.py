@@ -24,15 +24,30 @@ def test_metrics_of_a_hand_worked_ranking():
 
     metrics = retrieval_metrics(hits, np.array([2, 1]), ks=(1, 3, 5))
     ndcg_query0 = (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3))
-    assert metrics == pytest.approx({
-        "hit_rate@1": 0.0, "hit_rate@3": 0.5, "hit_rate@5": 0.5,
-        "mrr@10": (1 / 2) / 2,
-        "ndcg@10": ndcg_query0 / 2,
-        "recall@1": 0.0, "recall@3": (1 / 2) / 2, "recall@5": 1.0 / 2,
-        "map@100": ((1 / 2 + 2 / 4) / 2) / 2,
-    })
-    assert list(metrics) == ["hit_rate@1", "hit_rate@3", "hit_rate@5", "mrr@10", "ndcg@10",
-                             "recall@1", "recall@3", "recall@5", "map@100"]
+    assert metrics == pytest.approx(
+        {
+            "hit_rate@1": 0.0,
+            "hit_rate@3": 0.5,
+            "hit_rate@5": 0.5,
+            "mrr@10": (1 / 2) / 2,
+            "ndcg@10": ndcg_query0 / 2,
+            "recall@1": 0.0,
+            "recall@3": (1 / 2) / 2,
+            "recall@5": 1.0 / 2,
+            "map@100": ((1 / 2 + 2 / 4) / 2) / 2,
+        }
+    )
+    assert list(metrics) == [
+        "hit_rate@1",
+        "hit_rate@3",
+        "hit_rate@5",
+        "mrr@10",
+        "ndcg@10",
+        "recall@1",
+        "recall@3",
+        "recall@5",
+        "map@100",
+    ]
 
 
 def test_equal_scores_rank_the_lower_index_first_even_across_the_cut_off():

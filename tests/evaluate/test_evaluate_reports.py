@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from evaluation_sets import CHINESE, ENGLISH, write_beir
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -14,8 +15,6 @@ from wmemb import WMEmbModel
 from wmemb.cli import app
 from wmemb.errors import WMEmbError
 from wmemb.evaluate import EvaluationResult, evaluate_models, metric_names
-
-from evaluation_sets import CHINESE, ENGLISH, write_beir
 
 
 def assert_valid_png(path):
@@ -27,8 +26,24 @@ def assert_valid_png(path):
 def test_cli_compares_two_models_on_a_beir_folder_and_writes_all_reports(tmp_path, tiny_bert):
     beir = write_beir(tmp_path / "beir", ENGLISH)
     out = tmp_path / "report"
-    run = CliRunner().invoke(app, ["evaluate", "--model", "minilm", "--model", str(tiny_bert), "--dataset", str(beir),
-                                   "--k", "1,5", "-o", str(out), "--batch-size", "8"])
+    run = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            "minilm",
+            "--model",
+            str(tiny_bert),
+            "--dataset",
+            str(beir),
+            "--k",
+            "1,5",
+            "-o",
+            str(out),
+            "--batch-size",
+            "8",
+        ],
+    )
     assert run.exit_code == 0, run.output
     assert "ndcg@10" in run.output and "metrics.png" in run.output
 
@@ -66,9 +81,25 @@ def test_cli_missing_model_is_named_with_exit_status_2_and_nothing_is_written(tm
     dataset = tmp_path / "val_dataset.json"
     ENGLISH.save(dataset)
     out = tmp_path / "report"
-    run = subprocess.run([sys.executable, "-m", "wmemb.cli", "evaluate", "--model", "minilm", "--model",
-                          str(tmp_path / "no-such-model"), "--dataset", str(dataset), "-o", str(out)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wmemb.cli",
+            "evaluate",
+            "--model",
+            "minilm",
+            "--model",
+            str(tmp_path / "no-such-model"),
+            "--dataset",
+            str(dataset),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 2
     assert "no-such-model: model folder not found" in run.stderr and "Traceback" not in run.stderr
     assert not out.exists()

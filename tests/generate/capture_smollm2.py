@@ -35,7 +35,9 @@ context information provided."
 
 
 def main() -> None:
-    nodes = [node for node in read_nodes(sys.argv[1]) if len(node.text) > 200][: int(sys.argv[2]) if len(sys.argv) > 2 else 6]
+    nodes = [node for node in read_nodes(sys.argv[1]) if len(node.text) > 200][
+        : int(sys.argv[2]) if len(sys.argv) > 2 else 6
+    ]
     tokenizer, model = load_causal_lm(str(smollm2_gguf()))
     captured = []
     for style, template in (("wmemb", EN_TEMPLATE), ("llama_index", LLAMA_INDEX_TEMPLATE)):

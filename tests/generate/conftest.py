@@ -27,8 +27,10 @@ ZH_PASSAGES = [
 
 
 def make_nodes(texts: list[str], source: str = "sample.txt") -> list[Node]:
-    return [Node(id=content_id(t), text=t, source=source, position=i, start=0, end=len(t), tokens=len(t.split()))
-            for i, t in enumerate(texts)]
+    return [
+        Node(id=content_id(t), text=t, source=source, position=i, start=0, end=len(t), tokens=len(t.split()))
+        for i, t in enumerate(texts)
+    ]
 
 
 def write_node_files(folder: Path, train: list[str], val: list[str], stem: str = "book") -> tuple[Path, Path]:

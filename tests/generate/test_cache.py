@@ -10,8 +10,14 @@ from wmemb.generate.cache import ReplyCache, cache_key
 
 def test_keys_separate_split_text_template_model_and_n():
     base = ("train", "芽孢是休眠体。", "T {context_str}", "qwen:14b", 2)
-    keys = {cache_key(*base), cache_key("val", *base[1:]), cache_key(base[0], "芽孢是休眠体", *base[2:]),
-            cache_key(*base[:2], "T2 {context_str}", *base[3:]), cache_key(*base[:3], "qwen3", 2), cache_key(*base[:4], 3)}
+    keys = {
+        cache_key(*base),
+        cache_key("val", *base[1:]),
+        cache_key(base[0], "芽孢是休眠体", *base[2:]),
+        cache_key(*base[:2], "T2 {context_str}", *base[3:]),
+        cache_key(*base[:3], "qwen3", 2),
+        cache_key(*base[:4], 3),
+    }
     assert len(keys) == 6 and cache_key(*base) == cache_key(*base)
 
 

@@ -8,15 +8,17 @@ import re
 import shutil
 
 import pytest
-from conftest import EN_PASSAGES, write_node_files
 
+from conftest import EN_PASSAGES, write_node_files
 from wmemb.generate import PrepareOptions, prepare_datasets
 from wmemb.generate.backends import LocalBackend, generate_batch, load_causal_lm, smollm2_gguf
 from wmemb.generate.filters import is_question, units
 from wmemb.records import QADataset
 
-STOPWORDS = set("the a an of and to in is are for on with as by that this what which how why who when where does do "
-                "can be it its from or at was were has have their there about".split())
+STOPWORDS = set(
+    "the a an of and to in is are for on with as by that this what which how why who when where does do "
+    "can be it its from or at was were has have their there about".split()
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +63,14 @@ def test_auto_falls_back_to_local_when_the_server_is_down(local_run, tmp_path, c
     _, train, val, out = local_run
     shutil.copytree(out, tmp_path / "out")
     with caplog.at_level(logging.INFO, logger="wmemb"):
-        summary = prepare_datasets(train, val, tmp_path / "out", PrepareOptions(llm="auto", base_urls=["http://127.0.0.1:9"]))
+        summary = prepare_datasets(
+            train, val, tmp_path / "out", PrepareOptions(llm="auto", base_urls=["http://127.0.0.1:9"])
+        )
     assert summary.backend == "local"
     assert summary.train.reused == 3 and summary.train.generated == 0  # same model: every reply came from the cache
-    assert any("does not answer" in r.message and "local" in r.message for r in caplog.records if r.levelno == logging.WARNING)
+    assert any(
+        "does not answer" in r.message and "local" in r.message for r in caplog.records if r.levelno == logging.WARNING
+    )
 
 
 def test_concurrent_requests_are_generated_as_one_batch(smollm2):

@@ -44,7 +44,7 @@ def test_real_smollm2_replies_yield_clean_questions():
         for question in kept:
             assert question.endswith("?") or is_question(question), question
             assert not question.lower().startswith(("here", "sure", "i'd", "i would", "question")), question
-            assert not question[0] in "0123456789-*#\"", question
+            assert question[0] not in '0123456789-*#"', question
             assert len(units(question)) >= 3
     assert kept_total >= len(cases) // 2  # the model does write usable questions
 
@@ -62,26 +62,45 @@ def test_clean_line_keeps_inner_quotes_and_drops_tails():
 
 
 def test_filters_count_each_reason():
-    passage = "The apt tool installs Debian packages from the repositories listed in the sources list file on the system."
+    passage = (
+        "The apt tool installs Debian packages from the repositories listed in the sources list file on the system."
+    )
     query_filter = QueryFilter(FilterRules(max_units=20))
-    kept = query_filter.keep([
-        "What does apt install?",
-        "what does APT install ?",  # duplicate after normalisation
-        "Why?",  # too short
-        "Here are two questions about the passage",  # not a question
-        "The apt tool installs Debian packages from the repositories listed in the sources list file?",  # copies the passage
-        "How " + "very " * 30 + "long is this?",  # too long
-        "Which file lists the repositories apt uses?",
-    ], passage)
+    kept = query_filter.keep(
+        [
+            "What does apt install?",
+            "what does APT install ?",  # duplicate after normalisation
+            "Why?",  # too short
+            "Here are two questions about the passage",  # not a question
+            "The apt tool installs Debian packages from the repositories listed in the sources list file?",  # copies the passage
+            "How " + "very " * 30 + "long is this?",  # too long
+            "Which file lists the repositories apt uses?",
+        ],
+        passage,
+    )
     assert kept == ["What does apt install?", "Which file lists the repositories apt uses?"]
-    assert dict(query_filter.dropped) == {"duplicate": 1, "too_short": 1, "not_question": 1, "copied_span": 1, "too_long": 1}
+    assert dict(query_filter.dropped) == {
+        "duplicate": 1,
+        "too_short": 1,
+        "not_question": 1,
+        "copied_span": 1,
+        "too_long": 1,
+    }
 
 
 def test_filters_chinese():
     passage = "革兰氏阳性菌的细胞壁较厚，主要由肽聚糖构成，革兰氏染色后呈紫色。"
     query_filter = QueryFilter()
-    kept = query_filter.keep(["革兰氏阳性菌的细胞壁由什么构成？", "革兰氏阳性菌的细胞壁由什么构成?", "以下是两个问题",
-                              "革兰氏阳性菌的细胞壁较厚，主要由肽聚糖构成？", "什么？"], passage)
+    kept = query_filter.keep(
+        [
+            "革兰氏阳性菌的细胞壁由什么构成？",
+            "革兰氏阳性菌的细胞壁由什么构成?",
+            "以下是两个问题",
+            "革兰氏阳性菌的细胞壁较厚，主要由肽聚糖构成？",
+            "什么？",
+        ],
+        passage,
+    )
     assert kept == ["革兰氏阳性菌的细胞壁由什么构成？"]
     assert dict(query_filter.dropped) == {"duplicate": 1, "not_question": 1, "copied_span": 1, "too_short": 1}
 
@@ -93,7 +112,11 @@ def test_language_pick_and_templates(tmp_path):
     prompts = PromptSet.builtin()
     assert prompts.render("病毒没有细胞结构。", 3)[2] == fill(ZH_TEMPLATE, "病毒没有细胞结构。", 3)
     language, template, message = prompts.render("Viruses have no cells {x}.", 2)
-    assert (language, template) == ("en", EN_TEMPLATE) and "Viruses have no cells {x}." in message and "Write 2 " in message
+    assert (
+        (language, template) == ("en", EN_TEMPLATE)
+        and "Viruses have no cells {x}." in message
+        and "Write 2 " in message
+    )
     json_message = PromptSet.builtin(json_mode=True).render("病毒没有细胞结构。", 2)[2]
     assert json_message.endswith('{"questions": ["...", "..."]}')
 
@@ -109,7 +132,15 @@ def test_real_smollm2_replies_golden():
     """What survives of SmolLM2's real replies to wmemb's prompt (reviewed by hand)."""
     cases = [c for c in _cases("smollm2_replies.json") if c["prompt_style"] == "wmemb"]
     kept = [QueryFilter().keep(parse_questions(c["reply"]), c["passage"]) for c in cases]
-    assert kept[0] == ["What is the purpose of the GNU/Linux operating system?", "How does GNU/Linux differ from other operating systems?"]
-    assert kept[1] == ["What is the command to create a new file in Unix?"]  # section numbers dropped, duplicate dropped
+    assert kept[0] == [
+        "What is the purpose of the GNU/Linux operating system?",
+        "How does GNU/Linux differ from other operating systems?",
+    ]
+    assert kept[1] == [
+        "What is the command to create a new file in Unix?"
+    ]  # section numbers dropped, duplicate dropped
     assert kept[4] == []  # "1.1.2. The Shell Prompt" repeated: headings, no question
-    assert kept[5] == ["What is the command to start a x-terminal-emulator?", "How to get the search menu under the GUI?"]
+    assert kept[5] == [
+        "What is the command to start a x-terminal-emulator?",
+        "How to get the search menu under the GUI?",
+    ]

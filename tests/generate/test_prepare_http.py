@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import EN_PASSAGES, ZH_PASSAGES, write_node_files
 from openai_server import Fault, default_reply, openai_server
-
 from wmemb.errors import WMEmbError
 from wmemb.generate import PrepareOptions, prepare_datasets
 from wmemb.records import QADataset
@@ -26,13 +26,17 @@ def fast_options(server, **overrides) -> PrepareOptions:
 
 
 def all_queries(out: Path, stem: str = "book") -> list[str]:
-    return [q for split in ("train", "val") for q in QADataset.load(out / f"{stem}_{split}_dataset.json").queries.values()]
+    return [
+        q for split in ("train", "val") for q in QADataset.load(out / f"{stem}_{split}_dataset.json").queries.values()
+    ]
 
 
 def test_writes_llama_index_datasets_through_faults(node_files, tmp_path):
     train, val = node_files
     with openai_server() as server:
-        server.faults.extend([Fault.rate_limit(retry_after=None), Fault.server_error(503), Fault.malformed(), Fault.drop()])
+        server.faults.extend(
+            [Fault.rate_limit(retry_after=None), Fault.server_error(503), Fault.malformed(), Fault.drop()]
+        )
         summary = prepare_datasets(train, val, tmp_path / "out", fast_options(server, concurrency=3))
         chats = server.chat_requests()
     assert (summary.backend, summary.model) == ("openai", "test-model")
@@ -56,7 +60,9 @@ def test_writes_llama_index_datasets_through_faults(node_files, tmp_path):
 def test_retry_after_is_honoured_and_backoff_grows(tmp_path):
     train, val = write_node_files(tmp_path / "nodes", EN_PASSAGES[:1], EN_PASSAGES[1:2])
     with openai_server() as server:
-        server.faults.extend([Fault.rate_limit(retry_after=0.6), Fault.server_error(), Fault.server_error(), Fault.server_error()])
+        server.faults.extend(
+            [Fault.rate_limit(retry_after=0.6), Fault.server_error(), Fault.server_error(), Fault.server_error()]
+        )
         options = fast_options(server, concurrency=1, retry_base_delay=0.1, max_retries=5)
         prepare_datasets(train, val, tmp_path / "out", options)
         times = [r.time for r in server.chat_requests()]
@@ -107,11 +113,29 @@ def test_resume_after_kill_9_redoes_only_missing_passages(tmp_path):
     out = tmp_path / "out"
     replies = out / "book_train_replies.jsonl"
     with openai_server(delay=0.25) as server:
-        command = [sys.executable, "-m", "wmemb.cli", "prepare", str(train), str(val), "-o", str(out), "--llm", "openai",
-                   "--base-url", server.base_url, "--concurrency", "2"]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        command = [
+            sys.executable,
+            "-m",
+            "wmemb.cli",
+            "prepare",
+            str(train),
+            str(val),
+            "-o",
+            str(out),
+            "--llm",
+            "openai",
+            "--base-url",
+            server.base_url,
+            "--concurrency",
+            "2",
+        ]
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        )
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (not replies.exists() or replies.read_text(encoding="utf-8").count("\n") < 4):
+        while time.monotonic() < deadline and (
+            not replies.exists() or replies.read_text(encoding="utf-8").count("\n") < 4
+        ):
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -137,14 +161,21 @@ def test_train_and_val_never_share_a_cache_entry(tmp_path):
     with openai_server() as server:
         prepare_datasets(train, val, tmp_path / "out", fast_options(server))
         assert len([r for r in server.chat_requests() if same in r.prompt]) == 2
-    assert (tmp_path / "out" / "book_train_replies.jsonl").exists() and (tmp_path / "out" / "book_val_replies.jsonl").exists()
+    assert (tmp_path / "out" / "book_train_replies.jsonl").exists() and (
+        tmp_path / "out" / "book_val_replies.jsonl"
+    ).exists()
 
 
 def test_several_base_urls_share_the_load(tmp_path):
     texts = [f"Topic {i}: the package manager resolves dependencies of package {i} automatically." for i in range(16)]
     train, val = write_node_files(tmp_path / "nodes", texts, EN_PASSAGES[:1])
     with openai_server(delay=0.1) as first, openai_server(delay=0.1) as second:
-        prepare_datasets(train, val, tmp_path / "out", fast_options(first, base_urls=[first.base_url, second.base_url], concurrency=4))
+        prepare_datasets(
+            train,
+            val,
+            tmp_path / "out",
+            fast_options(first, base_urls=[first.base_url, second.base_url], concurrency=4),
+        )
         counts = len(first.chat_requests()), len(second.chat_requests())
     assert sum(counts) == 17 and min(counts) >= 6, counts
 
@@ -162,17 +193,27 @@ def test_json_mode_request_and_reply(tmp_path):
         bodies = [r.body for r in server.chat_requests()]
     assert all(body["response_format"] == {"type": "json_object"} for body in bodies)
     assert all("JSON" in body["messages"][0]["content"] for body in bodies)
-    assert sorted(all_queries(tmp_path / "out")) == sorted(["革兰氏阳性菌的细胞壁由什么构成？", "革兰氏染色后阳性菌呈什么颜色？",
-                                                             "What does apt install?", "Where are repositories listed?"])
+    assert sorted(all_queries(tmp_path / "out")) == sorted(
+        [
+            "革兰氏阳性菌的细胞壁由什么构成？",
+            "革兰氏染色后阳性菌呈什么颜色？",
+            "What does apt install?",
+            "Where are repositories listed?",
+        ]
+    )
 
 
 def test_ollama_backend(node_files, tmp_path):
     train, val = node_files
     with openai_server(model="qwen:14b") as server:
-        summary = prepare_datasets(train, val, tmp_path / "out", PrepareOptions(llm="ollama", base_urls=[server.root_url]))
+        summary = prepare_datasets(
+            train, val, tmp_path / "out", PrepareOptions(llm="ollama", base_urls=[server.root_url])
+        )
         assert {r.path for r in server.chat_requests()} == {"/api/chat"}
         with pytest.raises(WMEmbError, match="ollama pull qwen3"):
-            prepare_datasets(train, val, tmp_path / "out2", PrepareOptions(llm="ollama", base_urls=[server.root_url], model="qwen3"))
+            prepare_datasets(
+                train, val, tmp_path / "out2", PrepareOptions(llm="ollama", base_urls=[server.root_url], model="qwen3")
+            )
     assert summary.backend == "ollama" and summary.model == "qwen:14b" and summary.train.queries == 12
 
 
@@ -180,10 +221,14 @@ def test_ollama_reasoning_model_think_blocks_are_removed(tmp_path):
     train, val = write_node_files(tmp_path / "nodes", ZH_PASSAGES[:1], ZH_PASSAGES[1:2])
 
     def reply(prompt: str) -> str:
-        return "<think>\n用户要两个问题。问题1：这是草稿？\n</think>\n\n问题1：" + ("革兰氏阳性菌呈什么颜色？" if "革兰氏" in prompt else "芽孢有什么特点？")
+        return "<think>\n用户要两个问题。问题1：这是草稿？\n</think>\n\n问题1：" + (
+            "革兰氏阳性菌呈什么颜色？" if "革兰氏" in prompt else "芽孢有什么特点？"
+        )
 
     with openai_server(reply=reply, model="qwen3") as server:
-        prepare_datasets(train, val, tmp_path / "out", PrepareOptions(llm="ollama", base_urls=[server.root_url], model="qwen3"))
+        prepare_datasets(
+            train, val, tmp_path / "out", PrepareOptions(llm="ollama", base_urls=[server.root_url], model="qwen3")
+        )
     assert sorted(all_queries(tmp_path / "out")) == ["芽孢有什么特点？", "革兰氏阳性菌呈什么颜色？"]
 
 
@@ -207,8 +252,22 @@ def test_cli_prepare_and_import(node_files, tmp_path):
 
     train, val = node_files
     with openai_server() as server:
-        result = CliRunner().invoke(app, ["prepare", str(train), str(val), "-o", str(tmp_path / "out"), "--llm", "openai",
-                                          "--base-url", server.base_url, "--questions-per-chunk", "1"])
+        result = CliRunner().invoke(
+            app,
+            [
+                "prepare",
+                str(train),
+                str(val),
+                "-o",
+                str(tmp_path / "out"),
+                "--llm",
+                "openai",
+                "--base-url",
+                server.base_url,
+                "--questions-per-chunk",
+                "1",
+            ],
+        )
     assert result.exit_code == 0, result.output
     assert len(QADataset.load(tmp_path / "out" / "book_train_dataset.json").queries) == 6
 
@@ -223,10 +282,15 @@ def test_consistency_filter_drops_queries_about_another_passage(tmp_path, minilm
         return default_reply(prompt)
 
     with openai_server(reply=reply) as server:
-        summary = prepare_datasets(train, val, tmp_path / "out", fast_options(server, filter_topk=1, embed_model=str(minilm)))
+        summary = prepare_datasets(
+            train, val, tmp_path / "out", fast_options(server, filter_topk=1, embed_model=str(minilm))
+        )
     queries = all_queries(tmp_path / "out")
     assert misattributed not in queries and "What does apt install from the repositories?" in queries
-    assert summary.train.dropped["inconsistent"] >= 1 and summary.train.queries == 10 - summary.train.dropped["inconsistent"]
+    assert (
+        summary.train.dropped["inconsistent"] >= 1
+        and summary.train.queries == 10 - summary.train.dropped["inconsistent"]
+    )
 
 
 def test_facade_prepare(node_files, tmp_path):
@@ -234,7 +298,9 @@ def test_facade_prepare(node_files, tmp_path):
 
     train, val = node_files
     with openai_server() as server:
-        summary = WMEmbModel().prepare(train, val, tmp_path / "out", llm="openai", base_urls=[server.base_url], concurrency=2)
+        summary = WMEmbModel().prepare(
+            train, val, tmp_path / "out", llm="openai", base_urls=[server.base_url], concurrency=2
+        )
         with pytest.raises(WMEmbError, match="unexpected keyword argument 'colour'"):
             WMEmbModel().prepare(train, val, tmp_path / "out", colour="blue")
     assert summary.train.queries == 12 and (tmp_path / "out" / "book_val_dataset.json").is_file()

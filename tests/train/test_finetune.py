@@ -29,8 +29,15 @@ def ndcg_of(model_path: Path, val_path: Path, instruction: str | None) -> float:
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
     val = QADataset.load(val_path)
-    evaluator = InformationRetrievalEvaluator(val.queries, val.corpus, {q: set(d) for q, d in val.relevant_docs.items()},
-                                              query_prompt=instruction, name="check", write_csv=False, batch_size=8)
+    evaluator = InformationRetrievalEvaluator(
+        val.queries,
+        val.corpus,
+        {q: set(d) for q, d in val.relevant_docs.items()},
+        query_prompt=instruction,
+        name="check",
+        write_csv=False,
+        batch_size=8,
+    )
     return evaluator(SentenceTransformer(str(model_path)))["check_cosine_ndcg@10"]
 
 
@@ -40,8 +47,9 @@ def trained(tiny_bert, tmp_path_factory):
     root = tmp_path_factory.mktemp("ft")
     train = write_json(root / "t_train_dataset.json", qa_dataset(0, 32, questions_per_passage=2))
     val = write_json(root / "t_val_dataset.json", qa_dataset(100, 12))
-    summary = finetune(tiny_bert, root / "out", train, val,
-                       FinetuneOptions(epochs=3, query_instruction=ZH_INSTRUCTION, **FAST))
+    summary = finetune(
+        tiny_bert, root / "out", train, val, FinetuneOptions(epochs=3, query_instruction=ZH_INSTRUCTION, **FAST)
+    )
     return summary, val
 
 
@@ -52,7 +60,9 @@ def test_loss_falls_and_best_epoch_is_saved(trained):
     trained_epochs = {e.epoch: e.metrics["ndcg@10"] for e in summary.epochs if e.epoch}
     assert summary.best_epoch == max(trained_epochs, key=trained_epochs.get)
     # The saved weights are the best epoch's: evaluating them again gives that epoch's NDCG@10.
-    assert ndcg_of(summary.output_path, val, ZH_INSTRUCTION) == pytest.approx(trained_epochs[summary.best_epoch], abs=1e-4)
+    assert ndcg_of(summary.output_path, val, ZH_INSTRUCTION) == pytest.approx(
+        trained_epochs[summary.best_epoch], abs=1e-4
+    )
     log = json.loads((summary.output_path / METRICS_FILE).read_text(encoding="utf-8"))
     assert log["best_epoch"] == summary.best_epoch and len(log["epochs"]) == 4
     card = (summary.output_path / "README.md").read_text(encoding="utf-8")
@@ -133,8 +143,13 @@ def test_minilm_with_hard_negatives_and_cached_loss(minilm, train_val, tmp_path)
     train, val = train_val
     mined = tmp_path / "mined.jsonl"
     mine(train, mined, minilm, MineOptions(negatives=2))
-    summary = finetune(minilm, tmp_path / "out", mined, val,
-                       FinetuneOptions(epochs=1, loss="cached", batch_size=16, lr=5e-5, **{"seed": 7}))
+    summary = finetune(
+        minilm,
+        tmp_path / "out",
+        mined,
+        val,
+        FinetuneOptions(epochs=1, loss="cached", batch_size=16, lr=5e-5, **{"seed": 7}),
+    )
     assert summary.settings["hard_negatives"] == 2 and summary.settings["mini_batch_size"] == 32
     assert summary.settings["scale"] == 20.0 and summary.settings["query_instruction"] is None  # MiniLM's own
     assert summary.epochs[1].train_loss > 0 and summary.best_epoch == 1
@@ -147,9 +162,29 @@ def test_torchrun_two_cpu_processes(tiny_bert, train_val, tmp_path):
     train, val = train_val
     output = tmp_path / "ddp"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-               "-m", "wmemb.cli", "finetune", str(tiny_bert), str(output), str(train), "--val", str(val),
-               "--epochs", "1", "--batch-size", "8", "--lr", "1e-3"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "wmemb.cli",
+        "finetune",
+        str(tiny_bert),
+        str(output),
+        str(train),
+        "--val",
+        str(val),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--lr",
+        "1e-3",
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     log = json.loads((output / METRICS_FILE).read_text(encoding="utf-8"))
@@ -184,7 +219,12 @@ def test_folder_that_is_not_a_model_is_refused(train_val, tmp_path):
 def test_cli_reports_bad_input_in_one_line(tiny_bert, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"query": "q", "pos": ["p"]}\n{"query": "broken\n', encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "wmemb.cli", "finetune", str(tiny_bert), str(tmp_path / "o"), str(bad)],
-                            capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"}, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "wmemb.cli", "finetune", str(tiny_bert), str(tmp_path / "o"), str(bad)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+        timeout=300,
+    )
     assert result.returncode == 2
     assert "bad.jsonl:2: not valid JSON" in result.stderr and "Traceback" not in result.stderr

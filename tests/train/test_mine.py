@@ -56,8 +56,10 @@ def test_window_is_clamped_on_small_corpora():
 
 
 def test_corpus_too_small_to_mine(minilm, tmp_path):
-    path = write_json(tmp_path / "tiny.json", {"queries": {"q": "什么是芽孢？"}, "corpus": {"d": "芽孢是休眠体。"},
-                                               "relevant_docs": {"q": ["d"]}})
+    path = write_json(
+        tmp_path / "tiny.json",
+        {"queries": {"q": "什么是芽孢？"}, "corpus": {"d": "芽孢是休眠体。"}, "relevant_docs": {"q": ["d"]}},
+    )
     with pytest.raises(WMEmbError, match="only 1 passages"):
         mine(path, tmp_path / "o.jsonl", minilm)
     assert not (tmp_path / "o.jsonl").exists()

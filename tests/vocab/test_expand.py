@@ -10,12 +10,19 @@ from wmemb.errors import WMEmbError
 from wmemb.facade import WMEmbModel
 from wmemb.vocab import expand_model
 
-ZH_TEXTS = ["我们发现芽孢杆菌和芽孢都很常见。", "杆菌素由芽孢杆菌产生。", "细胞膜和细胞壁的结构不同。", "这是一个没有新词的句子。"]
+ZH_TEXTS = [
+    "我们发现芽孢杆菌和芽孢都很常见。",
+    "杆菌素由芽孢杆菌产生。",
+    "细胞膜和细胞壁的结构不同。",
+    "这是一个没有新词的句子。",
+]
 
 
 def write_nodes(path, texts):
-    path.write_text("".join(json.dumps({"id": str(i), "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"id": str(i), "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -34,7 +41,19 @@ def expanded_zh(tiny_bert, tmp_path_factory):
 def test_chinese_terms_are_single_tokens_in_sentences_after_reload(expanded_zh):
     report, out = expanded_zh
     tokenizer = SentenceTransformer(str(out), device="cpu")[0].tokenizer
-    assert tokenizer.tokenize("我们发现芽孢杆菌和芽孢都很常见") == ["我", "们", "发", "现", "芽孢杆菌", "和", "芽孢", "都", "很", "常", "见"]
+    assert tokenizer.tokenize("我们发现芽孢杆菌和芽孢都很常见") == [
+        "我",
+        "们",
+        "发",
+        "现",
+        "芽孢杆菌",
+        "和",
+        "芽孢",
+        "都",
+        "很",
+        "常",
+        "见",
+    ]
     assert tokenizer.tokenize("杆菌素由此产生") == ["杆菌素", "由", "此", "产", "生"]
     assert [t.term for t in report.added] == ["芽孢杆菌", "芽孢", "杆菌素", "鑫淼"]
     assert all(t.single_token for t in report.added) and not report.not_single_token
@@ -71,7 +90,9 @@ def test_texts_without_terms_embed_bit_identically(tiny_bert, expanded_zh):
     old, new = SentenceTransformer(str(tiny_bert), device="cpu"), SentenceTransformer(str(out), device="cpu")
     plain = ZH_TEXTS[2:]
     assert torch.equal(old.encode(plain, convert_to_tensor=True), new.encode(plain, convert_to_tensor=True))
-    assert not torch.equal(old.encode(ZH_TEXTS[:1], convert_to_tensor=True), new.encode(ZH_TEXTS[:1], convert_to_tensor=True))
+    assert not torch.equal(
+        old.encode(ZH_TEXTS[:1], convert_to_tensor=True), new.encode(ZH_TEXTS[:1], convert_to_tensor=True)
+    )
 
 
 def test_init_methods_differ(tiny_bert, tmp_path):
@@ -114,11 +135,20 @@ def test_english_terms_on_uncased_minilm(minilm, tmp_path):
     assert report.added[0].token == "peptidoglycan"  # stored as the uncased normalizer writes it
     reasons = {t.term: t.reason for t in report.skipped}
     assert reasons["peptidoglycan"].startswith("duplicate of 'Peptidoglycan'")
-    assert reasons["bacteria"].startswith("already a vocabulary entry") and reasons["cell"].startswith("already a vocabulary entry")
+    assert reasons["bacteria"].startswith("already a vocabulary entry") and reasons["cell"].startswith(
+        "already a vocabulary entry"
+    )
     assert all(t.single_token for t in report.added) and len(report.added[0].probes) == 3  # as given, UPPER, lower
     old_tokenizer = SentenceTransformer(str(minilm), device="cpu")[0].tokenizer
     tokenizer = SentenceTransformer(str(out), device="cpu")[0].tokenizer
-    assert tokenizer.tokenize("The PEPTIDOGLYCAN layer and Lipopolysaccharide.") == ["the", "peptidoglycan", "layer", "and", "lipopolysaccharide", "."]
+    assert tokenizer.tokenize("The PEPTIDOGLYCAN layer and Lipopolysaccharide.") == [
+        "the",
+        "peptidoglycan",
+        "layer",
+        "and",
+        "lipopolysaccharide",
+        ".",
+    ]
     # whole words only: a longer word containing the term keeps its old pieces
     assert tokenizer.tokenize("peptidoglycans") == old_tokenizer.tokenize("peptidoglycans")
     assert report.unaffected_texts == 2 and report.unaffected_identical and 0.3 < report.mean_cosine < 1
@@ -151,7 +181,9 @@ def test_refuses_existing_output_and_bad_models(tiny_bert, tmp_path):
 def test_cli_expand_with_words_list(tiny_bert, tmp_path):
     from wmemb.cli import app
 
-    result = CliRunner().invoke(app, ["expand", str(tiny_bert), str(tmp_path / "out"), "--words", "芽孢杆菌", "溶菌酶", "菌"])
+    result = CliRunner().invoke(
+        app, ["expand", str(tiny_bert), str(tmp_path / "out"), "--words", "芽孢杆菌", "溶菌酶", "菌"]
+    )
     assert result.exit_code == 0, result.output
     assert "skipped 菌" in result.output and "2 of 2" in result.output
     tokenizer = SentenceTransformer(str(tmp_path / "out"), device="cpu")[0].tokenizer

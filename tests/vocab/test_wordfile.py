@@ -18,16 +18,21 @@ def test_reads_gbk_file(tmp_path):
 
 def test_reads_first_column_of_suggest_tsv(tmp_path):
     path = tmp_path / "terms.tsv"
-    path.write_text("term\tfrequency\tpieces\ttokens_saved\texample\n芽孢杆菌\t12\t4\t36\t芽孢杆菌是细菌。\nendospore\t5\t3\t10\tAn endospore.\n",
-                    encoding="utf-8")
+    path.write_text(
+        "term\tfrequency\tpieces\ttokens_saved\texample\n芽孢杆菌\t12\t4\t36\t芽孢杆菌是细菌。\nendospore\t5\t3\t10\tAn endospore.\n",
+        encoding="utf-8",
+    )
     assert read_word_file(path) == ["芽孢杆菌", "endospore"]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("# only a comment\n\n", "no terms"),
-    ("ok\n" + "长" * 33 + "\n", ":2: term"),
-    ("bad\x07term\n", r"control character U\+0007"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("# only a comment\n\n", "no terms"),
+        ("ok\n" + "长" * 33 + "\n", ":2: term"),
+        ("bad\x07term\n", r"control character U\+0007"),
+    ],
+)
 def test_bad_word_files_name_file_and_line(tmp_path, content, message):
     path = tmp_path / "bad.txt"
     path.write_text(content, encoding="utf-8")

@@ -55,16 +55,22 @@ def read_corpus(inputs: list[str | Path]) -> ReadReport:
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
             supported = [p for p in files if p.suffix.lower() in SUPPORTED_SUFFIXES]
-            report.skipped += [(str(p), "unsupported file type") for p in files if p.suffix.lower() not in SUPPORTED_SUFFIXES]
+            report.skipped += [
+                (str(p), "unsupported file type") for p in files if p.suffix.lower() not in SUPPORTED_SUFFIXES
+            ]
             if not supported:
-                raise WMEmbError(f"{path}: no supported files in this folder (looked for {', '.join(sorted(SUPPORTED_SUFFIXES))})")
+                raise WMEmbError(
+                    f"{path}: no supported files in this folder (looked for {', '.join(sorted(SUPPORTED_SUFFIXES))})"
+                )
             for file in supported:
                 try:
                     _read_into(report, file)
                 except WMEmbError as exc:
                     report.skipped.append((str(file), str(exc).removeprefix(f"{file}: ")))
             if not report.documents:
-                raise WMEmbError(f"{path}: none of its {len(supported)} supported files had readable text ({report.skipped[-1][1]})")
+                raise WMEmbError(
+                    f"{path}: none of its {len(supported)} supported files had readable text ({report.skipped[-1][1]})"
+                )
         else:
             _read_into(report, path)
     for skipped, reason in report.skipped:
@@ -98,27 +104,35 @@ def decode_bytes(data: bytes, path: Path) -> tuple[str, str]:
             try:
                 return data.decode(encoding), encoding
             except UnicodeDecodeError:
-                raise WMEmbError(f"{path}: has a {encoding} byte-order mark but is not valid {encoding}; re-save it as UTF-8") from None
+                raise WMEmbError(
+                    f"{path}: has a {encoding} byte-order mark but is not valid {encoding}; re-save it as UTF-8"
+                ) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = None
     if text is not None:
         if "\x00" in text:
-            raise WMEmbError(f"{path}: looks like a binary file (contains NUL bytes); pass text, Markdown, HTML or PDF files")
+            raise WMEmbError(
+                f"{path}: looks like a binary file (contains NUL bytes); pass text, Markdown, HTML or PDF files"
+            )
         return text, "utf-8"
     from charset_normalizer import from_bytes
 
     best = from_bytes(data[:1_000_000]).best()
     if best is None or _looks_binary(data):
-        raise WMEmbError(f"{path}: cannot decode this file as text (binary, or an unknown encoding); convert it to UTF-8")
+        raise WMEmbError(
+            f"{path}: cannot decode this file as text (binary, or an unknown encoding); convert it to UTF-8"
+        )
     encoding = best.encoding
     if encoding.replace("-", "").replace("_", "").lower() in {"gb2312", "gbk", "cp936", "hz"}:
         encoding = "gb18030"  # GBK files often contain characters outside GB2312; GB18030 decodes all of them
     try:
         return data.decode(encoding), encoding
     except (UnicodeDecodeError, LookupError):
-        raise WMEmbError(f"{path}: bytes that are not valid {encoding} (file damaged or mixed encodings); convert it to UTF-8") from None
+        raise WMEmbError(
+            f"{path}: bytes that are not valid {encoding} (file damaged or mixed encodings); convert it to UTF-8"
+        ) from None
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -129,8 +143,31 @@ def _looks_binary(data: bytes) -> bool:
     return control > len(sample) * 0.05
 
 
-_BLOCK_TAGS = ["p", "div", "li", "tr", "br", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "section", "article",
-               "table", "ul", "ol", "dt", "dd", "blockquote", "title", "header", "footer"]
+_BLOCK_TAGS = [
+    "p",
+    "div",
+    "li",
+    "tr",
+    "br",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "section",
+    "article",
+    "table",
+    "ul",
+    "ol",
+    "dt",
+    "dd",
+    "blockquote",
+    "title",
+    "header",
+    "footer",
+]
 
 
 def html_to_text(markup: str) -> str:
@@ -147,7 +184,10 @@ def html_to_text(markup: str) -> str:
     return re.sub(r"\n[ \t]*(?:\n[ \t]*)+", "\n\n", text).strip()
 
 
-_PAGE_NUMBER = re.compile(r"^\s*(?:[-–—]?\s*\d{1,4}\s*[-–—]?|page\s+\d+(?:\s+of\s+\d+)?|第\s*\d+\s*页(?:\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+)\s*$", re.I)
+_PAGE_NUMBER = re.compile(
+    r"^\s*(?:[-–—]?\s*\d{1,4}\s*[-–—]?|page\s+\d+(?:\s+of\s+\d+)?|第\s*\d+\s*页(?:\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+)\s*$",
+    re.I,
+)
 
 
 def _read_pdf(path: Path) -> tuple[str, int, int]:

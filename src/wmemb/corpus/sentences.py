@@ -81,7 +81,7 @@ def _is_boundary(text: str, sentence_start: int, match: re.Match, para_end: int)
     if next_char.islower() and next_char.isascii():
         return False  # "e.g. the", "Yahoo! is", "wait... what": not a sentence end
     if mark.startswith(".") and not mark.startswith("..."):
-        head = text[sentence_start:match.start() + 1].lstrip()
+        head = text[sentence_start : match.start() + 1].lstrip()
         if len(head) <= 12 and _NUMBERING.fullmatch(head):
             return False  # list or section numbering: "1.", "2.3.", "(a)"
         word = _WORD_BEFORE_DOT.search(text, max(sentence_start, match.start() - 16), match.start() + 1)

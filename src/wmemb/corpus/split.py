@@ -36,13 +36,15 @@ class SplitOptions:
     val_ratio: float = 0.2
     seed: int = 42
 
-    def check(self) -> "SplitOptions":
+    def check(self) -> SplitOptions:
         if not 0 < self.val_ratio < 1:
             raise WMEmbError(f"--val-ratio must be between 0 and 1 (exclusive), got {self.val_ratio}")
         if self.chunk_tokens < 16:
             raise WMEmbError(f"--chunk-tokens must be at least 16, got {self.chunk_tokens}")
         if not 0 <= self.overlap < self.chunk_tokens // 2:
-            raise WMEmbError(f"--overlap must be between 0 and half of --chunk-tokens ({self.chunk_tokens // 2}), got {self.overlap}")
+            raise WMEmbError(
+                f"--overlap must be between 0 and half of --chunk-tokens ({self.chunk_tokens // 2}), got {self.overlap}"
+            )
         if self.min_chars < 0:
             raise WMEmbError(f"--min-chars must be 0 or more, got {self.min_chars}")
         return self
@@ -165,7 +167,9 @@ class Splitter:
 
     @staticmethod
     def _node(doc: Document, text: str, position: int, start: int, end: int) -> Node:
-        return Node(id=content_id(text), text=text, source=doc.source, position=position, start=start, end=end, tokens=0)
+        return Node(
+            id=content_id(text), text=text, source=doc.source, position=position, start=start, end=end, tokens=0
+        )
 
     def _units(self, text: str, spans: list[tuple[int, int]]) -> list[_Unit]:
         """Sentences with token counts; over-long sentences cut into pieces that fit."""
@@ -241,7 +245,10 @@ class Splitter:
                 carry: list[_Unit] = []
                 carried = 0
                 for prev in reversed(current):
-                    if carried + prev.tokens > self.options.overlap or carried + prev.tokens + unit.tokens > self.budget:
+                    if (
+                        carried + prev.tokens > self.options.overlap
+                        or carried + prev.tokens + unit.tokens > self.budget
+                    ):
                         break
                     carry.insert(0, prev)
                     carried += prev.tokens
@@ -267,8 +274,13 @@ def output_stem(inputs: list[str | Path]) -> str:
     return first.name if first.is_dir() else first.stem
 
 
-def split_corpus(inputs: list[str | Path], out_dir: str | Path, model: str | Path | None = None,
-                 options: SplitOptions = SplitOptions(), name: str | None = None) -> SplitSummary:
+def split_corpus(
+    inputs: list[str | Path],
+    out_dir: str | Path,
+    model: str | Path | None = None,
+    options: SplitOptions = SplitOptions(),
+    name: str | None = None,
+) -> SplitSummary:
     """Read `inputs`, write `<name>_train_nodes.jsonl` and `<name>_val_nodes.jsonl` into `out_dir`."""
     from tqdm.auto import tqdm
 
@@ -279,13 +291,25 @@ def split_corpus(inputs: list[str | Path], out_dir: str | Path, model: str | Pat
     out = ensure_writable_dir(out_dir)
     limit = model_max_length(model_dir)
     if options.chunk_tokens > limit:
-        log.warning("--chunk-tokens %d is above the model's max length %d; using %d", options.chunk_tokens, limit, limit)
+        log.warning(
+            "--chunk-tokens %d is above the model's max length %d; using %d", options.chunk_tokens, limit, limit
+        )
         options = SplitOptions(**{**asdict(options), "chunk_tokens": limit})
-    log.info("split: %d file(s), tokenizer of %s, passages up to %d tokens", len(report.documents), model_dir, options.chunk_tokens)
+    log.info(
+        "split: %d file(s), tokenizer of %s, passages up to %d tokens",
+        len(report.documents),
+        model_dir,
+        options.chunk_tokens,
+    )
     splitter = Splitter(tokenizer, options)
-    summary = SplitSummary(files=len(report.documents), skipped_files=report.skipped, chunk_tokens=options.chunk_tokens,
-                           model=str(model_dir), boilerplate_lines_removed=report.boilerplate_lines,
-                           boilerplate_chars=report.boilerplate_chars)
+    summary = SplitSummary(
+        files=len(report.documents),
+        skipped_files=report.skipped,
+        chunk_tokens=options.chunk_tokens,
+        model=str(model_dir),
+        boilerplate_lines_removed=report.boilerplate_lines,
+        boilerplate_chars=report.boilerplate_chars,
+    )
     seen: set[str] = set()
     nodes: list[Node] = []
     for doc in tqdm(report.documents, desc="split", unit="file", disable=len(report.documents) < 2):
@@ -296,7 +320,9 @@ def split_corpus(inputs: list[str | Path], out_dir: str | Path, model: str | Pat
         summary.short_removed += len(result.short)
         summary.short_chars += sum(len("".join(n.text.split())) for n in result.short)
     if not nodes:
-        raise WMEmbError(f"{inputs[0]}: no passages left after removing duplicates and fragments under --min-chars {options.min_chars}")
+        raise WMEmbError(
+            f"{inputs[0]}: no passages left after removing duplicates and fragments under --min-chars {options.min_chars}"
+        )
     summary.sentences, summary.long_sentences_cut = splitter.sentences, splitter.long_sentences_cut
     summary.passages = len(nodes)
     summary.tokens_total = sum(node.tokens for node in nodes)

@@ -1,8 +1,8 @@
 """Stage 5: evaluate embedding models on queries with known answers and compare them.
 
-    from wmemb.evaluate import evaluate_models
-    result = evaluate_models(["minilm", "weights/finetuned"], "data/book_val_dataset.json", out_dir="report")
-    result.scores("weights/finetuned").metrics["ndcg@10"]
+from wmemb.evaluate import evaluate_models
+result = evaluate_models(["minilm", "weights/finetuned"], "data/book_val_dataset.json", out_dir="report")
+result.scores("weights/finetuned").metrics["ndcg@10"]
 """
 
 from wmemb.evaluate.data import EvalData, load_eval_data
@@ -10,5 +10,15 @@ from wmemb.evaluate.evaluate import EvaluationResult, ModelScores, evaluate_mode
 from wmemb.evaluate.metrics import metric_names
 from wmemb.evaluate.report import chart_png, metrics_markdown, metrics_table, write_reports
 
-__all__ = ["EvalData", "EvaluationResult", "ModelScores", "chart_png", "evaluate_models", "load_eval_data",
-           "metric_names", "metrics_markdown", "metrics_table", "write_reports"]
+__all__ = [
+    "EvalData",
+    "EvaluationResult",
+    "ModelScores",
+    "chart_png",
+    "evaluate_models",
+    "load_eval_data",
+    "metric_names",
+    "metrics_markdown",
+    "metrics_table",
+    "write_reports",
+]

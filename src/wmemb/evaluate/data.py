@@ -53,7 +53,9 @@ def load_eval_data(path: str | Path, split: str = "test") -> EvalData:
         data = EvalData(name=f"{source.name}/{split}", source=source, dataset=_load_beir(source, split))
     elif source.is_file():
         if source.suffix.lower() != ".json":
-            raise WMEmbError(f"{source}: expected a llama_index .json dataset or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+            raise WMEmbError(
+                f"{source}: expected a llama_index .json dataset or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"
+            )
         data = EvalData(name=source.stem, source=source, dataset=QADataset.load(source))
     else:
         raise WMEmbError(f"{source}: evaluation dataset not found; pass a *_dataset.json file or a BEIR folder")
@@ -62,10 +64,16 @@ def load_eval_data(path: str | Path, split: str = "test") -> EvalData:
 
 
 def _load_beir(folder: Path, split: str) -> QADataset:
-    corpus_path, queries_path, qrels_path = folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"
+    corpus_path, queries_path, qrels_path = (
+        folder / "corpus.jsonl",
+        folder / "queries.jsonl",
+        folder / "qrels" / f"{split}.tsv",
+    )
     for required in (corpus_path, queries_path):
         if not required.is_file():
-            raise WMEmbError(f"{required}: missing; a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
+            raise WMEmbError(
+                f"{required}: missing; a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv"
+            )
     if not qrels_path.is_file():
         available = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
         hint = f"available splits: {', '.join(available)}" if available else "the folder has no qrels/*.tsv"
@@ -75,14 +83,14 @@ def _load_beir(folder: Path, split: str) -> QADataset:
     for lineno, obj in read_jsonl(corpus_path):
         doc_id, title, text = obj.get("_id"), obj.get("title") or "", obj.get("text")
         if doc_id is None or not isinstance(text, str) or not isinstance(title, str):
-            raise WMEmbError(f"{corpus_path}:{lineno}: each line needs \"_id\" and a string \"text\" (\"title\" optional)")
+            raise WMEmbError(f'{corpus_path}:{lineno}: each line needs "_id" and a string "text" ("title" optional)')
         corpus[str(doc_id)] = f"{title} {text}".strip()
 
     all_queries = {}
     for lineno, obj in read_jsonl(queries_path):
         query_id, text = obj.get("_id"), obj.get("text")
         if query_id is None or not isinstance(text, str):
-            raise WMEmbError(f"{queries_path}:{lineno}: each line needs \"_id\" and a string \"text\"")
+            raise WMEmbError(f'{queries_path}:{lineno}: each line needs "_id" and a string "text"')
         all_queries[str(query_id)] = text
 
     relevant = _read_qrels(qrels_path)
@@ -90,7 +98,9 @@ def _load_beir(folder: Path, split: str) -> QADataset:
     queries = {qid: text for qid, text in all_queries.items() if qid in relevant}
     dataset = QADataset(queries=queries, corpus=corpus, relevant_docs=relevant)
     if not queries:
-        raise WMEmbError(f"{qrels_path}: no queries to evaluate (no qrels row with score > 0 names a query in {queries_path.name})")
+        raise WMEmbError(
+            f"{qrels_path}: no queries to evaluate (no qrels row with score > 0 names a query in {queries_path.name})"
+        )
     return dataset.validate(folder)
 
 

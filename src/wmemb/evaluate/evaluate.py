@@ -20,8 +20,16 @@ import torch
 
 from wmemb.errors import WMEmbError
 from wmemb.evaluate.data import EvalData, load_eval_data
-from wmemb.evaluate.metrics import (MRR_AT, NDCG_AT, check_ks, metric_names, rank_corpus, relevance_matrix,
-                                    retrieval_metrics, search_depth)
+from wmemb.evaluate.metrics import (
+    MRR_AT,
+    NDCG_AT,
+    check_ks,
+    metric_names,
+    rank_corpus,
+    relevance_matrix,
+    retrieval_metrics,
+    search_depth,
+)
 from wmemb.io import ensure_writable_dir
 from wmemb.models import query_prompt, resolve_model
 
@@ -68,17 +76,31 @@ class EvaluationResult:
         raise KeyError(label)
 
     def to_json(self) -> dict:
-        return {"dataset": self.dataset, "source": self.source, "queries": self.queries, "passages": self.passages,
-                "ks": list(self.ks), "metric_names": self.metric_names,
-                "models": [asdict(model) | {"texts_per_second": model.texts_per_second} for model in self.models]}
+        return {
+            "dataset": self.dataset,
+            "source": self.source,
+            "queries": self.queries,
+            "passages": self.passages,
+            "ks": list(self.ks),
+            "metric_names": self.metric_names,
+            "models": [asdict(model) | {"texts_per_second": model.texts_per_second} for model in self.models],
+        }
 
     @classmethod
-    def from_json(cls, obj: dict) -> "EvaluationResult":
+    def from_json(cls, obj: dict) -> EvaluationResult:
         """Read back what `to_json` wrote (e.g. a metrics.json from an earlier run)."""
         fields = ModelScores.__dataclass_fields__
-        models = [ModelScores(**{key: value for key, value in model.items() if key in fields}) for model in obj["models"]]
-        return cls(dataset=obj["dataset"], source=obj["source"], queries=obj["queries"], passages=obj["passages"],
-                   ks=tuple(obj["ks"]), models=models)
+        models = [
+            ModelScores(**{key: value for key, value in model.items() if key in fields}) for model in obj["models"]
+        ]
+        return cls(
+            dataset=obj["dataset"],
+            source=obj["source"],
+            queries=obj["queries"],
+            passages=obj["passages"],
+            ks=tuple(obj["ks"]),
+            models=models,
+        )
 
 
 @dataclass(frozen=True)
@@ -92,20 +114,31 @@ class _IndexedData:
     relevant_counts: np.ndarray
 
     @classmethod
-    def build(cls, data: EvalData) -> "_IndexedData":
+    def build(cls, data: EvalData) -> _IndexedData:
         corpus_ids = list(data.corpus)
         id_order = sorted(range(len(corpus_ids)), key=corpus_ids.__getitem__)
         rank_of = {corpus_ids[position]: rank for rank, position in enumerate(id_order)}
         relevant = [sorted({rank_of[doc] for doc in data.relevant_docs[qid]}) for qid in data.queries]
-        return cls(query_texts=list(data.queries.values()), corpus_texts=list(data.corpus.values()),
-                   id_order=torch.tensor(id_order, dtype=torch.long), relevant=relevant,
-                   relevant_counts=np.array([len(docs) for docs in relevant]))
+        return cls(
+            query_texts=list(data.queries.values()),
+            corpus_texts=list(data.corpus.values()),
+            id_order=torch.tensor(id_order, dtype=torch.long),
+            relevant=relevant,
+            relevant_counts=np.array([len(docs) for docs in relevant]),
+        )
 
 
-def evaluate_models(models: Sequence[str | os.PathLike], data: EvalData | str | os.PathLike,
-                    ks: Sequence[int] = (1, 3, 5, 10), out_dir: str | os.PathLike | None = None,
-                    batch_size: int = 32, split: str = "test", device: str | None = None,
-                    show_progress: bool = True, labels: Sequence[str] | None = None) -> EvaluationResult:
+def evaluate_models(
+    models: Sequence[str | os.PathLike],
+    data: EvalData | str | os.PathLike,
+    ks: Sequence[int] = (1, 3, 5, 10),
+    out_dir: str | os.PathLike | None = None,
+    batch_size: int = 32,
+    split: str = "test",
+    device: str | None = None,
+    show_progress: bool = True,
+    labels: Sequence[str] | None = None,
+) -> EvaluationResult:
     """Evaluate each model on `data` (an `EvalData`, a llama_index JSON file or a BEIR folder).
 
     `models`: folders, hub ids or "minilm"; `ks`: cut-offs for hit rate and recall; `split`: the
@@ -129,10 +162,18 @@ def evaluate_models(models: Sequence[str | os.PathLike], data: EvalData | str | 
     out = ensure_writable_dir(out_dir) if out_dir is not None else None
 
     indexed = _IndexedData.build(data)
-    scores = [_evaluate_model(label, folder, indexed, ks, batch_size, device, show_progress)
-              for label, folder in zip(labels, folders)]
-    result = EvaluationResult(dataset=data.name, source=str(data.source), queries=len(indexed.query_texts),
-                              passages=len(indexed.corpus_texts), ks=ks, models=scores)
+    scores = [
+        _evaluate_model(label, folder, indexed, ks, batch_size, device, show_progress)
+        for label, folder in zip(labels, folders)
+    ]
+    result = EvaluationResult(
+        dataset=data.name,
+        source=str(data.source),
+        queries=len(indexed.query_texts),
+        passages=len(indexed.corpus_texts),
+        ks=ks,
+        models=scores,
+    )
     if out is not None:
         from wmemb.evaluate.report import write_reports
 
@@ -143,37 +184,77 @@ def evaluate_models(models: Sequence[str | os.PathLike], data: EvalData | str | 
 def _model_folder(label: str) -> Path:
     folder = resolve_model(label)
     if not (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
-        raise WMEmbError(f"{label}: {folder} is not a model folder (no config.json or modules.json); pass a saved model folder")
+        raise WMEmbError(
+            f"{label}: {folder} is not a model folder (no config.json or modules.json); pass a saved model folder"
+        )
     return folder
 
 
-def _evaluate_model(label: str, folder: Path, data: _IndexedData, ks: tuple[int, ...], batch_size: int,
-                    device: str | None, show_progress: bool) -> ModelScores:
+def _evaluate_model(
+    label: str,
+    folder: Path,
+    data: _IndexedData,
+    ks: tuple[int, ...],
+    batch_size: int,
+    device: str | None,
+    show_progress: bool,
+) -> ModelScores:
     from sentence_transformers import SentenceTransformer
 
     try:
         model = SentenceTransformer(str(folder), device=device)
     except Exception as exc:  # a broken folder fails in many ways inside transformers
-        raise WMEmbError(f"{label}: could not load the model from {folder} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+        raise WMEmbError(
+            f"{label}: could not load the model from {folder} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+        ) from None
     prompt = query_prompt(folder)
-    log.info("%s: device %s, similarity %s, query instruction %s", label, model.device, model.similarity_fn_name,
-             repr(prompt) if prompt else "none")
+    log.info(
+        "%s: device %s, similarity %s, query instruction %s",
+        label,
+        model.device,
+        model.similarity_fn_name,
+        repr(prompt) if prompt else "none",
+    )
 
     started = time.perf_counter()
-    log.info("%s: encoding %d queries and %d passages (batch %d)", label, len(data.query_texts), len(data.corpus_texts), batch_size)
-    query_embeddings = model.encode_query(data.query_texts, prompt=prompt, batch_size=batch_size,
-                                          show_progress_bar=show_progress, convert_to_tensor=True)
-    corpus_embeddings = model.encode_document(data.corpus_texts, batch_size=batch_size,
-                                              show_progress_bar=show_progress, convert_to_tensor=True)
+    log.info(
+        "%s: encoding %d queries and %d passages (batch %d)",
+        label,
+        len(data.query_texts),
+        len(data.corpus_texts),
+        batch_size,
+    )
+    query_embeddings = model.encode_query(
+        data.query_texts, prompt=prompt, batch_size=batch_size, show_progress_bar=show_progress, convert_to_tensor=True
+    )
+    corpus_embeddings = model.encode_document(
+        data.corpus_texts, batch_size=batch_size, show_progress_bar=show_progress, convert_to_tensor=True
+    )
     encoded = time.perf_counter()
 
     corpus_embeddings = corpus_embeddings[data.id_order.to(corpus_embeddings.device)]
-    ranking = rank_corpus(query_embeddings, corpus_embeddings, search_depth(ks, len(data.corpus_texts)), model.similarity)
+    ranking = rank_corpus(
+        query_embeddings, corpus_embeddings, search_depth(ks, len(data.corpus_texts)), model.similarity
+    )
     hits = relevance_matrix(ranking, data.relevant, len(data.corpus_texts))
     metrics = retrieval_metrics(hits, data.relevant_counts, ks)
     searched = time.perf_counter()
-    log.info("%s: ndcg@%d %.4f, mrr@%d %.4f (encoding %.1f s, search %.2f s)", label, NDCG_AT, metrics[f"ndcg@{NDCG_AT}"],
-             MRR_AT, metrics[f"mrr@{MRR_AT}"], encoded - started, searched - encoded)
-    return ModelScores(label=label, path=str(folder), query_prompt=prompt, metrics=metrics,
-                       encoded_texts=len(data.query_texts) + len(data.corpus_texts),
-                       encode_seconds=encoded - started, search_seconds=searched - encoded)
+    log.info(
+        "%s: ndcg@%d %.4f, mrr@%d %.4f (encoding %.1f s, search %.2f s)",
+        label,
+        NDCG_AT,
+        metrics[f"ndcg@{NDCG_AT}"],
+        MRR_AT,
+        metrics[f"mrr@{MRR_AT}"],
+        encoded - started,
+        searched - encoded,
+    )
+    return ModelScores(
+        label=label,
+        path=str(folder),
+        query_prompt=prompt,
+        metrics=metrics,
+        encoded_texts=len(data.query_texts) + len(data.corpus_texts),
+        encode_seconds=encoded - started,
+        search_seconds=searched - encoded,
+    )

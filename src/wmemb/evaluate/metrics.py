@@ -42,8 +42,12 @@ def check_ks(ks: Sequence[int]) -> tuple[int, ...]:
 
 def metric_names(ks: Sequence[int]) -> list[str]:
     """Metric names in report order."""
-    return ([f"hit_rate@{k}" for k in ks] + [f"mrr@{MRR_AT}", f"ndcg@{NDCG_AT}"]
-            + [f"recall@{k}" for k in ks] + [f"map@{MAP_AT}"])
+    return (
+        [f"hit_rate@{k}" for k in ks]
+        + [f"mrr@{MRR_AT}", f"ndcg@{NDCG_AT}"]
+        + [f"recall@{k}" for k in ks]
+        + [f"map@{MAP_AT}"]
+    )
 
 
 def search_depth(ks: Sequence[int], corpus_size: int) -> int:
@@ -51,9 +55,13 @@ def search_depth(ks: Sequence[int], corpus_size: int) -> int:
     return min(max(*ks, MRR_AT, NDCG_AT, MAP_AT), corpus_size)
 
 
-def rank_corpus(query_embeddings: torch.Tensor, corpus_embeddings: torch.Tensor, depth: int,
-                similarity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                score_budget: int = SCORE_BUDGET) -> np.ndarray:
+def rank_corpus(
+    query_embeddings: torch.Tensor,
+    corpus_embeddings: torch.Tensor,
+    depth: int,
+    similarity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    score_budget: int = SCORE_BUDGET,
+) -> np.ndarray:
     """Indices of the `depth` best passages per query, best first, by exact search.
 
     Queries go in blocks so that at most `score_budget` scores exist at once, whatever the corpus
@@ -62,7 +70,7 @@ def rank_corpus(query_embeddings: torch.Tensor, corpus_embeddings: torch.Tensor,
     rows_per_block = max(1, score_budget // max(1, len(corpus_embeddings)))
     blocks = []
     for start in range(0, len(query_embeddings), rows_per_block):
-        scores = similarity(query_embeddings[start:start + rows_per_block], corpus_embeddings)
+        scores = similarity(query_embeddings[start : start + rows_per_block], corpus_embeddings)
         values, indices = scores.topk(depth, dim=1)
         # topk orders equal scores arbitrarily: put each row's candidates in index order, then
         # sort them stably by score.

@@ -20,8 +20,17 @@ from wmemb.io import atomic_write, write_json
 log = logging.getLogger(__name__)
 
 REPORT_FILES = {"json": "metrics.json", "markdown": "metrics.md", "chart": "metrics.png"}
-_CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-              "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC")
+_CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Heiti SC",
+)
 
 
 def _best(result: EvaluationResult, name: str) -> float:
@@ -41,29 +50,47 @@ def metrics_table(result: EvaluationResult) -> Table:
         table.add_column(model.label, justify="right")
     for name in result.metric_names:
         best = _best(result, name)
-        table.add_row(name, *(f"[bold green]{m.metrics[name]:.4f}[/]" if len(result.models) > 1 and m.metrics[name] == best
-                              else f"{m.metrics[name]:.4f}" for m in result.models))
+        table.add_row(
+            name,
+            *(
+                f"[bold green]{m.metrics[name]:.4f}[/]"
+                if len(result.models) > 1 and m.metrics[name] == best
+                else f"{m.metrics[name]:.4f}"
+                for m in result.models
+            ),
+        )
     table.add_row("texts/s", *(f"{m.texts_per_second:.1f}" for m in result.models), style="dim")
     return table
 
 
 def metrics_markdown(result: EvaluationResult) -> str:
     """A Markdown report: the comparison table and where each model came from."""
+
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
-    lines = [f"# Retrieval evaluation: {cell(result.dataset)}", "",
-             f"{result.queries} queries, {result.passages} passages (source: `{result.source}`).", "",
-             "| metric | " + " | ".join(cell(m.label) for m in result.models) + " |",
-             "| --- |" + " ---: |" * len(result.models)]
+    lines = [
+        f"# Retrieval evaluation: {cell(result.dataset)}",
+        "",
+        f"{result.queries} queries, {result.passages} passages (source: `{result.source}`).",
+        "",
+        "| metric | " + " | ".join(cell(m.label) for m in result.models) + " |",
+        "| --- |" + " ---: |" * len(result.models),
+    ]
     for name in result.metric_names:
         best = _best(result, name)
-        values = [f"**{m.metrics[name]:.4f}**" if len(result.models) > 1 and m.metrics[name] == best
-                  else f"{m.metrics[name]:.4f}" for m in result.models]
+        values = [
+            f"**{m.metrics[name]:.4f}**"
+            if len(result.models) > 1 and m.metrics[name] == best
+            else f"{m.metrics[name]:.4f}"
+            for m in result.models
+        ]
         lines.append(f"| {name} | " + " | ".join(values) + " |")
     lines += ["", "| model | folder | query instruction | texts encoded/s |", "| --- | --- | --- | ---: |"]
-    lines += [f"| {cell(m.label)} | `{m.path}` | {cell(repr(m.query_prompt)) if m.query_prompt else 'none'} | {m.texts_per_second:.1f} |"
-              for m in result.models]
+    lines += [
+        f"| {cell(m.label)} | `{m.path}` | {cell(repr(m.query_prompt)) if m.query_prompt else 'none'} | {m.texts_per_second:.1f} |"
+        for m in result.models
+    ]
     return "\n".join(lines) + "\n"
 
 

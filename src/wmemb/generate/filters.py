@@ -18,9 +18,14 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 _UNIT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+", re.U)
-_EN_INTERROGATIVE = re.compile(r"^(?:what|how|why|which|who|whom|whose|when|where|is|are|was|were|do|does|did|can|could|"
-                               r"should|would|will|has|have|had|in what|according to|list|name|explain|describe)\b", re.I)
-_ZH_INTERROGATIVE = re.compile(r"什么|如何|怎么|怎样|为什么|为何|哪|是否|吗|呢|多少|几|何时|何种|谁|是不是|有没有|能否|可否")
+_EN_INTERROGATIVE = re.compile(
+    r"^(?:what|how|why|which|who|whom|whose|when|where|is|are|was|were|do|does|did|can|could|"
+    r"should|would|will|has|have|had|in what|according to|list|name|explain|describe)\b",
+    re.I,
+)
+_ZH_INTERROGATIVE = re.compile(
+    r"什么|如何|怎么|怎样|为什么|为何|哪|是否|吗|呢|多少|几|何时|何种|谁|是不是|有没有|能否|可否"
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,9 @@ def is_question(text: str) -> bool:
 def copies_passage(question: list[str], passage: list[str], rules: FilterRules) -> bool:
     if len(question) < rules.copy_min_units:
         return False
-    match = difflib.SequenceMatcher(None, question, passage, autojunk=False).find_longest_match(0, len(question), 0, len(passage))
+    match = difflib.SequenceMatcher(None, question, passage, autojunk=False).find_longest_match(
+        0, len(question), 0, len(passage)
+    )
     return match.size >= rules.copy_min_units and match.size >= rules.copy_fraction * len(question)
 
 
@@ -88,8 +95,9 @@ class QueryFilter:
         return kept
 
 
-def consistent_queries(queries: dict[str, str], relevant: dict[str, str], corpus: dict[str, str],
-                       embed_model: str | None, top_k: int) -> set[str]:
+def consistent_queries(
+    queries: dict[str, str], relevant: dict[str, str], corpus: dict[str, str], embed_model: str | None, top_k: int
+) -> set[str]:
     """Ids of the queries whose own passage the embedding model ranks in the top `top_k` of `corpus`."""
     import torch
     from sentence_transformers import SentenceTransformer
@@ -98,14 +106,29 @@ def consistent_queries(queries: dict[str, str], relevant: dict[str, str], corpus
 
     folder = resolve_model(embed_model)
     prompt = query_prompt(embed_model)
-    log.info("consistency filter: %s ranks %d queries against %d passages (top %d, query instruction: %s)",
-             folder, len(queries), len(corpus), top_k, "yes" if prompt else "none")
+    log.info(
+        "consistency filter: %s ranks %d queries against %d passages (top %d, query instruction: %s)",
+        folder,
+        len(queries),
+        len(corpus),
+        top_k,
+        "yes" if prompt else "none",
+    )
     model = SentenceTransformer(str(folder), device="cpu" if not torch.cuda.is_available() else None)
     doc_ids = list(corpus)
-    doc_vectors = model.encode([corpus[d] for d in doc_ids], normalize_embeddings=True, convert_to_tensor=True,
-                               show_progress_bar=len(doc_ids) > 256)
+    doc_vectors = model.encode(
+        [corpus[d] for d in doc_ids],
+        normalize_embeddings=True,
+        convert_to_tensor=True,
+        show_progress_bar=len(doc_ids) > 256,
+    )
     query_ids = list(queries)
-    query_vectors = model.encode([queries[q] for q in query_ids], prompt=prompt, normalize_embeddings=True,
-                                 convert_to_tensor=True, show_progress_bar=len(query_ids) > 256)
+    query_vectors = model.encode(
+        [queries[q] for q in query_ids],
+        prompt=prompt,
+        normalize_embeddings=True,
+        convert_to_tensor=True,
+        show_progress_bar=len(query_ids) > 256,
+    )
     top = torch.topk(query_vectors @ doc_vectors.T, k=min(top_k, len(doc_ids)), dim=1).indices.tolist()
     return {qid for qid, ranked in zip(query_ids, top) if relevant[qid] in {doc_ids[i] for i in ranked}}

@@ -16,19 +16,29 @@ _THINK_TAIL = re.compile(r"^.*?</think>", re.S | re.I)  # reasoning whose openin
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.S)
 
 _CN_NUM = "一二三四五六七八九十"
-_LABEL = (rf"(?:q(?:uestion)?|问题|问|题)\s*[0-9{_CN_NUM}]*\s*[.:：、)）]"  # Q1: / Question 2. / 问题1： / 问：
-          rf"|q\s*[0-9]+\b")                                            # Q1 What ...
-_ENUMERATION = (rf"(?:[(（]?\s*(?:[0-9]{{1,2}}|[{_CN_NUM}]{{1,3}}|[a-e])\s*[.．、):：）]"  # 1. 1) (1) 一、 a)
-                rf"|[(（]\s*(?:[0-9]{{1,2}}|[{_CN_NUM}]{{1,3}})\s*[)）]"                 # (1) （一）
-                rf"|[0-9]{{1,2}}\s+(?=[A-Z\u4e00-\u9fff]))")                            # "1 What"
+_LABEL = (
+    rf"(?:q(?:uestion)?|问题|问|题)\s*[0-9{_CN_NUM}]*\s*[.:：、)）]"  # Q1: / Question 2. / 问题1： / 问：
+    rf"|q\s*[0-9]+\b"
+)  # Q1 What ...
+_ENUMERATION = (
+    rf"(?:[(（]?\s*(?:[0-9]{{1,2}}|[{_CN_NUM}]{{1,3}}|[a-e])\s*[.．、):：）]"  # 1. 1) (1) 一、 a)
+    rf"|[(（]\s*(?:[0-9]{{1,2}}|[{_CN_NUM}]{{1,3}})\s*[)）]"  # (1) （一）
+    rf"|[0-9]{{1,2}}\s+(?=[A-Z\u4e00-\u9fff]))"
+)  # "1 What"
 _BULLET = r"[-*+•·●◦▪–—>]+"
 _LEAD = re.compile(rf"^\s*(?:(?:{_BULLET})\s*|(?:{_ENUMERATION})\s*|(?:{_LABEL})\s*|#+\s*)+", re.I)
 _MARKUP = re.compile(r"\*\*|__|`|~~")
 _QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "「": "」", "『": "』"}
 _CLOSERS = {close: open_ for open_, close in _QUOTE_PAIRS.items()}
-_ANSWER_LINE = re.compile(r"^\s*(?:\**\s*)?(?:a(?:nswer)?\s*[0-9]*\s*[:：]|答案?\s*[0-9]*\s*[:：]|解析\s*[:：]|explanation\s*[:：]|note\s*[:：])", re.I)
-_PREAMBLE = re.compile(r"^(?:here (?:are|is)|here's|sure|certainly|of course|okay|ok[,.!]|great|below are|the following|"
-                       r"以下是|以下为|下面是|好的|当然|根据(?:上面|以上|上述)?的?材料)", re.I)
+_ANSWER_LINE = re.compile(
+    r"^\s*(?:\**\s*)?(?:a(?:nswer)?\s*[0-9]*\s*[:：]|答案?\s*[0-9]*\s*[:：]|解析\s*[:：]|explanation\s*[:：]|note\s*[:：])",
+    re.I,
+)
+_PREAMBLE = re.compile(
+    r"^(?:here (?:are|is)|here's|sure|certainly|of course|okay|ok[,.!]|great|below are|the following|"
+    r"以下是|以下为|下面是|好的|当然|根据(?:上面|以上|上述)?的?材料)",
+    re.I,
+)
 _QUESTION_MARK = re.compile(r"[?？]")
 _QUESTION_END = re.compile(r"[?？][\"'”’」』]?")
 
@@ -87,7 +97,7 @@ def clean_line(line: str) -> str:
     line = _LEAD.sub("", line).strip()
     marks = list(_QUESTION_END.finditer(line))
     if marks:
-        line = line[:marks[-1].end()]
+        line = line[: marks[-1].end()]
     line = _unquote(line.strip())
     # a label can sit inside the quotes that were just removed
     return _unquote(_LEAD.sub("", line).strip())

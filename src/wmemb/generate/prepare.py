@@ -48,7 +48,7 @@ class PrepareOptions:
     retry_base_delay: float = 1.0  # first backoff; doubles per attempt, capped at retry_max_delay
     retry_max_delay: float = 60.0
 
-    def check(self) -> "PrepareOptions":
+    def check(self) -> PrepareOptions:
         if self.concurrency < 1:
             raise WMEmbError(f"--concurrency {self.concurrency}: must be at least 1")
         if self.questions_per_chunk < 1:
@@ -109,7 +109,7 @@ def output_stem(nodes_path: str | Path) -> str:
 def backoff_delay(attempt: int, retry_after: float | None, options: PrepareOptions, rng: random.Random) -> float:
     """Exponential backoff with jitter (so retrying clients spread out); never shorter than the
     server's Retry-After."""
-    delay = min(options.retry_max_delay, options.retry_base_delay * 2 ** attempt) * rng.uniform(0.5, 1.0)
+    delay = min(options.retry_max_delay, options.retry_base_delay * 2**attempt) * rng.uniform(0.5, 1.0)
     return max(delay, retry_after or 0.0)
 
 
@@ -117,8 +117,9 @@ async def complete_with_retries(backend, job: _Job, options: PrepareOptions, rng
     attempt = 0
     while True:
         try:
-            return await backend.complete(job.prompt, json_mode=options.json_mode, max_tokens=options.max_tokens,
-                                          temperature=options.temperature)
+            return await backend.complete(
+                job.prompt, json_mode=options.json_mode, max_tokens=options.max_tokens, temperature=options.temperature
+            )
         except RetryableError as exc:
             if attempt == options.max_retries:
                 raise RequestError(f"{exc} (gave up after {attempt + 1} attempts)") from None
@@ -139,9 +140,12 @@ class Generator:
 
     async def run(self, jobs: list[_Job]) -> None:
         pending = deque(jobs)
-        with tqdm(total=len(jobs), unit="passage", desc=f"prepare {self.split}", dynamic_ncols=True,
-                  disable=not jobs) as bar:
-            workers = [asyncio.create_task(self._work(pending, bar)) for _ in range(min(self.options.concurrency, len(jobs)))]
+        with tqdm(
+            total=len(jobs), unit="passage", desc=f"prepare {self.split}", dynamic_ncols=True, disable=not jobs
+        ) as bar:
+            workers = [
+                asyncio.create_task(self._work(pending, bar)) for _ in range(min(self.options.concurrency, len(jobs)))
+            ]
             try:
                 await asyncio.gather(*workers)
             finally:
@@ -155,19 +159,34 @@ class Generator:
             try:
                 completion = await complete_with_retries(self.backend, job, self.options, self.rng)
             except RequestError as exc:
-                self.failures.append({"split": self.split, "node_id": job.node.id, "source": job.node.source, "error": str(exc)})
+                self.failures.append(
+                    {"split": self.split, "node_id": job.node.id, "source": job.node.source, "error": str(exc)}
+                )
                 log.debug("passage %s failed: %s", job.node.id, exc)
             else:
-                self.cache.add({"key": job.key, "split": self.split, "node_id": job.node.id, "model": self.backend.model,
-                                "language": job.language, "reply": completion.text,
-                                "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens})
+                self.cache.add(
+                    {
+                        "key": job.key,
+                        "split": self.split,
+                        "node_id": job.node.id,
+                        "model": self.backend.model,
+                        "language": job.language,
+                        "reply": completion.text,
+                        "prompt_tokens": completion.prompt_tokens,
+                        "completion_tokens": completion.completion_tokens,
+                    }
+                )
                 self.prompt_tokens += completion.prompt_tokens
                 self.completion_tokens += completion.completion_tokens
             bar.update(1)
-            bar.set_postfix(tokens=self.prompt_tokens + self.completion_tokens, failed=len(self.failures), refresh=False)
+            bar.set_postfix(
+                tokens=self.prompt_tokens + self.completion_tokens, failed=len(self.failures), refresh=False
+            )
 
 
-def build_dataset(nodes: list[Node], jobs: list[_Job], cache: ReplyCache, options: PrepareOptions) -> tuple[QADataset, Counter]:
+def build_dataset(
+    nodes: list[Node], jobs: list[_Job], cache: ReplyCache, options: PrepareOptions
+) -> tuple[QADataset, Counter]:
     """Queries from the cached replies, filtered; the corpus is every passage (the others are the
     distractors retrieval is scored against)."""
     query_filter = QueryFilter()
@@ -194,16 +213,35 @@ def build_dataset(nodes: list[Node], jobs: list[_Job], cache: ReplyCache, option
     return dataset, dropped
 
 
-async def _prepare_split(backend, split: str, nodes_path: Path, dataset_path: Path, cache_path: Path,
-                         prompts: PromptSet, options: PrepareOptions) -> tuple[SplitResult, list[dict]]:
+async def _prepare_split(
+    backend,
+    split: str,
+    nodes_path: Path,
+    dataset_path: Path,
+    cache_path: Path,
+    prompts: PromptSet,
+    options: PrepareOptions,
+) -> tuple[SplitResult, list[dict]]:
     started = time.perf_counter()
     nodes = read_nodes(nodes_path)
     jobs = []
     for node in nodes:
         language, template, prompt = prompts.render(node.text, options.questions_per_chunk)
-        jobs.append(_Job(node, cache_key(split, node.text, template, backend.model, options.questions_per_chunk), language, prompt))
+        jobs.append(
+            _Job(
+                node,
+                cache_key(split, node.text, template, backend.model, options.questions_per_chunk),
+                language,
+                prompt,
+            )
+        )
     languages = Counter(job.language for job in jobs)
-    log.info("%s: %d passages (%s)", nodes_path, len(nodes), ", ".join(f"{n} {lang}" for lang, n in sorted(languages.items())))
+    log.info(
+        "%s: %d passages (%s)",
+        nodes_path,
+        len(nodes),
+        ", ".join(f"{n} {lang}" for lang, n in sorted(languages.items())),
+    )
     with ReplyCache(cache_path) as cache:
         todo = [job for job in jobs if job.key not in cache]
         reused = len(jobs) - len(todo)
@@ -213,53 +251,92 @@ async def _prepare_split(backend, split: str, nodes_path: Path, dataset_path: Pa
         await generator.run(todo)
         dataset, dropped = build_dataset(nodes, jobs, cache, options)
     if not dataset.queries:
-        raise WMEmbError(f"{nodes_path}: no usable questions came back ({len(generator.failures)} passages failed, "
-                         f"dropped: {dict(dropped) or 'none'}); check the failures file and the model (--model, --llm)")
+        raise WMEmbError(
+            f"{nodes_path}: no usable questions came back ({len(generator.failures)} passages failed, "
+            f"dropped: {dict(dropped) or 'none'}); check the failures file and the model (--model, --llm)"
+        )
     dataset.validate(dataset_path).save(dataset_path)
     log.info("%s: %d queries -> %s (dropped: %s)", split, len(dataset.queries), dataset_path, dict(dropped) or "none")
-    result = SplitResult(split=split, passages=len(nodes), reused=reused, generated=len(todo) - len(generator.failures),
-                         failed=len(generator.failures), queries=len(dataset.queries), dropped=dict(dropped),
-                         languages=dict(languages), prompt_tokens=generator.prompt_tokens,
-                         completion_tokens=generator.completion_tokens, seconds=round(time.perf_counter() - started, 3),
-                         dataset_path=str(dataset_path))
+    result = SplitResult(
+        split=split,
+        passages=len(nodes),
+        reused=reused,
+        generated=len(todo) - len(generator.failures),
+        failed=len(generator.failures),
+        queries=len(dataset.queries),
+        dropped=dict(dropped),
+        languages=dict(languages),
+        prompt_tokens=generator.prompt_tokens,
+        completion_tokens=generator.completion_tokens,
+        seconds=round(time.perf_counter() - started, 3),
+        dataset_path=str(dataset_path),
+    )
     return result, generator.failures
 
 
-async def prepare_async(train_nodes: str | Path, val_nodes: str | Path, out_dir: str | Path,
-                        options: PrepareOptions | None = None) -> PrepareSummary:
+async def prepare_async(
+    train_nodes: str | Path, val_nodes: str | Path, out_dir: str | Path, options: PrepareOptions | None = None
+) -> PrepareSummary:
     options = (options or PrepareOptions()).check()
     train_nodes, val_nodes = Path(train_nodes), Path(val_nodes)
     for path in (train_nodes, val_nodes):
         if not path.is_file():
-            raise WMEmbError(f"{path}: node file not found; run `wmemb split` first and pass the *_nodes.jsonl it reports")
+            raise WMEmbError(
+                f"{path}: node file not found; run `wmemb split` first and pass the *_nodes.jsonl it reports"
+            )
     out = ensure_writable_dir(out_dir)
     stem = output_stem(train_nodes)
-    prompts = PromptSet.from_file(options.prompt_file, options.json_mode) if options.prompt_file else PromptSet.builtin(options.json_mode)
-    backend = await open_backend(options.llm, options.base_urls, options.model, options.api_key_env, options.timeout,
-                                 options.concurrency, local_max_tokens=options.max_tokens or 48 * options.questions_per_chunk)
+    prompts = (
+        PromptSet.from_file(options.prompt_file, options.json_mode)
+        if options.prompt_file
+        else PromptSet.builtin(options.json_mode)
+    )
+    backend = await open_backend(
+        options.llm,
+        options.base_urls,
+        options.model,
+        options.api_key_env,
+        options.timeout,
+        options.concurrency,
+        local_max_tokens=options.max_tokens or 48 * options.questions_per_chunk,
+    )
     try:
         results, failures = {}, []
         for split, nodes_path in (("train", train_nodes), ("val", val_nodes)):
             results[split], split_failures = await _prepare_split(
-                backend, split, nodes_path, out / f"{stem}_{split}_dataset.json", out / f"{stem}_{split}_replies.jsonl",
-                prompts, options)
+                backend,
+                split,
+                nodes_path,
+                out / f"{stem}_{split}_dataset.json",
+                out / f"{stem}_{split}_replies.jsonl",
+                prompts,
+                options,
+            )
             failures += split_failures
     finally:
         await backend.close()
     failures_path = out / f"{stem}_prepare_failures.jsonl"
     if failures:
         write_jsonl(failures_path, failures)
-        log.warning("%d passages failed; listed in %s - rerun the same command to retry them", len(failures), failures_path)
+        log.warning(
+            "%d passages failed; listed in %s - rerun the same command to retry them", len(failures), failures_path
+        )
     else:
         failures_path.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
-    summary = PrepareSummary(backend=backend.name, model=backend.model, train=results["train"], val=results["val"],
-                             failures_path=str(failures_path) if failures else None)
+    summary = PrepareSummary(
+        backend=backend.name,
+        model=backend.model,
+        train=results["train"],
+        val=results["val"],
+        failures_path=str(failures_path) if failures else None,
+    )
     write_json(out / f"{stem}_prepare_summary.json", summary.to_json())
     return summary
 
 
-def prepare_datasets(train_nodes: str | Path, val_nodes: str | Path, out_dir: str | Path,
-                     options: PrepareOptions | None = None) -> PrepareSummary:
+def prepare_datasets(
+    train_nodes: str | Path, val_nodes: str | Path, out_dir: str | Path, options: PrepareOptions | None = None
+) -> PrepareSummary:
     """Write `<stem>_train_dataset.json` and `<stem>_val_dataset.json` into `out_dir`; see PrepareOptions."""
     return asyncio.run(prepare_async(train_nodes, val_nodes, out_dir, options))
 

@@ -65,17 +65,19 @@ class PromptSet:
     json_mode: bool = False
 
     @classmethod
-    def builtin(cls, json_mode: bool = False) -> "PromptSet":
+    def builtin(cls, json_mode: bool = False) -> PromptSet:
         return cls({"en": EN_TEMPLATE, "zh": ZH_TEMPLATE}, json_mode)
 
     @classmethod
-    def from_file(cls, path: str | Path, json_mode: bool = False) -> "PromptSet":
+    def from_file(cls, path: str | Path, json_mode: bool = False) -> PromptSet:
         source = Path(path)
         if not source.is_file():
             raise WMEmbError(f"{source}: prompt file not found; pass a text file to --prompt-file")
         template = source.read_text(encoding="utf-8-sig")
         if "{context_str}" not in template:
-            raise WMEmbError(f"{source}: the prompt template has no {{context_str}} placeholder; add it where the passage goes")
+            raise WMEmbError(
+                f"{source}: the prompt template has no {{context_str}} placeholder; add it where the passage goes"
+            )
         return cls({"custom": template}, json_mode)
 
     def template_for(self, text: str) -> tuple[str, str]:

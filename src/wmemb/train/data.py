@@ -108,8 +108,10 @@ def load_validation(path: str | Path) -> QADataset:
 def _rows_from_pairs(path: Path, records: list[PairRecord], seed: int) -> TrainingRows:
     prompts = {record.prompt for record in records if record.prompt}
     if len(prompts) > 1:
-        raise WMEmbError(f"{path}: lines carry {len(prompts)} different \"prompt\" values; wmemb trains with one "
-                         "query instruction - remove them and pass --query-instruction")
+        raise WMEmbError(
+            f'{path}: lines carry {len(prompts)} different "prompt" values; wmemb trains with one '
+            "query instruction - remove them and pass --query-instruction"
+        )
     fewest = min(len(record.neg) for record in records)
     most = max(len(record.neg) for record in records)
     per_row = min(MAX_HARD_NEGATIVES, most)
@@ -117,7 +119,9 @@ def _rows_from_pairs(path: Path, records: list[PairRecord], seed: int) -> Traini
         log.warning("%s: some lines have no hard negatives; training on in-batch negatives only", path)
         per_row = 0
     elif per_row:
-        log.info("%s: %d hard negatives per query (lines with fewer repeat theirs, as FlagEmbedding does)", path, per_row)
+        log.info(
+            "%s: %d hard negatives per query (lines with fewer repeat theirs, as FlagEmbedding does)", path, per_row
+        )
     rng = random.Random(seed)
     anchors, positives, negatives = [], [], []
     for record in records:

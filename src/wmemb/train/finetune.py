@@ -62,7 +62,9 @@ class FinetuneOptions:
         if self.lr is not None and not 0 < self.lr < 1:
             raise WMEmbError(f"--lr must be between 0 and 1 (got {self.lr})")
         if self.batch_size is not None and self.batch_size < 2:
-            raise WMEmbError(f"--batch-size must be at least 2: in-batch negatives need other pairs (got {self.batch_size})")
+            raise WMEmbError(
+                f"--batch-size must be at least 2: in-batch negatives need other pairs (got {self.batch_size})"
+            )
         if self.loss not in ("mnrl", "cached"):
             raise WMEmbError(f"--loss must be mnrl or cached (got {self.loss!r})")
         if self.mini_batch_size < 1:
@@ -111,9 +113,14 @@ def run_dir_for(output: Path) -> Path:
     return output.parent / f".{output.name}.wmemb-run"
 
 
-def finetune(model: str | os.PathLike | None, output: str | os.PathLike, train_dataset: str | os.PathLike,
-             val_dataset: str | os.PathLike | None = None, options: FinetuneOptions | None = None,
-             callbacks: list | None = None) -> FinetuneSummary:
+def finetune(
+    model: str | os.PathLike | None,
+    output: str | os.PathLike,
+    train_dataset: str | os.PathLike,
+    val_dataset: str | os.PathLike | None = None,
+    options: FinetuneOptions | None = None,
+    callbacks: list | None = None,
+) -> FinetuneSummary:
     """Fine-tune `model` on `train_dataset` into the folder `output` (which may be the model itself).
 
     `callbacks` are extra transformers TrainerCallbacks. Under torchrun every process trains and
@@ -139,19 +146,34 @@ def finetune(model: str | os.PathLike | None, output: str | os.PathLike, train_d
     trainer, resumed_from = _build_trainer(st_model, rows, val, instruction, settings, options, run_dir, callbacks)
 
     base_metrics = _evaluate(trainer, st_model) if val is not None and trainer.is_world_process_zero() else None
-    log.info("training %d pairs for %d epochs on %s (world size %d)", len(rows), options.epochs,
-             trainer.args.device, trainer.args.world_size)
+    log.info(
+        "training %d pairs for %d epochs on %s (world size %d)",
+        len(rows),
+        options.epochs,
+        trainer.args.device,
+        trainer.args.world_size,
+    )
     result = trainer.train(resume_from_checkpoint=resumed_from)
-    summary = FinetuneSummary(output_path=output, base_model=str(folder), train_pairs=len(rows),
-                              val_queries=len(val.queries) if val else 0, val_corpus=len(val.corpus) if val else 0,
-                              best_epoch=None, settings=settings,
-                              train_samples_per_second=float(result.metrics.get("train_samples_per_second", 0.0)),
-                              resumed_from=resumed_from)
+    summary = FinetuneSummary(
+        output_path=output,
+        base_model=str(folder),
+        train_pairs=len(rows),
+        val_queries=len(val.queries) if val else 0,
+        val_corpus=len(val.corpus) if val else 0,
+        best_epoch=None,
+        settings=settings,
+        train_samples_per_second=float(result.metrics.get("train_samples_per_second", 0.0)),
+        resumed_from=resumed_from,
+    )
     summary.epochs, summary.best_epoch = _epochs_from_history(trainer.state, base_metrics)
     best = summary.best_metrics
     if base_metrics and best and best.get(BEST_METRIC, 0) < base_metrics.get(BEST_METRIC, 0):
-        log.warning("no epoch beat the base model on val %s (%.4f < %.4f); check the data or lower --lr",
-                    BEST_METRIC, best[BEST_METRIC], base_metrics[BEST_METRIC])
+        log.warning(
+            "no epoch beat the base model on val %s (%.4f < %.4f); check the data or lower --lr",
+            BEST_METRIC,
+            best[BEST_METRIC],
+            base_metrics[BEST_METRIC],
+        )
     if not trainer.is_world_process_zero():
         return summary
 
@@ -167,21 +189,28 @@ def finetune(model: str | os.PathLike | None, output: str | os.PathLike, train_d
     return summary
 
 
-def _resolve_settings(options: FinetuneOptions, model, folder: Path, rows: TrainingRows, val, instruction: str | None) -> dict:
+def _resolve_settings(
+    options: FinetuneOptions, model, folder: Path, rows: TrainingRows, val, instruction: str | None
+) -> dict:
     """Fill in the defaults that depend on the model and the data; check the batch against the data."""
     distinct = rows.distinct_positives()
     batch_size = options.batch_size
     if batch_size is None:
         batch_size = min(DEFAULT_BATCH_SIZE, distinct)
     elif batch_size > distinct:
-        raise WMEmbError(f"--batch-size {batch_size} is larger than the {distinct} distinct passages of the training "
-                         f"data (a batch never holds one passage twice); pass --batch-size {distinct} or less")
+        raise WMEmbError(
+            f"--batch-size {batch_size} is larger than the {distinct} distinct passages of the training "
+            f"data (a batch never holds one passage twice); pass --batch-size {distinct} or less"
+        )
     if batch_size < 2:
-        raise WMEmbError(f"the training data has only {distinct} distinct passage(s); in-batch negatives need at least 2")
+        raise WMEmbError(
+            f"the training data has only {distinct} distinct passage(s); in-batch negatives need at least 2"
+        )
     parameters = sum(p.numel() for p in model.parameters())
     lr = options.lr or (3e-5 if parameters < 60e6 else 2e-5 if parameters < 200e6 else 1e-5)
-    scale = options.scale or (BGE_SCALE if "bge" in str(folder).lower() or "bge" in _name_or_path(model).lower()
-                              else DEFAULT_SCALE)
+    scale = options.scale or (
+        BGE_SCALE if "bge" in str(folder).lower() or "bge" in _name_or_path(model).lower() else DEFAULT_SCALE
+    )
     limit = model_max_length(folder)
     if options.max_length:
         max_length = min(options.max_length, limit)
@@ -192,16 +221,38 @@ def _resolve_settings(options: FinetuneOptions, model, folder: Path, rows: Train
         longest = _longest_tokens(model.tokenizer, queries, passages, instruction)
         max_length = min(longest, limit)
         if longest > limit:
-            log.warning("the longest training text has %d tokens; texts are truncated at the model's limit %d", longest, limit)
-    settings = {"epochs": options.epochs, "learning_rate": lr, "batch_size": batch_size, "loss": options.loss,
-                "mini_batch_size": options.mini_batch_size if options.loss == "cached" else None, "scale": scale,
-                "temperature": round(1 / scale, 4), "warmup": options.warmup, "max_length": max_length,
-                "model_max_length": limit, "query_instruction": instruction, "hard_negatives": rows.negatives_per_row,
-                "seed": options.seed, "early_stopping": options.early_stopping, "merge_with_base": options.merge_with_base,
-                "gradient_checkpointing": options.gradient_checkpointing, "parameters": parameters,
-                "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
-    log.info("settings: lr %.0e (%.0fM parameters), batch %d, scale %g, max length %d, %d hard negatives per query",
-             lr, parameters / 1e6, batch_size, scale, max_length, rows.negatives_per_row)
+            log.warning(
+                "the longest training text has %d tokens; texts are truncated at the model's limit %d", longest, limit
+            )
+    settings = {
+        "epochs": options.epochs,
+        "learning_rate": lr,
+        "batch_size": batch_size,
+        "loss": options.loss,
+        "mini_batch_size": options.mini_batch_size if options.loss == "cached" else None,
+        "scale": scale,
+        "temperature": round(1 / scale, 4),
+        "warmup": options.warmup,
+        "max_length": max_length,
+        "model_max_length": limit,
+        "query_instruction": instruction,
+        "hard_negatives": rows.negatives_per_row,
+        "seed": options.seed,
+        "early_stopping": options.early_stopping,
+        "merge_with_base": options.merge_with_base,
+        "gradient_checkpointing": options.gradient_checkpointing,
+        "parameters": parameters,
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+    }
+    log.info(
+        "settings: lr %.0e (%.0fM parameters), batch %d, scale %g, max length %d, %d hard negatives per query",
+        lr,
+        parameters / 1e6,
+        batch_size,
+        scale,
+        max_length,
+        rows.negatives_per_row,
+    )
     return settings
 
 
@@ -220,8 +271,16 @@ def _longest_tokens(tokenizer, queries: list[str], passages: list[str], instruct
     return max(len(ids) for ids in tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"])
 
 
-def _build_trainer(model, rows: TrainingRows, val, instruction: str | None, settings: dict, options: FinetuneOptions,
-                   run_dir: Path, callbacks: list | None):
+def _build_trainer(
+    model,
+    rows: TrainingRows,
+    val,
+    instruction: str | None,
+    settings: dict,
+    options: FinetuneOptions,
+    run_dir: Path,
+    callbacks: list | None,
+):
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer import losses
@@ -237,24 +296,39 @@ def _build_trainer(model, rows: TrainingRows, val, instruction: str | None, sett
     # otherwise every process would train alone while the loss still gathers across them.
     cpu_only = not on_cuda and not torch.backends.mps.is_available()
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(run_dir), num_train_epochs=options.epochs, per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=batch_size, learning_rate=settings["learning_rate"], warmup_steps=options.warmup,
-        seed=options.seed, data_seed=options.seed, batch_sampler="no_duplicates",
+        output_dir=str(run_dir),
+        num_train_epochs=options.epochs,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        learning_rate=settings["learning_rate"],
+        warmup_steps=options.warmup,
+        seed=options.seed,
+        data_seed=options.seed,
+        batch_sampler="no_duplicates",
         prompts={"anchor": instruction} if instruction else None,
-        eval_strategy="epoch" if val is not None else "no", save_strategy="epoch", save_total_limit=2,
+        eval_strategy="epoch" if val is not None else "no",
+        save_strategy="epoch",
+        save_total_limit=2,
         load_best_model_at_end=val is not None,
         metric_for_best_model=f"eval_{EVALUATOR_NAME}_cosine_{BEST_METRIC}" if val is not None else None,
-        greater_is_better=True, logging_strategy="steps", logging_steps=max(1, steps_per_epoch // 10),
-        bf16=bf16, fp16=on_cuda and not bf16, use_cpu=cpu_only, report_to="none",
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=max(1, steps_per_epoch // 10),
+        bf16=bf16,
+        fp16=on_cuda and not bf16,
+        use_cpu=cpu_only,
+        report_to="none",
         ddp_find_unused_parameters=True if world_size > 1 else None,
-        **{_checkpointing_field(SentenceTransformerTrainingArguments): options.gradient_checkpointing})
+        **{_checkpointing_field(SentenceTransformerTrainingArguments): options.gradient_checkpointing},
+    )
     if bf16 or on_cuda:
         log.info("mixed precision: %s", "bf16" if bf16 else "fp16")
 
     gather = world_size > 1  # share in-batch negatives across DDP processes
     if options.loss == "cached":
-        loss = losses.CachedMultipleNegativesRankingLoss(model, scale=settings["scale"], mini_batch_size=options.mini_batch_size,
-                                                         gather_across_devices=gather)
+        loss = losses.CachedMultipleNegativesRankingLoss(
+            model, scale=settings["scale"], mini_batch_size=options.mini_batch_size, gather_across_devices=gather
+        )
     else:
         loss = losses.MultipleNegativesRankingLoss(model, scale=settings["scale"], gather_across_devices=gather)
     evaluator = _evaluator(val, instruction, batch_size) if val is not None else None
@@ -268,8 +342,9 @@ def _build_trainer(model, rows: TrainingRows, val, instruction: str | None, sett
             resumed_from = _prepare_run_dir(run_dir, options.resume)
     if world_size > 1 and options.resume:
         resumed_from = _last_checkpoint(run_dir)
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=rows.to_dataset(), loss=loss,
-                                         evaluator=evaluator, callbacks=extra)
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=rows.to_dataset(), loss=loss, evaluator=evaluator, callbacks=extra
+    )
     return trainer, resumed_from
 
 
@@ -303,9 +378,16 @@ def _evaluator(val, instruction: str | None, batch_size: int):
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
     return InformationRetrievalEvaluator(
-        val.queries, val.corpus, {qid: set(docs) for qid, docs in val.relevant_docs.items()},
-        query_prompt=instruction, name=EVALUATOR_NAME, batch_size=batch_size, write_csv=False,
-        accuracy_at_k=[1, 3, 5, 10], precision_recall_at_k=[1, 3, 5, 10])
+        val.queries,
+        val.corpus,
+        {qid: set(docs) for qid, docs in val.relevant_docs.items()},
+        query_prompt=instruction,
+        name=EVALUATOR_NAME,
+        batch_size=batch_size,
+        write_csv=False,
+        accuracy_at_k=[1, 3, 5, 10],
+        precision_recall_at_k=[1, 3, 5, 10],
+    )
 
 
 def _evaluate(trainer, model) -> dict[str, float]:
@@ -319,7 +401,7 @@ def _short_metric_names(metrics: dict) -> dict[str, float]:
     for key, value in metrics.items():
         for prefix in prefixes:
             if key.startswith(prefix):
-                short[key[len(prefix):]] = round(float(value), 6)
+                short[key[len(prefix) :]] = round(float(value), 6)
     return short
 
 
@@ -345,7 +427,9 @@ def _epochs_from_history(state, base_metrics: dict | None) -> tuple[list[EpochMe
     return epochs, best_epoch
 
 
-def _save(model, output: Path, summary: FinetuneSummary, instruction: str | None, max_length: int, overwrite: bool) -> None:
+def _save(
+    model, output: Path, summary: FinetuneSummary, instruction: str | None, max_length: int, overwrite: bool
+) -> None:
     """Write the complete model folder (weights, tokenizer, prompts, card, metrics log), then swap it in."""
     from wmemb.train.card import model_card
 
@@ -357,8 +441,15 @@ def _save(model, output: Path, summary: FinetuneSummary, instruction: str | None
         model.save(str(tmp))
         (tmp / "README.md").write_text(model_card(summary), encoding="utf-8")
         write_json(tmp / METRICS_FILE, summary_to_json(summary))
-    log.info("saved the %s model to %s", "merged" if summary.merged_metrics is not None else
-             f"epoch {summary.best_epoch}" if summary.best_epoch else "last epoch", output)
+    log.info(
+        "saved the %s model to %s",
+        "merged"
+        if summary.merged_metrics is not None
+        else f"epoch {summary.best_epoch}"
+        if summary.best_epoch
+        else "last epoch",
+        output,
+    )
 
 
 def summary_to_json(summary: FinetuneSummary) -> dict:

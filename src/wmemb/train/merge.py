@@ -31,7 +31,14 @@ def merge_with_base(model, base_folder: str | Path, base_weight: float) -> None:
                 continue
             other = base_state.get(name)
             if other is None or other.shape != tensor.shape:
-                raise WMEmbError(f"{base_folder}: cannot merge, weight {name!r} differs in shape from the fine-tuned model's")
+                raise WMEmbError(
+                    f"{base_folder}: cannot merge, weight {name!r} differs in shape from the fine-tuned model's"
+                )
             tensor.mul_(1 - base_weight).add_(other.to(tensor.device, tensor.dtype), alpha=base_weight)
             merged.add(tensor.data_ptr())
-    log.info("merged with the base model: %.2f base + %.2f fine-tuned (%d tensors)", base_weight, 1 - base_weight, len(merged))
+    log.info(
+        "merged with the base model: %.2f base + %.2f fine-tuned (%d tensors)",
+        base_weight,
+        1 - base_weight,
+        len(merged),
+    )

@@ -40,7 +40,9 @@ class MineOptions:
 
     def check(self) -> None:
         if self.range_min < 0 or self.range_max <= self.range_min:
-            raise WMEmbError(f"the rank window needs 0 <= --range-min < --range-max (got {self.range_min}..{self.range_max})")
+            raise WMEmbError(
+                f"the rank window needs 0 <= --range-min < --range-max (got {self.range_min}..{self.range_max})"
+            )
         if self.negatives < 1:
             raise WMEmbError(f"--negatives must be at least 1 (got {self.negatives})")
         if not 0 <= self.relative_margin < 1:
@@ -60,8 +62,12 @@ class MineSummary:
     filled_at_random: int  # negatives drawn from outside the window because the window ran short
 
 
-def mine(dataset: str | os.PathLike, output: str | os.PathLike, model: str | os.PathLike | None = None,
-         options: MineOptions | None = None) -> MineSummary:
+def mine(
+    dataset: str | os.PathLike,
+    output: str | os.PathLike,
+    model: str | os.PathLike | None = None,
+    options: MineOptions | None = None,
+) -> MineSummary:
     """Write FlagEmbedding JSONL for `dataset` (llama_index JSON or FlagEmbedding JSONL) with mined negatives."""
     import numpy as np
     from tqdm import tqdm
@@ -77,15 +83,29 @@ def mine(dataset: str | os.PathLike, output: str | os.PathLike, model: str | os.
     most_positives = max(len(docs) for docs in data.relevant_docs.values())
     negatives = min(options.negatives, size - most_positives)
     if negatives < 1:
-        raise WMEmbError(f"{dataset}: the corpus has only {size} passages, all positives of some query; nothing to mine")
+        raise WMEmbError(
+            f"{dataset}: the corpus has only {size} passages, all positives of some query; nothing to mine"
+        )
     if negatives < options.negatives:
-        log.warning("the corpus has only %d passages: %d negatives per query instead of %d", size, negatives, options.negatives)
+        log.warning(
+            "the corpus has only %d passages: %d negatives per query instead of %d", size, negatives, options.negatives
+        )
     window = _clamp_window(options.range_min, options.range_max, size, negatives + most_positives)
-    log.info("rank window %d..%d of %d passages, margin %.2f relative to the positive's score",
-             window[0], window[1], size, options.relative_margin)
+    log.info(
+        "rank window %d..%d of %d passages, margin %.2f relative to the positive's score",
+        window[0],
+        window[1],
+        size,
+        options.relative_margin,
+    )
 
-    corpus_embeddings = st_model.encode(corpus_texts, batch_size=options.batch_size, convert_to_numpy=True,
-                                        normalize_embeddings=True, show_progress_bar=True).astype(np.float32)
+    corpus_embeddings = st_model.encode(
+        corpus_texts,
+        batch_size=options.batch_size,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+        show_progress_bar=True,
+    ).astype(np.float32)
     search, backend = _searcher(corpus_embeddings, options.use_faiss)
     log.info("search backend: %s", backend)
     position = {cid: index for index, cid in enumerate(corpus_ids)}
@@ -93,10 +113,14 @@ def mine(dataset: str | os.PathLike, output: str | os.PathLike, model: str | os.
     qids = list(data.queries)
     records, filled = [], 0
     for start in tqdm(range(0, len(qids), QUERY_CHUNK), desc="mining", unit="chunk"):
-        chunk = qids[start:start + QUERY_CHUNK]
-        query_embeddings = st_model.encode([data.queries[qid] for qid in chunk], prompt=instruction or None,
-                                           batch_size=options.batch_size, convert_to_numpy=True,
-                                           normalize_embeddings=True).astype(np.float32)
+        chunk = qids[start : start + QUERY_CHUNK]
+        query_embeddings = st_model.encode(
+            [data.queries[qid] for qid in chunk],
+            prompt=instruction or None,
+            batch_size=options.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        ).astype(np.float32)
         top_scores, top_ids = search(query_embeddings, window[1])
         for row, qid in enumerate(chunk):
             positives = [position[doc] for doc in data.relevant_docs[qid]]
@@ -106,23 +130,32 @@ def mine(dataset: str | os.PathLike, output: str | os.PathLike, model: str | os.
             # Ranks count over the full result list: the positives' ranks are skipped, never taken. A text
             # stored under two ids is one candidate (and never a negative when it is a positive's text).
             candidates = {}
-            for i, score in zip(top_ids[row][window[0]:].tolist(), top_scores[row][window[0]:].tolist()):
+            for i, score in zip(top_ids[row][window[0] :].tolist(), top_scores[row][window[0] :].tolist()):
                 if i >= 0 and corpus_texts[i] not in positive_texts and score < ceiling:
                     candidates.setdefault(corpus_texts[i], (i, score))
             chosen = rng.sample(list(candidates.values()), min(negatives, len(candidates)))
             if len(chosen) < negatives:
                 excluded = positive_texts | {corpus_texts[i] for i, _ in chosen}
-                extra = _random_fill(rng, corpus_texts, excluded, negatives - len(chosen), corpus_embeddings,
-                                     query_embeddings[row])
+                extra = _random_fill(
+                    rng, corpus_texts, excluded, negatives - len(chosen), corpus_embeddings, query_embeddings[row]
+                )
                 chosen += extra
                 filled += len(extra)
-            records.append(PairRecord(query=data.queries[qid], pos=[corpus_texts[p] for p in positives],
-                                      neg=[corpus_texts[i] for i, _ in chosen],
-                                      pos_scores=[round(s, 6) for s in positive_scores],
-                                      neg_scores=[round(s, 6) for _, s in chosen], prompt=instruction or None))
+            records.append(
+                PairRecord(
+                    query=data.queries[qid],
+                    pos=[corpus_texts[p] for p in positives],
+                    neg=[corpus_texts[i] for i, _ in chosen],
+                    pos_scores=[round(s, 6) for s in positive_scores],
+                    neg_scores=[round(s, 6) for _, s in chosen],
+                    prompt=instruction or None,
+                )
+            )
     write_pairs(output, records)
     if filled:
-        log.warning("%d negatives were drawn at random from outside the window (too few candidates under the margin)", filled)
+        log.warning(
+            "%d negatives were drawn at random from outside the window (too few candidates under the margin)", filled
+        )
     log.info("wrote %d queries with %d negatives each to %s", len(records), negatives, output)
     return MineSummary(Path(output), len(records), size, backend, window, negatives, filled)
 
@@ -163,8 +196,9 @@ def _searcher(corpus_embeddings, use_faiss: bool | None):
     return exact, "exact"
 
 
-def _random_fill(rng: random.Random, corpus_texts: list[str], excluded: set[str], count: int,
-                 corpus_embeddings, query_embedding) -> list[tuple[int, float]]:
+def _random_fill(
+    rng: random.Random, corpus_texts: list[str], excluded: set[str], count: int, corpus_embeddings, query_embedding
+) -> list[tuple[int, float]]:
     """`count` random passages of distinct texts outside `excluded` (positives, already chosen), with scores."""
     first_of_text = {}
     for i, text in enumerate(corpus_texts):

@@ -21,8 +21,10 @@ def load_sentence_model(name_or_path: str | os.PathLike | None, device: str | No
 
     folder = resolve_model(name_or_path)
     if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
-        raise WMEmbError(f"{folder}: not a sentence-transformers or transformers model folder "
-                         "(no modules.json or config.json); pass the folder that holds the model's weights")
+        raise WMEmbError(
+            f"{folder}: not a sentence-transformers or transformers model folder "
+            "(no modules.json or config.json); pass the folder that holds the model's weights"
+        )
     try:
         model = SentenceTransformer(str(folder), device=device)
     except Exception as exc:  # transformers raises many types for broken folders
@@ -31,8 +33,9 @@ def load_sentence_model(name_or_path: str | os.PathLike | None, device: str | No
     return model, folder
 
 
-def decide_query_instruction(folder: Path, explicit: str | None = None, disabled: bool = False,
-                             from_data: str | None = None) -> str | None:
+def decide_query_instruction(
+    folder: Path, explicit: str | None = None, disabled: bool = False, from_data: str | None = None
+) -> str | None:
     """The instruction prepended to queries: --no-query-instruction, --query-instruction, the data's
     own `prompt`, then the one the model is known to use (BGE by name, or a saved prompts["query"])."""
     if disabled and explicit:
@@ -42,7 +45,7 @@ def decide_query_instruction(folder: Path, explicit: str | None = None, disabled
     elif explicit:
         choice, why = explicit, "given by --query-instruction"
     elif from_data:
-        choice, why = from_data, "from the dataset's \"prompt\" field"
+        choice, why = from_data, 'from the dataset\'s "prompt" field'
     else:
         choice = query_prompt(folder)
         why = "the model's own" if choice else "the model is not known to use one"

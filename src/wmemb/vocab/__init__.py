@@ -4,5 +4,17 @@ from wmemb.vocab.expand import INIT_METHODS, ExpandReport, Overlap, TermReport, 
 from wmemb.vocab.suggest import Candidate, SuggestOptions, SuggestResult, suggest_terms, write_terms_tsv
 from wmemb.vocab.wordfile import read_word_file, validate_terms
 
-__all__ = ["INIT_METHODS", "Candidate", "ExpandReport", "Overlap", "SuggestOptions", "SuggestResult", "TermReport",
-           "expand_model", "read_word_file", "suggest_terms", "validate_terms", "write_terms_tsv"]
+__all__ = [
+    "INIT_METHODS",
+    "Candidate",
+    "ExpandReport",
+    "Overlap",
+    "SuggestOptions",
+    "SuggestResult",
+    "TermReport",
+    "expand_model",
+    "read_word_file",
+    "suggest_terms",
+    "validate_terms",
+    "write_terms_tsv",
+]

@@ -35,7 +35,12 @@ from wmemb.vocab.wordfile import validate_terms
 log = logging.getLogger(__name__)
 
 INIT_METHODS = ("mean-subtoken", "hf-default", "random")
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
 # Ordinary sentences a term is checked in: Chinese terms between other CJK characters, Latin terms between words.
 _CJK_PROBE = "我们在实验中观察到{term}的变化。"
 _LATIN_PROBE = "In this study, {term} was observed twice."
@@ -73,10 +78,14 @@ class Overlap:
 
     def describe(self) -> str:
         if self.kind == "inside":
-            return (f"{self.first!r} is inside {self.second!r}: where {self.second!r} occurs it wins (longest match), "
-                    f"elsewhere {self.first!r} matches alone")
-        return (f"{self.first!r} and {self.second!r} share characters: in {self.example!r} the leftmost match wins -> "
-                f"{' '.join(self.tokens)}")
+            return (
+                f"{self.first!r} is inside {self.second!r}: where {self.second!r} occurs it wins (longest match), "
+                f"elsewhere {self.first!r} matches alone"
+            )
+        return (
+            f"{self.first!r} and {self.second!r} share characters: in {self.example!r} the leftmost match wins -> "
+            f"{' '.join(self.tokens)}"
+        )
 
 
 @dataclass
@@ -106,8 +115,15 @@ class ExpandReport:
         return [term for term in self.added if not term.single_token]
 
 
-def expand_model(model: str | os.PathLike | None, output: str | os.PathLike, terms: list[str], init: str = "mean-subtoken",
-                 overwrite: bool = False, report_texts: str | os.PathLike | None = None, seed: int = 0) -> ExpandReport:
+def expand_model(
+    model: str | os.PathLike | None,
+    output: str | os.PathLike,
+    terms: list[str],
+    init: str = "mean-subtoken",
+    overwrite: bool = False,
+    report_texts: str | os.PathLike | None = None,
+    seed: int = 0,
+) -> ExpandReport:
     """Expand `model` with `terms` and write the complete model to `output` (which may be `model`)."""
     if init not in INIT_METHODS:
         raise WMEmbError(f"--init {init!r}: unknown method; choose one of {', '.join(INIT_METHODS)}")
@@ -130,11 +146,17 @@ def expand_model(model: str | os.PathLike | None, output: str | os.PathLike, ter
             report.token_id = tokenizer.convert_tokens_to_ids(report.token)
     overlaps = find_overlaps([r for r in reports if r.added], tokenizer)
     _resize_and_initialise(new_model, old_tokenizer, [r for r in reports if r.added], init, seed)
-    log.info("expand: %d term(s) added, %d skipped, %d overlap(s); new rows initialised with %s",
-             sum(r.added for r in reports), sum(not r.added for r in reports), len(overlaps), init)
+    log.info(
+        "expand: %d term(s) added, %d skipped, %d overlap(s); new rows initialised with %s",
+        sum(r.added for r in reports),
+        sum(not r.added for r in reports),
+        len(overlaps),
+        init,
+    )
 
-    report = ExpandReport(source=str(source), output=str(output), init=init, terms=reports, overlaps=overlaps,
-                          modules_added=modules_added)
+    report = ExpandReport(
+        source=str(source), output=str(output), init=init, terms=reports, overlaps=overlaps, modules_added=modules_added
+    )
     with atomic_dir(output, overwrite=True) as folder:
         new_model.save(str(folder))
         del new_model
@@ -178,7 +200,9 @@ def load_sentence_model(folder: Path):
     if added:
         log.info("%s: no pooling module; added %s (CLS pooling, as BGE models use)", folder, " + ".join(added))
     if not getattr(model[0].tokenizer, "is_fast", False):
-        raise WMEmbError(f"{folder}: only fast (tokenizer.json-backed) tokenizers can be expanded; this one is {type(model[0].tokenizer).__name__}")
+        raise WMEmbError(
+            f"{folder}: only fast (tokenizer.json-backed) tokenizers can be expanded; this one is {type(model[0].tokenizer).__name__}"
+        )
     return model, added
 
 
@@ -194,9 +218,13 @@ def _check_model_folder(folder: Path) -> None:
         first = next((m for m in modules if m.get("idx", 0) == 0), modules[0] if modules else {})
         transformer_dir = folder / first.get("path", "")
     if not has_tokenizer(transformer_dir):
-        raise WMEmbError(f"{folder}: no tokenizer in this model folder (expected tokenizer.json or vocab.txt); pass a complete model folder")
+        raise WMEmbError(
+            f"{folder}: no tokenizer in this model folder (expected tokenizer.json or vocab.txt); pass a complete model folder"
+        )
     if not any((transformer_dir / name).is_file() for name in _WEIGHT_FILES):
-        raise WMEmbError(f"{folder}: no model weights in this folder (expected model.safetensors or pytorch_model.bin); pass a complete model folder")
+        raise WMEmbError(
+            f"{folder}: no model weights in this folder (expected model.safetensors or pytorch_model.bin); pass a complete model folder"
+        )
 
 
 def is_uncased(tokenizer) -> bool:
@@ -223,7 +251,9 @@ def plan_terms(tokenizer, terms: list[str]):
         report = TermReport(term=term, added=False, token=content, old_pieces=pieces)
         reports.append(report)
         if content in seen:
-            report.reason = f"duplicate of {seen[content]!r}" + (" (the tokenizer is uncased)" if seen[content] != term else "")
+            report.reason = f"duplicate of {seen[content]!r}" + (
+                " (the tokenizer is uncased)" if seen[content] != term else ""
+            )
         elif content in already_added:
             report.reason = "already an added token of this tokenizer"
         elif content in vocab:
@@ -256,7 +286,7 @@ def find_overlaps(added: list[TermReport], tokenizer) -> list[Overlap]:
         for start in range(1, len(token)):
             for other in prefixes.get(token[start:], []):
                 if other != token and token not in other and other not in token:
-                    example = token + other[len(token) - start:]
+                    example = token + other[len(token) - start :]
                     overlaps.append(Overlap(token, other, "chain", example, tokenizer.tokenize(example)))
     for overlap in overlaps:
         log.info("overlap: %s", overlap.describe())
@@ -294,7 +324,11 @@ def probe_sentences(term: TermReport, uncased: bool) -> list[str]:
         return [_CJK_PROBE.format(term=term.term)]
     variants = [term.term]
     if uncased:  # an uncased model must match the term however it is capitalised
-        variants += [variant for variant in (term.term.upper(), term.term.lower(), term.term.capitalize()) if variant not in variants]
+        variants += [
+            variant
+            for variant in (term.term.upper(), term.term.lower(), term.term.capitalize())
+            if variant not in variants
+        ]
     return [_LATIN_PROBE.format(term=variant) for variant in variants]
 
 
@@ -329,8 +363,14 @@ def _compare_embeddings(old_model, new_model, old_tokenizer, texts: list[str], r
         if not report.unaffected_identical:
             log.warning("texts without new terms do not embed identically after expansion")
     if affected:
-        cosines = torch.nn.functional.cosine_similarity(encode(old_model, affected), encode(new_model, affected), dim=-1)
+        cosines = torch.nn.functional.cosine_similarity(
+            encode(old_model, affected), encode(new_model, affected), dim=-1
+        )
         report.mean_cosine = float(cosines.mean())
-    log.info("embeddings: %d unaffected text(s)%s, %d with new terms (mean cosine old/new %s)", len(unaffected),
-             " bit-identical" if report.unaffected_identical else " CHANGED", len(affected),
-             "n/a" if report.mean_cosine is None else f"{report.mean_cosine:.4f}")
+    log.info(
+        "embeddings: %d unaffected text(s)%s, %d with new terms (mean cosine old/new %s)",
+        len(unaffected),
+        " bit-identical" if report.unaffected_identical else " CHANGED",
+        len(affected),
+        "n/a" if report.mean_cosine is None else f"{report.mean_cosine:.4f}",
+    )

@@ -60,18 +60,24 @@ _ENGLISH_FUNCTION_WORDS = frozenset(
     """a an the and or but nor of in on at by for with from to into onto over under about as than then that this these
     those which who whom whose what when where why how is are was were be been being has have had do does did can could
     shall should will would may might must not no it its we you they he she i our your their his her them us me my
-    there here also such each every any all some both either neither more most less other same so if via per see use""".split())
+    there here also such each every any all some both either neither more most less other same so if via per see use""".split()
+)
 _DIGIT_RUNS = re.compile(r"\d+")
 # jieba words that make an n-gram a clause or a phrase about the text rather than a term: particles,
 # prepositions, modal and everyday verbs anywhere (重定向|到|文件, 权限|允许|所有者, 下面|的|命令) ...
-_CLAUSE_WORDS_ZH = frozenset("的 了 是 在 和 与 及 或 把 被 将 到 让 使 给 能 会 可以 允许 需要 包含 使用 尝试 参见 请".split())
+_CLAUSE_WORDS_ZH = frozenset(
+    "的 了 是 在 和 与 及 或 把 被 将 到 让 使 给 能 会 可以 允许 需要 包含 使用 尝试 参见 请".split()
+)
 # ... determiners and pointers at the start (下列|例子, 该|文件), positions and ordinals at the end (系统|上, 参见|第).
-_LEADING_WORDS_ZH = frozenset("下列 下面 以下 如下 上述 该 此 每 各 某 这些 那些 这个 那个 一个 一种 一些 任何 所有 其他 如何".split())
+_LEADING_WORDS_ZH = frozenset(
+    "下列 下面 以下 如下 上述 该 此 每 各 某 这些 那些 这个 那个 一个 一种 一些 任何 所有 其他 如何".split()
+)
 _TRAILING_WORDS_ZH = frozenset("例子 如下 之后 以后 之前 以前 时 上 下 里 第 后 前 之一 等等".split())
 # Words that make an English phrase a clause: articles, pronouns, auxiliaries (try the following, it is used).
 _ENGLISH_CLAUSE_WORDS = frozenset(
     """a an the this that these those is are was were be been being has have had do does did can could shall should
-    will would may might must it its we you they he she i our your their his her them us me my there""".split())
+    will would may might must it its we you they he she i our your their his her them us me my there""".split()
+)
 _HEX_ID = re.compile(r"[0-9a-f]{4,}")
 
 
@@ -129,8 +135,9 @@ def load_sentences(inputs: list[str | os.PathLike]) -> list[str]:
     return result
 
 
-def suggest_terms(inputs: list[str | os.PathLike], model: str | os.PathLike | None = None,
-                  options: SuggestOptions | None = None) -> SuggestResult:
+def suggest_terms(
+    inputs: list[str | os.PathLike], model: str | os.PathLike | None = None, options: SuggestOptions | None = None
+) -> SuggestResult:
     options = options or SuggestOptions()
     if options.top < 1 or options.min_freq < 1:
         raise WMEmbError("--top and --min-freq must be at least 1")
@@ -140,12 +147,17 @@ def suggest_terms(inputs: list[str | os.PathLike], model: str | os.PathLike | No
     seeds = {"sentencepiece": sentencepiece_pieces(corpus, options)} if options.use_sentencepiece else {}
     pool = chinese_candidates(corpus, options, dropped, seeds) + english_candidates(corpus, tokenizer, options, dropped)
     ranked = rank(pool, tokenizer, dropped)[: options.top]
-    log.info("suggest: %d sentences, %d candidates kept; dropped: %s", len(corpus), len(ranked),
-             ", ".join(f"{count} {reason}" for reason, count in dropped.most_common()) or "none")
+    log.info(
+        "suggest: %d sentences, %d candidates kept; dropped: %s",
+        len(corpus),
+        len(ranked),
+        ", ".join(f"{count} {reason}" for reason, count in dropped.most_common()) or "none",
+    )
     return SuggestResult(candidates=ranked, sentences=len(corpus), dropped=dropped)
 
 
 # --- Chinese -------------------------------------------------------------------------------------------
+
 
 def count_ngrams(runs: list[str], max_chars: int, min_freq: int) -> Counter:
     """Counts of Han n-grams, 1..max_chars long; an n-gram is counted only if both its (n-1)-gram
@@ -155,7 +167,7 @@ def count_ngrams(runs: list[str], max_chars: int, min_freq: int) -> Counter:
         level = Counter()
         for run in runs:
             for start in range(len(run) - n + 1):
-                gram = run[start:start + n]
+                gram = run[start : start + n]
                 if counts[gram[:-1]] >= min_freq and counts[gram[1:]] >= min_freq:
                     level[gram] += 1
         frequent = {gram: count for gram, count in level.items() if count >= min_freq}
@@ -184,8 +196,9 @@ def branching_entropy(neighbours: Counter, boundaries: int) -> float:
     return entropy + boundaries * math.log(total) / total
 
 
-def chinese_candidates(corpus: list[str], options: SuggestOptions, dropped: Counter,
-                       seeds: dict[str, set[str]] | None = None) -> list[Candidate]:
+def chinese_candidates(
+    corpus: list[str], options: SuggestOptions, dropped: Counter, seeds: dict[str, set[str]] | None = None
+) -> list[Candidate]:
     """Cohesive n-grams and seed words (origin -> words: jieba's, sentencepiece's, which need half the
     cohesion), then dropped if they are fragments, everyday words, clauses or cross a word boundary."""
     runs, run_sentence = [], []
@@ -206,9 +219,15 @@ def chinese_candidates(corpus: list[str], options: SuggestOptions, dropped: Coun
     seeds = dict(seeds or {}, **({"jieba": set(_jieba_words(runs))} if options.use_jieba else {}))
     for origin, words in seeds.items():
         for word in words:
-            if len(word) >= 2 and counts[word] >= options.min_freq and cohesion(word, counts, total, typical_char) >= options.min_pmi / 2:
+            if (
+                len(word) >= 2
+                and counts[word] >= options.min_freq
+                and cohesion(word, counts, total, typical_char) >= options.min_pmi / 2
+            ):
                 origins[word].add(origin)
-    dropped["Chinese n-grams below the cohesion (PMI) threshold"] += sum(1 for g in counts if len(g) >= 2) - len(origins)
+    dropped["Chinese n-grams below the cohesion (PMI) threshold"] += sum(1 for g in counts if len(g) >= 2) - len(
+        origins
+    )
 
     left, right = defaultdict(Counter), defaultdict(Counter)
     left_edge, right_edge, example = Counter(), Counter(), {}
@@ -216,7 +235,7 @@ def chinese_candidates(corpus: list[str], options: SuggestOptions, dropped: Coun
     for run, sentence_index in zip(runs, run_sentence):
         for n in lengths:
             for start in range(len(run) - n + 1):
-                gram = run[start:start + n]
+                gram = run[start : start + n]
                 if gram not in origins:
                     continue
                 example.setdefault(gram, sentence_index)
@@ -256,8 +275,11 @@ def is_chinese_clause(gram: str) -> bool:
     this check uses jieba's dictionary even with --no-jieba (which only turns off seeding and the
     everyday-word filter)."""
     words = list(_jieba_cut(gram))
-    return (any(word in _CLAUSE_WORDS_ZH for word in words) or words[0] in _LEADING_WORDS_ZH
-            or words[-1] in _TRAILING_WORDS_ZH)
+    return (
+        any(word in _CLAUSE_WORDS_ZH for word in words)
+        or words[0] in _LEADING_WORDS_ZH
+        or words[-1] in _TRAILING_WORDS_ZH
+    )
 
 
 def _jieba_words(runs: list[str]) -> Iterable[str]:
@@ -282,6 +304,7 @@ def _general_frequencies() -> dict[str, int]:
 
 # --- English -------------------------------------------------------------------------------------------
 
+
 def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dropped: Counter) -> list[Candidate]:
     """Words and 2..max_phrase_words-word phrases; uncased tokenizers merge capitalisations."""
     fold = str.lower if is_uncased(tokenizer) else str
@@ -296,13 +319,13 @@ def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dr
                 words[key] += 1
                 surface[key][token] += 1
                 example.setdefault(key, index)
-                before, after = sentence[match.start() - 1:match.start()], sentence[match.end():match.end() + 1]
+                before, after = sentence[match.start() - 1 : match.start()], sentence[match.end() : match.end() + 1]
                 in_paths[key] += before in ("/", "\\", ".") or after in ("/", "\\")
             for n in range(2, options.max_phrase_words + 1):
                 for start in range(len(tokens) - n + 1):
-                    key = " ".join(keys[start:start + n])
+                    key = " ".join(keys[start : start + n])
                     phrases[key] += 1
-                    surface[key][" ".join(tokens[start:start + n])] += 1
+                    surface[key][" ".join(tokens[start : start + n])] += 1
                     example.setdefault(key, index)
     total = sum(words.values())
 
@@ -329,11 +352,16 @@ def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dr
         if any(part.lower() in _ENGLISH_CLAUSE_WORDS or is_code_like(part) for part in parts):
             dropped["English phrases that are clauses or contain codes"] += 1
             continue
-        pmi = min(math.log(count * total / (part_count(parts[:cut]) * part_count(parts[cut:]))) for cut in range(1, len(parts)))
+        pmi = min(
+            math.log(count * total / (part_count(parts[:cut]) * part_count(parts[cut:])))
+            for cut in range(1, len(parts))
+        )
         if pmi < options.min_pmi:
             dropped["English phrases below the cohesion (PMI) threshold"] += 1
             continue
-        candidates.append(Candidate(surface[key].most_common(1)[0][0], count, 0, corpus[example[key]], {"phrase"}, len(parts)))
+        candidates.append(
+            Candidate(surface[key].most_common(1)[0][0], count, 0, corpus[example[key]], {"phrase"}, len(parts))
+        )
     return candidates
 
 
@@ -344,11 +372,16 @@ def is_code_like(word: str) -> bool:
     parts = word.split("-")
     short_parts = sum(len(part) <= 2 for part in parts)
     digits = sum(char.isdigit() for char in word)
-    return ((len(parts) > 1 and short_parts * 2 > len(parts)) or digits * 2 > len(word) - word.count("-")
-            or (_HEX_ID.fullmatch(word.lower()) is not None and digits >= 2) or len(_DIGIT_RUNS.findall(word)) > 1)
+    return (
+        (len(parts) > 1 and short_parts * 2 > len(parts))
+        or digits * 2 > len(word) - word.count("-")
+        or (_HEX_ID.fullmatch(word.lower()) is not None and digits >= 2)
+        or len(_DIGIT_RUNS.findall(word)) > 1
+    )
 
 
 # --- sentencepiece -------------------------------------------------------------------------------------
+
 
 def sentencepiece_pieces(corpus: list[str], options: SuggestOptions) -> set[str]:
     """Han pieces (2+ characters) of a unigram model trained on the corpus. They only seed the Chinese
@@ -360,11 +393,21 @@ def sentencepiece_pieces(corpus: list[str], options: SuggestOptions) -> set[str]
     model = io.BytesIO()
     vocab_size = max(200, min(options.sentencepiece_vocab, len(set("".join(corpus))) * 4))
     try:
-        spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus), model_writer=model, vocab_size=vocab_size,
-                                       model_type="unigram", character_coverage=0.9995, hard_vocab_limit=False,
-                                       max_sentencepiece_length=options.max_chars, minloglevel=2)
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(corpus),
+            model_writer=model,
+            vocab_size=vocab_size,
+            model_type="unigram",
+            character_coverage=0.9995,
+            hard_vocab_limit=False,
+            max_sentencepiece_length=options.max_chars,
+            minloglevel=2,
+        )
     except RuntimeError as exc:
-        log.warning("sentencepiece could not be trained on this corpus (%s); its candidates are left out", str(exc).splitlines()[0])
+        log.warning(
+            "sentencepiece could not be trained on this corpus (%s); its candidates are left out",
+            str(exc).splitlines()[0],
+        )
         return set()
     processor = spm.SentencePieceProcessor(model_proto=model.getvalue())
     pieces = (processor.id_to_piece(index).lstrip("\u2581") for index in range(processor.get_piece_size()))
@@ -372,6 +415,7 @@ def sentencepiece_pieces(corpus: list[str], options: SuggestOptions) -> set[str]
 
 
 # --- ranking -------------------------------------------------------------------------------------------
+
 
 def rank(pool: list[Candidate], tokenizer, dropped: Counter) -> list[Candidate]:
     """Measure pieces, drop what the vocabulary already has, rank by tokens saved, prune substrings."""
@@ -416,4 +460,6 @@ def write_terms_tsv(path: str | os.PathLike, candidates: list[Candidate]) -> Non
         handle.write("term\tfrequency\tpieces\ttokens_saved\texample\n")
         for candidate in candidates:
             example = re.sub(r"\s+", " ", candidate.example)[:160]
-            handle.write(f"{candidate.term}\t{candidate.frequency}\t{candidate.pieces}\t{candidate.tokens_saved}\t{example}\n")
+            handle.write(
+                f"{candidate.term}\t{candidate.frequency}\t{candidate.pieces}\t{candidate.tokens_saved}\t{example}\n"
+            )

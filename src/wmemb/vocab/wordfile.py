@@ -65,11 +65,17 @@ def validate_terms(terms: list[str], locations: list[str] | None = None) -> list
         stripped = term.strip()
         if not stripped:
             raise WMEmbError(f"{location}: empty or whitespace-only term; remove it")
-        control = next((char for char in stripped if unicodedata.category(char) in ("Cc", "Cf") or char in "\t\r\n"), None)
+        control = next(
+            (char for char in stripped if unicodedata.category(char) in ("Cc", "Cf") or char in "\t\r\n"), None
+        )
         if control is not None:
-            raise WMEmbError(f"{location}: term {stripped!r} contains the control character U+{ord(control):04X}; remove it")
+            raise WMEmbError(
+                f"{location}: term {stripped!r} contains the control character U+{ord(control):04X}; remove it"
+            )
         if len(stripped) > MAX_TERM_CHARS:
-            raise WMEmbError(f"{location}: term {stripped[:20]!r}... is {len(stripped)} characters long (at most {MAX_TERM_CHARS}); "
-                             "use a shorter term")
+            raise WMEmbError(
+                f"{location}: term {stripped[:20]!r}... is {len(stripped)} characters long (at most {MAX_TERM_CHARS}); "
+                "use a shorter term"
+            )
         cleaned.append(stripped)
     return cleaned
