@@ -6,20 +6,34 @@ Chinese text has no spaces, so terms are found statistically among character n-g
   count is capped at that of a typical character when it is the cut-off part;
 - freedom: the left and right branching entropy (how varied the neighbouring characters are); a
   fragment of a longer term (芽孢杆 in 芽孢杆菌) is always followed by the same character;
-- optional jieba seeding: dictionary words jieba segments need only half the cohesion, and
-  jieba's general-language dictionary drops everyday words (我们, 使用) that are frequent anywhere;
+- optional jieba seeding: dictionary words jieba segments need only half the cohesion;
 - clauses: n-grams whose jieba segmentation has a particle, preposition or everyday verb as a word of
   its own (重定向|到|文件), a determiner first (下列|例子) or a position word last (系统|上) are dropped.
 English words are already delimited: frequent words and short phrases the model's tokenizer cuts
-into several pieces are candidates (phrases must be cohesive, not start or end with a function word
-and hold no article, pronoun or auxiliary); codes (rw-rw-r, hex ids, mostly digits) and words seen
-mostly inside file paths or names (usr, txt) are dropped.
+into several pieces are candidates (phrases must be cohesive, not start or end with a function word,
+repeat no word and hold no article, pronoun or auxiliary); codes (rw-rw-r, hex ids, mostly digits)
+and words seen mostly inside file paths or names (usr, txt) are dropped.
 Optionally a sentencepiece unigram model trained on the corpus proposes Chinese seeds too.
 
-Candidates are ranked by the tokens they would save, frequency x (pieces - 1); existing vocabulary,
-substrings of better candidates that rarely occur on their own, and n-grams starting or ending with
-a function character are dropped. The result is a TSV (term, frequency, pieces, tokens saved,
-example) to edit by hand and pass to `wmemb expand --words-file`.
+Ranking. A term is worth adding when it saves tokens and when it is specific to this corpus: an
+everyday word (安装, 用户, install, user) means here what the model already learnt it means, however
+often it occurs. So:
+- tokens saved = frequency x (pieces - 1); an English phrase, or a Chinese compound of listed terms
+  that general language does not list as one word (主服务器设定配置 = 主服务器 + 设定 + 配置), is
+  credited only with what it saves beyond its words or parts;
+- specificity = log10(rate in the corpus / rate in general language), both per word. The general rate
+  comes from wordfreq (Chinese list for Han terms, English list otherwise; words it does not list count
+  as once per hundred million words); a phrase or compound is as frequent as its rarest word or part;
+- score = tokens saved x specificity^3, best first.
+Words less than `domain_ratio` (10) times more frequent here than in general language are dropped as
+everyday words, as are existing vocabulary, substrings of better candidates that rarely occur on their
+own, and n-grams starting or ending with a function character.
+
+The result is a TSV to edit by hand and pass to `wmemb expand --words-file` (which reads its first
+column). Columns: term; score; tokens_saved; specificity; frequency (occurrences in the corpus);
+per_million (the same per million corpus words); general_per_million (wordfreq's rate per million
+words); pieces (tokens the model cuts the term into now); made_of (the listed terms a compound is made
+of, joined by " + "; empty otherwise); example (a sentence it occurs in).
 """
 
 from __future__ import annotations
@@ -60,7 +74,8 @@ _ENGLISH_FUNCTION_WORDS = frozenset(
     """a an the and or but nor of in on at by for with from to into onto over under about as than then that this these
     those which who whom whose what when where why how is are was were be been being has have had do does did can could
     shall should will would may might must not no it its we you they he she i our your their his her them us me my
-    there here also such each every any all some both either neither more most less other same so if via per see use""".split()
+    there here also such each every any all some both either neither more most less other same so if via per see
+    use""".split()
 )
 _DIGIT_RUNS = re.compile(r"\d+")
 # jieba words that make an n-gram a clause or a phrase about the text rather than a term: particles,
@@ -79,6 +94,18 @@ _ENGLISH_CLAUSE_WORDS = frozenset(
     will would may might must it its we you they he she i our your their his her them us me my there""".split()
 )
 _HEX_ID = re.compile(r"[0-9a-f]{4,}")
+# General-language rate given to words wordfreq does not list: once per hundred million words, its rarest entries.
+BACKGROUND_FLOOR = 1e-8
+# Average length of a word in running Chinese text (jieba's dictionary segmentation of the bundled Debian
+# Reference sample: 1.73), to turn character counts into word counts comparable with per-word rates.
+CHINESE_CHARS_PER_WORD = 1.7
+# A hyphenated word is one word that wordfreq splits in parts; each break it has to assume makes it this much
+# rarer, the factor wordfreq itself applies to the word breaks it infers inside Chinese text.
+INFERRED_BREAK_FACTOR = 10.0
+# Specificity spans about 1..5 (orders of magnitude), tokens saved about 10..1000: cubed, both weigh about the
+# same in the score, and terms tens of thousands of times more frequent here than in general language outrank
+# everyday words a hundred times more frequent that save ten times as many tokens.
+SPECIFICITY_POWER = 3
 
 
 @dataclass
@@ -90,7 +117,8 @@ class SuggestOptions:
     max_chars: int = 8  # longest Chinese n-gram considered
     min_pmi: float = 3.0  # natural log: the parts occur together ~20x more often than by chance
     min_entropy: float = 1.0  # nats, the smaller of left and right branching entropy
-    domain_ratio: float = 20.0  # corpus frequency / jieba general frequency below this: an everyday word
+    # rate in the corpus / rate in general language (wordfreq) below this: an everyday word, dropped
+    domain_ratio: float = 10.0
     max_phrase_words: int = 3
     use_jieba: bool = True
     use_sentencepiece: bool = False
@@ -105,12 +133,26 @@ class Candidate:
     example: str
     origin: set[str] = field(default_factory=set)  # ngram, jieba, word, phrase, sentencepiece
     words: int = 1  # Latin words in a phrase
+    parts: list[str] = field(default_factory=list)  # listed terms a Chinese compound is made of
+    rate: float = 0.0  # occurrences per corpus word
+    general_rate: float = BACKGROUND_FLOOR  # occurrences per word of general language (wordfreq)
 
     @property
     def tokens_saved(self) -> int:
-        """frequency x (pieces - 1); a phrase is credited only with what it saves beyond its words
-        (one token per word), so it never outranks the words it is made of for their own savings."""
-        return self.frequency * ((self.pieces if self.words == 1 else self.words) - 1)
+        """frequency x (pieces - 1); a phrase or a compound of listed terms is credited only with what it
+        saves beyond its words or parts (one token each), so it never outranks them for their savings."""
+        credited = len(self.parts) or (self.pieces if self.words == 1 else self.words)
+        return self.frequency * (credited - 1)
+
+    @property
+    def specificity(self) -> float:
+        """log10 of how many times more often the term occurs here than in general language."""
+        return math.log10(self.rate / self.general_rate)
+
+    @property
+    def score(self) -> float:
+        """tokens saved x specificity cubed (see SPECIFICITY_POWER)."""
+        return self.tokens_saved * max(0.0, self.specificity) ** SPECIFICITY_POWER
 
 
 @dataclass
@@ -146,7 +188,7 @@ def suggest_terms(
     dropped: Counter = Counter()
     seeds = {"sentencepiece": sentencepiece_pieces(corpus, options)} if options.use_sentencepiece else {}
     pool = chinese_candidates(corpus, options, dropped, seeds) + english_candidates(corpus, tokenizer, options, dropped)
-    ranked = rank(pool, tokenizer, dropped)[: options.top]
+    ranked = rank(pool, tokenizer, corpus_words(corpus), options, dropped)[: options.top]
     log.info(
         "suggest: %d sentences, %d candidates kept; dropped: %s",
         len(corpus),
@@ -213,7 +255,7 @@ def chinese_candidates(
     char_counts = sorted(count for gram, count in counts.items() if len(gram) == 1)
     typical_char = char_counts[int(len(char_counts) * 0.9)]
     origins: dict[str, set[str]] = defaultdict(set)
-    for gram, count in counts.items():
+    for gram in counts:
         if len(gram) >= 2 and cohesion(gram, counts, total, typical_char) >= options.min_pmi:
             origins[gram].add("ngram")
     seeds = dict(seeds or {}, **({"jieba": set(_jieba_words(runs))} if options.use_jieba else {}))
@@ -247,8 +289,6 @@ def chinese_candidates(
                     right[gram][run[start + n]] += 1
                 else:
                     right_edge[gram] += 1
-    general = _general_frequencies() if options.use_jieba else {}
-    general_total = sum(general.values()) if general else 0
     candidates = []
     for gram, origin in origins.items():
         if gram[0] in _BAD_FIRST or gram[-1] in _BAD_LAST:
@@ -257,9 +297,6 @@ def chinese_candidates(
         freedom = min(branching_entropy(left[gram], left_edge[gram]), branching_entropy(right[gram], right_edge[gram]))
         if freedom < options.min_entropy:
             dropped["Chinese n-grams with too few distinct neighbours (fragments)"] += 1
-            continue
-        if general.get(gram) and counts[gram] / total < options.domain_ratio * general[gram] / general_total:
-            dropped["everyday Chinese words (jieba dictionary)"] += 1
             continue
         if is_chinese_clause(gram):
             dropped["Chinese n-grams that are clauses (function words inside)"] += 1
@@ -272,8 +309,7 @@ def is_chinese_clause(gram: str) -> bool:
     """Whether jieba's dictionary segmentation of `gram` shows a clause rather than a term: a particle,
     preposition or everyday verb as a word of its own anywhere, a determiner first or a position word
     last. Segmenting first keeps words that merely contain such a character (目的地, 所有者, 使用权);
-    this check uses jieba's dictionary even with --no-jieba (which only turns off seeding and the
-    everyday-word filter)."""
+    this check uses jieba's dictionary even with --no-jieba (which only turns off seeding)."""
     words = list(_jieba_cut(gram))
     return (
         any(word in _CLAUSE_WORDS_ZH for word in words)
@@ -292,14 +328,6 @@ def _jieba_cut(text: str) -> Iterable[str]:
 
     jieba.setLogLevel(logging.WARNING)
     return jieba.cut(text, HMM=False)  # dictionary words only: its HMM glues neighbouring single characters
-
-
-def _general_frequencies() -> dict[str, int]:
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    return jieba.dt.FREQ
 
 
 # --- English -------------------------------------------------------------------------------------------
@@ -348,6 +376,9 @@ def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dr
         parts = key.split(" ")
         if parts[0] in _ENGLISH_FUNCTION_WORDS or parts[-1] in _ENGLISH_FUNCTION_WORDS:
             dropped["English phrases starting or ending with a function word"] += 1
+            continue
+        if len(set(parts)) < len(parts):
+            dropped["English phrases repeating a word"] += 1
             continue
         if any(part.lower() in _ENGLISH_CLAUSE_WORDS or is_code_like(part) for part in parts):
             dropped["English phrases that are clauses or contain codes"] += 1
@@ -417,8 +448,9 @@ def sentencepiece_pieces(corpus: list[str], options: SuggestOptions) -> set[str]
 # --- ranking -------------------------------------------------------------------------------------------
 
 
-def rank(pool: list[Candidate], tokenizer, dropped: Counter) -> list[Candidate]:
-    """Measure pieces, drop what the vocabulary already has, rank by tokens saved, prune substrings."""
+def rank(pool: list[Candidate], tokenizer, words: float, options: SuggestOptions, dropped: Counter) -> list[Candidate]:
+    """Measure pieces and general-language rates, drop what the vocabulary already has and everyday
+    words, rank by score, prune substrings, then credit compounds of listed terms and rank again."""
     if not pool:
         return []
     vocab = tokenizer.get_vocab()
@@ -427,13 +459,19 @@ def rank(pool: list[Candidate], tokenizer, dropped: Counter) -> list[Candidate]:
     measured = []
     for candidate, ids in zip(pool, pieces):
         candidate.pieces = len(ids)
+        candidate.rate = candidate.frequency / words
         if candidate.pieces <= 1 or candidate.term in vocab or candidate.term.lower() in vocab_lower:
             dropped["already in the vocabulary or one token"] += 1
-        elif len(candidate.term) > MAX_TERM_CHARS:
+            continue
+        if len(candidate.term) > MAX_TERM_CHARS:
             dropped[f"longer than the {MAX_TERM_CHARS} characters expand accepts"] += 1
+            continue
+        candidate.general_rate = general_rate(candidate.term)
+        if candidate.rate < options.domain_ratio * candidate.general_rate:
+            dropped[f"everyday words (less than {options.domain_ratio:g}x their general-language rate)"] += 1
         else:
             measured.append(candidate)
-    measured.sort(key=lambda c: (-c.tokens_saved, -c.frequency, c.term))
+    measured.sort(key=_rank_key)
     kept: list[Candidate] = []
     for candidate in measured:
         # Occurrences left once the better candidates containing this one have taken theirs.
@@ -443,7 +481,68 @@ def rank(pool: list[Candidate], tokenizer, dropped: Counter) -> list[Candidate]:
             dropped["substrings of better candidates"] += 1
             continue
         kept.append(candidate)
-    return kept
+    # A Chinese compound of listed terms that general language does not list as one word (主服务器设定配置)
+    # is a phrase: like an English phrase, it is credited with what it saves beyond its parts and is as
+    # frequent in general language as its rarest part.
+    listed = {candidate.term: candidate for candidate in kept if _HAN_RUN.fullmatch(candidate.term)}
+    for candidate in listed.values():
+        parts = compound_parts(candidate.term, set(listed) - {candidate.term})
+        if parts and not is_general_word(candidate.term):
+            candidate.parts = parts
+            candidate.general_rate = combined_rate(listed[part].general_rate for part in parts)
+    return sorted(kept, key=_rank_key)
+
+
+def is_general_word(term: str) -> bool:
+    """Whether wordfreq's Chinese list has `term` as one word (文件系统 yes, 主服务器设定配置 no)."""
+    import wordfreq
+
+    return len(wordfreq.tokenize(term, "zh")) == 1
+
+
+def _rank_key(candidate: Candidate):
+    return -candidate.score, -candidate.tokens_saved, candidate.term
+
+
+def general_rate(term: str) -> float:
+    """How often `term` occurs per word of general language, from wordfreq: its Chinese list for Han
+    terms (wordfreq makes each word break it has to infer in an unlisted string 10x rarer), its English
+    list otherwise, a hyphenated word counted as one word of its parts (10x rarer per hyphen). The words
+    of a phrase combine as wordfreq combines them (1/rate = sum of 1/rate of each), so a phrase is about
+    as frequent as its rarest word: it is no more specific than that word."""
+    import wordfreq
+
+    if _HAN_RUN.search(term):
+        return max(wordfreq.word_frequency(term, "zh"), BACKGROUND_FLOOR)
+    if " " in term:
+        return combined_rate(general_rate(word) for word in term.split())
+    rate = wordfreq.word_frequency(term, "en") / INFERRED_BREAK_FACTOR ** (len(wordfreq.tokenize(term, "en")) - 1)
+    return max(rate, BACKGROUND_FLOOR)
+
+
+def combined_rate(rates: Iterable[float]) -> float:
+    return 1 / sum(1 / rate for rate in rates)
+
+
+def compound_parts(term: str, listed: set[str]) -> list[str]:
+    """The fewest listed terms (2+ of them) that `term` is exactly made of (主服务器设定配置 ->
+    主服务器 设定 配置), or [] when it is not a compound of listed terms."""
+    best: list[list[str] | None] = [[]] + [None] * len(term)  # best[i]: fewest parts spelling term[:i]
+    for end in range(1, len(term) + 1):
+        for start in range(end):
+            part = term[start:end]
+            if best[start] is not None and part in listed:
+                if best[end] is None or len(best[start]) + 1 < len(best[end]):
+                    best[end] = best[start] + [part]
+    parts = best[-1] or []
+    return parts if len(parts) >= 2 else []
+
+
+def corpus_words(corpus: list[str]) -> float:
+    """Words in the corpus: Latin words plus Han characters over the average Chinese word length."""
+    han = sum(len(run) for sentence in corpus for run in _HAN_RUN.findall(sentence))
+    latin = sum(len(_LATIN_WORD.findall(sentence)) for sentence in corpus)
+    return max(1.0, latin + han / CHINESE_CHARS_PER_WORD)
 
 
 def occurrences(inner: str, outer: str) -> int:
@@ -454,12 +553,35 @@ def occurrences(inner: str, outer: str) -> int:
     return len(re.findall(rf"(?<![A-Za-z0-9]){re.escape(inner)}(?![A-Za-z0-9])", outer, flags=re.IGNORECASE))
 
 
+TSV_COLUMNS = (
+    "term",
+    "score",
+    "tokens_saved",
+    "specificity",
+    "frequency",
+    "per_million",
+    "general_per_million",
+    "pieces",
+    "made_of",
+    "example",
+)
+
+
 def write_terms_tsv(path: str | os.PathLike, candidates: list[Candidate]) -> None:
-    """term, frequency, pieces, tokens_saved, example - one candidate per line, best first."""
+    """One candidate per line, best first, with the figures its rank comes from (see the module docstring)."""
     with atomic_write(path) as handle:
-        handle.write("term\tfrequency\tpieces\ttokens_saved\texample\n")
+        handle.write("\t".join(TSV_COLUMNS) + "\n")
         for candidate in candidates:
-            example = re.sub(r"\s+", " ", candidate.example)[:160]
-            handle.write(
-                f"{candidate.term}\t{candidate.frequency}\t{candidate.pieces}\t{candidate.tokens_saved}\t{example}\n"
+            row = (
+                candidate.term,
+                f"{candidate.score:.1f}",
+                candidate.tokens_saved,
+                f"{candidate.specificity:.2f}",
+                candidate.frequency,
+                f"{candidate.rate * 1e6:.1f}",
+                f"{candidate.general_rate * 1e6:.3g}",
+                candidate.pieces,
+                " + ".join(candidate.parts),
+                re.sub(r"\s+", " ", candidate.example)[:160],
             )
+            handle.write("\t".join(map(str, row)) + "\n")
