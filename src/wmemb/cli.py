@@ -388,7 +388,12 @@ def vocab_suggest(
         typer.Argument(help="Corpus files/folders (.txt .md .html .pdf) or node JSONL files.", show_default=False),
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="TSV to write: term, frequency, pieces, tokens_saved, example.")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="TSV to write: term, score and the figures it comes from (tokens saved, specificity, rates, ...).",
+        ),
     ],
     model: Annotated[
         str | None,
@@ -405,12 +410,10 @@ def vocab_suggest(
     ] = False,
     jieba: Annotated[
         bool,
-        typer.Option(
-            "--jieba/--no-jieba", help="Seed Chinese candidates with jieba and drop everyday words in its dictionary."
-        ),
+        typer.Option("--jieba/--no-jieba", help="Seed Chinese candidates with the words jieba's dictionary segments."),
     ] = True,
 ) -> None:
-    """Rank frequent terms the tokenizer cuts into many pieces (Chinese n-gram statistics, English words)."""
+    """Rank terms by tokens saved x specificity^3 (how much more frequent here than in general language)."""
     from wmemb.vocab import SuggestOptions, suggest_terms, write_terms_tsv
 
     options = SuggestOptions(top=top, min_freq=min_freq, use_jieba=jieba, use_sentencepiece=sentencepiece)
@@ -421,7 +424,7 @@ def vocab_suggest(
         [
             ("sentences", result.sentences),
             ("candidates written", len(result.candidates)),
-            ("best", ", ".join(c.term for c in result.candidates[:10])),
+            ("best (specificity)", ", ".join(f"{c.term} ({c.specificity:.1f})" for c in result.candidates[:10])),
             ("dropped", "; ".join(f"{count} {reason}" for reason, count in result.dropped.most_common()) or "none"),
             ("terms file", f"{output} (edit it, then: wmemb expand MODEL OUT --words-file {output})"),
         ],
@@ -469,6 +472,7 @@ def expand(
 ) -> None:
     """Add domain terms to the tokenizer and embedding matrix; save a complete sentence-transformers model."""
     from wmemb.vocab import expand_model, read_word_file
+    from wmemb.vocab.expand import overlap_summary
 
     if ctx.args and words is None:
         raise WMEmbError(f"unexpected argument(s) {' '.join(ctx.args)}; terms go after --words")
@@ -484,8 +488,6 @@ def expand(
                 f"  [yellow]not one token[/] {term.term}: {[s for s, ok in term.probes.items() if not ok]}",
                 highlight=False,
             )
-    for overlap in report.overlaps:
-        console.print(f"  overlap: {overlap.describe()}", highlight=False)
     cosine = "n/a" if report.mean_cosine is None else f"{report.mean_cosine:.4f}"
     print_table(
         "expand",
@@ -496,7 +498,7 @@ def expand(
             ),
             ("skipped", len(report.skipped)),
             ("single token in sentences", f"{len(report.added) - len(report.not_single_token)} of {len(report.added)}"),
-            ("overlapping pairs", len(report.overlaps)),
+            ("overlapping pairs", overlap_summary(report.overlaps)),
             ("init", report.init),
             ("modules added", ", ".join(report.modules_added) or "none (kept the source's)"),
             (

@@ -288,9 +288,16 @@ def find_overlaps(added: list[TermReport], tokenizer) -> list[Overlap]:
                 if other != token and token not in other and other not in token:
                     example = token + other[len(token) - start :]
                     overlaps.append(Overlap(token, other, "chain", example, tokenizer.tokenize(example)))
-    for overlap in overlaps:
-        log.info("overlap: %s", overlap.describe())
+    if overlaps:
+        log.info("%s (each in the report's overlaps)", overlap_summary(overlaps))
     return overlaps
+
+
+def overlap_summary(overlaps: list[Overlap], examples: int = 3) -> str:
+    """One line for a log or a table: how many pairs of added terms overlap, and the first few."""
+    shown = ", ".join(f"{o.first}/{o.second}" for o in overlaps[:examples])
+    more = f", ... {len(overlaps) - examples} more" if len(overlaps) > examples else ""
+    return f"{len(overlaps)} pair(s) of added terms overlap, e.g. {shown}{more}" if overlaps else "none"
 
 
 def _resize_and_initialise(model, old_tokenizer, added: list[TermReport], init: str, seed: int) -> None:
