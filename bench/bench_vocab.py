@@ -151,23 +151,40 @@ def general_top_words(language: str, count: int = 5000) -> dict[str, set[str]]:
     return lists
 
 
-def everyday_share(corpus_file: Path, language: str, top: int) -> tuple[dict[str, list[str]], list[str]]:
+def letters_tokenizer(work: Path) -> Path:
+    """A cased BERT tokenizer that knows no English words, only characters (##a ...): how a tokenizer with
+    little English (bge-*-zh's) cuts English text, so that everyday English words become candidates too."""
+    from transformers import BertTokenizerFast
+
+    folder = work / "letters-tokenizer"
+    folder.mkdir(parents=True, exist_ok=True)
+    characters = [chr(code) for code in range(33, 127)]
+    pieces = [f"##{char}" for char in characters if char.isalnum()]
+    (folder / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters, *pieces]) + "\n", encoding="utf-8"
+    )
+    BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=False).save_pretrained(folder)
+    return folder
+
+
+def everyday_share(corpus_file: Path, language: str, top: int, model: Path | None):
     """Per general word list, the top-50 suggestions that are among its 5,000 most frequent words; the top 50."""
     from wmemb.vocab.suggest import SuggestOptions, suggest_terms
 
-    found = [c.term for c in suggest_terms([corpus_file], None, SuggestOptions(top=top)).candidates[:50]]
+    found = [c.term for c in suggest_terms([corpus_file], model, SuggestOptions(top=top)).candidates[:50]]
     return {
         name: [t for t in found if t.lower() in words] for name, words in general_top_words(language).items()
     }, found
 
 
-def print_everyday(label: str, corpus_file: Path, language: str, top: int) -> None:
-    everyday, found = everyday_share(corpus_file, language, top)
+def print_everyday(label: str, corpus_file: Path, language: str, top: int, model: Path | None = None) -> None:
+    everyday, found = everyday_share(corpus_file, language, top, model)
     shares = ", ".join(
         f"{len(words) / max(1, len(found)):.0%} by {name} ({' '.join(words) or '-'})"
         for name, words in everyday.items()
     )
-    print(f"[{language}] {label}: top {len(found)} among the 5,000 most frequent general words: {shares}")
+    tokenizer = "MiniLM" if model is None else model.name
+    print(f"[{language}] {label}, {tokenizer}: top {len(found)} among the 5,000 most frequent general words: {shares}")
     print(f"[{language}]   top {len(found)}: {' '.join(found)}")
 
 
@@ -276,8 +293,11 @@ def main() -> None:
     print("\n".join(notes))
     checks = [(language, source) for language, (source, _, _) in languages.items() if language in args.lang]
     checks += [(language, Path(path)) for language, path in (check.split(":", 1) for check in args.check)]
+    letters = letters_tokenizer(work)
     for language, source in checks:
         print_everyday(source.name, source, language, args.top)
+        if language == "en":
+            print_everyday(source.name, source, language, args.top, letters)
 
     if not args.no_expand:
         for language, (text, terms) in realistic_suggestions.items():
