@@ -1,12 +1,23 @@
 import json
+import logging
 import random
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from wmemb.errors import WMEmbError
-from wmemb.vocab import SuggestOptions, read_word_file, suggest_terms
-from wmemb.vocab.suggest import is_chinese_clause, is_code_like
+from wmemb.vocab import SuggestOptions, expand_model, read_word_file, suggest_terms
+from wmemb.vocab.suggest import (
+    SPECIFICITY_POWER,
+    TSV_COLUMNS,
+    compound_parts,
+    is_chinese_clause,
+    is_code_like,
+    is_general_word,
+)
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
 ZH_FILLER = (
     "我们 研究 发现 实验 结果 表明 过程 中 这些 细胞 可以 在 条件 下 生长 并且 通过 方法 进行 分析 "
@@ -147,10 +158,102 @@ def test_cli_writes_tsv_that_expand_reads(tiny_bert, tmp_path):
     )
     assert result.exit_code == 0, result.output
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "term\tfrequency\tpieces\ttokens_saved\texample" and len(lines) > 5
-    term, frequency, pieces, saved, example = lines[1].split("\t")
-    assert int(saved) == int(frequency) * (int(pieces) - 1) and term in example
+    assert lines[0].split("\t") == list(TSV_COLUMNS) and len(lines) > 5
+    rows = [dict(zip(TSV_COLUMNS, line.split("\t"))) for line in lines[1:]]
+    for row in rows:
+        parts = row["made_of"].split(" + ") if row["made_of"] else []
+        credited = len(parts) or int(row["pieces"])  # a compound: the tokens left once its parts are added
+        assert int(row["tokens_saved"]) == int(row["frequency"]) * (credited - 1), row
+        expected = int(row["tokens_saved"]) * float(row["specificity"]) ** SPECIFICITY_POWER
+        assert float(row["score"]) == pytest.approx(expected, rel=0.005, abs=0.1) or parts, row
+        # everyday words are dropped (a compound's general rate is its rarest part's, set after that)
+        assert float(row["per_million"]) > float(row["general_per_million"]) * 10 or parts, row
+        assert row["term"] in row["example"]
+    assert [float(row["score"]) for row in rows] == sorted((float(row["score"]) for row in rows), reverse=True)
     assert set(ZH_PLANTED) <= set(read_word_file(out))
+
+
+def ranks(terms: list[str], wanted: list[str]) -> dict[str, int]:
+    return {term: terms.index(term) for term in wanted if term in terms}
+
+
+# Everyday words (among the 5,000 most frequent of jieba's dictionary and of wordfreq's English list) that
+# ranking by tokens saved alone put among the top 20 of the Debian Reference sample, and domain terms of it.
+ZH_EVERYDAY = ["文件", "命令", "目录", "系统", "用户", "显示", "程序", "模式", "设置", "运行", "输入", "操作"]
+ZH_DOMAIN = ["正则表达式", "文件系统", "图形用户界面", "编辑器", "非特权用户"]
+EN_EVERYDAY = ["following", "information", "using", "used", "should", "example", "available", "different", "other"]
+EN_DOMAIN = ["dpkg", "aptitude", "apt-get", "apt-pinning", "non-free-firmware", "regex"]
+
+
+def test_everyday_words_rank_below_domain_terms_on_real_chinese_text(tiny_bert):
+    result = suggest_terms([SAMPLE / "debian-reference-zh-cn-ch1.txt"], tiny_bert, SuggestOptions(top=200))
+    terms = [c.term for c in result.candidates]
+    domain, everyday = ranks(terms, ZH_DOMAIN), ranks(terms, ZH_EVERYDAY)
+    assert len(domain) == len(ZH_DOMAIN), terms
+    assert not set(ZH_EVERYDAY) & set(terms[:10]), terms[:10]
+    assert max(domain.values()) < 50 and sum(rank < 50 for rank in everyday.values()) <= 5, (domain, everyday)
+    # why: a domain term is thousands of times more frequent here than in general language, an everyday word
+    # tens of times, however often it occurs
+    by_term = {c.term: c for c in result.candidates}
+    assert by_term["正则表达式"].specificity > 3 > 2 > by_term["用户"].specificity
+    assert by_term["用户"].frequency > by_term["正则表达式"].frequency
+
+
+def test_everyday_words_rank_below_domain_terms_on_real_english_text(tiny_bert, tmp_path):
+    # tiny_bert knows few English words (like the tokenizers of Chinese models): everyday words are cut into
+    # many pieces and would save many tokens
+    corpus = tmp_path / "en.txt"
+    # chapter 2 (package management) of the sample
+    corpus.write_text((SAMPLE / "debian-reference-en-ch1-2.txt").read_text(encoding="utf-8")[-120_000:])
+    result = suggest_terms([corpus], tiny_bert, SuggestOptions(top=200))
+    terms = [c.term for c in result.candidates]
+    domain, everyday = ranks(terms, EN_DOMAIN), ranks(terms, EN_EVERYDAY)
+    assert len(domain) == len(EN_DOMAIN) and max(domain.values()) < 20, (domain, terms[:30])
+    assert min(everyday.values(), default=len(terms)) > 50, everyday
+    assert result.dropped["everyday words (less than 10x their general-language rate)"] >= 20
+
+
+def test_compounds_of_listed_terms_rank_below_their_parts(tiny_bert, minilm, tmp_path):
+    assert compound_parts("主服务器设定配置", {"主服务器", "设定", "配置", "服务器"}) == ["主服务器", "设定", "配置"]
+    assert compound_parts("主服务器", {"主服务器", "服务器"}) == []
+    assert is_general_word("文件系统") and not is_general_word("主服务器设定配置")  # a lexicalised compound stays
+    corpus = tmp_path / "zh.txt"
+    parts = ["主服务器", "工作站", "设定", "配置"]
+    corpus.write_text(
+        planted_text(ZH_FILLER, ZH_PLANTED + parts + ["主服务器设定配置"] * 2, chinese=True, seed=6), encoding="utf-8"
+    )
+    candidates = suggest_terms([corpus], tiny_bert, SuggestOptions(top=60)).candidates
+    terms = [c.term for c in candidates]
+    compound = candidates[terms.index("主服务器设定配置")]
+    assert compound.parts == ["主服务器", "设定", "配置"]
+    assert compound.tokens_saved == compound.frequency * 2  # 3 tokens once its parts are added, not 8
+    assert terms.index("主服务器设定配置") > max(terms.index(part) for part in ("主服务器", "设定", "配置")), terms
+
+    english = tmp_path / "en.txt"
+    english.write_text(
+        planted_text(EN_FILLER, EN_PLANTED + ["LTSP", "LTSP server"] * 2, chinese=False, seed=7), encoding="utf-8"
+    )
+    found = [c.term for c in suggest_terms([english], minilm, SuggestOptions(top=40)).candidates]
+    assert found.index("LTSP server") > found.index("LTSP"), found
+
+
+def test_expand_logs_one_line_for_overlapping_terms(tiny_bert, tmp_path, caplog):
+    from wmemb.cli import app
+
+    terms = ["主服务器", "服务器", "服务器端", "工作站", "无盘工作站", "客户端", "瘦客户端", "客户端软件"]
+    with caplog.at_level(logging.INFO, logger="wmemb.vocab.expand"):
+        report = expand_model(tiny_bert, tmp_path / "expanded", terms)
+    overlap_lines = [r.getMessage() for r in caplog.records if "overlap" in r.getMessage()]
+    assert len(report.overlaps) >= 5
+    summary = [line for line in overlap_lines if "pair(s) of added terms overlap" in line]
+    assert len(summary) == 1 and summary[0].startswith(f"{len(report.overlaps)} pair(s)"), overlap_lines
+    assert "..." in summary[0] and len(overlap_lines) == 2  # the summary and expand's closing count
+    result = CliRunner().invoke(
+        app, ["expand", str(tiny_bert), str(tmp_path / "cli"), "--words", *terms], terminal_width=200
+    )
+    assert result.exit_code == 0, result.output
+    assert f"{len(report.overlaps)} pair(s) of added terms overlap" in result.output
+    assert "share characters" not in result.output and "is inside" not in result.output
 
 
 def test_bad_inputs(tiny_bert, tmp_path):

@@ -24,7 +24,7 @@ often it occurs. So:
 - specificity = log10(rate in the corpus / rate in general language), both per word. The general rate
   comes from wordfreq (Chinese list for Han terms, English list otherwise; words it does not list count
   as once per hundred million words); a phrase or compound is as frequent as its rarest word or part;
-- score = tokens saved x specificity^3, best first.
+- score = tokens saved x specificity^3, best first; a compound of listed terms ranks below its parts.
 Words less than `domain_ratio` (10) times more frequent here than in general language are dropped as
 everyday words, as are existing vocabulary, substrings of better candidates that rarely occur on their
 own, and n-grams starting or ending with a function character.
@@ -106,6 +106,8 @@ INFERRED_BREAK_FACTOR = 10.0
 # same in the score, and terms tens of thousands of times more frequent here than in general language outrank
 # everyday words a hundred times more frequent that save ten times as many tokens.
 SPECIFICITY_POWER = 3
+# A compound of listed terms scores at most this share of its lowest-scoring part's score.
+COMPOUND_BELOW_PARTS = 0.99
 
 
 @dataclass
@@ -136,6 +138,7 @@ class Candidate:
     parts: list[str] = field(default_factory=list)  # listed terms a Chinese compound is made of
     rate: float = 0.0  # occurrences per corpus word
     general_rate: float = BACKGROUND_FLOOR  # occurrences per word of general language (wordfreq)
+    ceiling: float = math.inf  # a compound's score stays below its parts' scores
 
     @property
     def tokens_saved(self) -> int:
@@ -151,8 +154,8 @@ class Candidate:
 
     @property
     def score(self) -> float:
-        """tokens saved x specificity cubed (see SPECIFICITY_POWER)."""
-        return self.tokens_saved * max(0.0, self.specificity) ** SPECIFICITY_POWER
+        """tokens saved x specificity cubed (see SPECIFICITY_POWER), at most `ceiling`."""
+        return min(self.tokens_saved * max(0.0, self.specificity) ** SPECIFICITY_POWER, self.ceiling)
 
 
 @dataclass
@@ -483,13 +486,15 @@ def rank(pool: list[Candidate], tokenizer, words: float, options: SuggestOptions
         kept.append(candidate)
     # A Chinese compound of listed terms that general language does not list as one word (主服务器设定配置)
     # is a phrase: like an English phrase, it is credited with what it saves beyond its parts and is as
-    # frequent in general language as its rarest part.
+    # frequent in general language as its rarest part; and it ranks below all of its parts (shorter
+    # compounds first, so that a part's own ceiling is known).
     listed = {candidate.term: candidate for candidate in kept if _HAN_RUN.fullmatch(candidate.term)}
-    for candidate in listed.values():
+    for candidate in sorted(listed.values(), key=lambda c: len(c.term)):
         parts = compound_parts(candidate.term, set(listed) - {candidate.term})
         if parts and not is_general_word(candidate.term):
             candidate.parts = parts
             candidate.general_rate = combined_rate(listed[part].general_rate for part in parts)
+            candidate.ceiling = min(listed[part].score for part in parts) * COMPOUND_BELOW_PARTS
     return sorted(kept, key=_rank_key)
 
 
@@ -576,7 +581,7 @@ def write_terms_tsv(path: str | os.PathLike, candidates: list[Candidate]) -> Non
                 candidate.term,
                 f"{candidate.score:.1f}",
                 candidate.tokens_saved,
-                f"{candidate.specificity:.2f}",
+                f"{candidate.specificity:.3f}",
                 candidate.frequency,
                 f"{candidate.rate * 1e6:.1f}",
                 f"{candidate.general_rate * 1e6:.3g}",
