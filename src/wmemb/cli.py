@@ -413,7 +413,7 @@ def vocab_suggest(
         typer.Option("--jieba/--no-jieba", help="Seed Chinese candidates with the words jieba's dictionary segments."),
     ] = True,
 ) -> None:
-    """Rank terms by tokens saved x specificity^3 (how much more frequent here than in general language)."""
+    """Rank terms by tokens saved x specificity^4 (how much more frequent here than in general language)."""
     from wmemb.vocab import SuggestOptions, suggest_terms, write_terms_tsv
 
     options = SuggestOptions(top=top, min_freq=min_freq, use_jieba=jieba, use_sentencepiece=sentencepiece)
