@@ -68,7 +68,7 @@ FLAGS = ["--corpus", "book.txt", "--workdir", "work"]
         ),
         ({"run.toml": b'corpus = ["book.txt"]\noverlap = 200\n'}, ["run.toml"], ["--overlap must be between 0"]),
         ({}, [*FLAGS, "--ks", "0"], ["--ks: ks = [0]: input should be greater than or equal to 1"]),
-        ({}, ["--corpus", "missing.txt"], ["corpus missing.txt: no such file or folder"]),
+        ({}, ["--corpus", "missing.txt"], ["error: --corpus: corpus missing.txt: no such file or folder"]),
         ({}, [*FLAGS, "--name", "a/b"], ['--name: name = "a/b": must be a plain file name']),
         ({}, [*FLAGS, "--name", "../x"], ['name = "../x": must be a plain file name']),
         ({}, [*FLAGS, "--expand-terms", "   "], ["empty or whitespace-only term"]),

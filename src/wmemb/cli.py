@@ -660,21 +660,20 @@ app.add_typer(experiment_app, name="experiment")
 def expand_order(
     ctx: typer.Context,
     config: ConfigArgument = None,
-    epochs: Annotated[int, typer.Option(help="Epochs of fine-tuning per arm (more than 2 shows overfitting).")] = 4,
+    epochs: Annotated[
+        int, typer.Option(min=1, help="Epochs of fine-tuning per arm (more than 2 shows overfitting).")
+    ] = 4,
     **settings: Any,
 ) -> None:
     """Base vs fine-tune vs expand->fine-tune vs fine-tune(2)->expand->fine-tune, with val metrics per epoch."""
     from wmemb.experiment import run_expand_order  # imports every stage: only for the commands that run it
 
     result = run_expand_order(PipelineConfig.load(config, _given_settings(ctx, settings)), epochs=epochs)
-    print_table(
-        "expand-order",
-        [
-            (arm.name, f"best ndcg@10 {arm.best[1].get('ndcg@10', float('nan')):.4f} at epoch {arm.best[0]}")
-            for arm in result.arms
-        ]
-        + [("report", result.files["markdown"])],
-    )
+    rows: list[tuple[str, object]] = [
+        (arm.name, f"best ndcg@10 {arm.best[1].get('ndcg@10', float('nan')):.4f} at epoch {arm.best[0]}")
+        for arm in result.arms
+    ]
+    print_table("expand-order", [*rows, ("report", result.files["markdown"])])
 
 
 def main() -> None:

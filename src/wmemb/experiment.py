@@ -1,9 +1,9 @@
 """`wmemb experiment expand-order`: does it matter whether the vocabulary is expanded before or
 after fine-tuning?
 
-The original design reports, on one Chinese textbook, that "fine-tune 2 epochs, then expand and
-fine-tune" and "expand, then fine-tune" end about the same, and that more than 2 epochs overfits.
-This runs, on the same split and questions (the pipeline's split and prepare stages):
+On one Chinese textbook, "fine-tune 2 epochs, then expand and fine-tune" and "expand, then
+fine-tune" were seen to end about the same, with more than 2 epochs overfitting. This checks it on
+your data, on the same split and questions (the pipeline's split and prepare stages):
 
     base                          the model as it is
     finetune                      fine-tune for `epochs`

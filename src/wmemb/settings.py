@@ -21,10 +21,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import annotated_types
 import pydantic
 import tomllib
 from pydantic import AfterValidator, ConfigDict, Field
+from pydantic.config import JsonDict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from wmemb.errors import WMEmbError
@@ -43,7 +43,7 @@ Kind = Literal["value", "file", "model", "folder"]
 
 def setting(default: Any, help: str, stage: str, *, kind: Kind = "value", hashed: bool = True, **rules: Any) -> Any:
     """One setting: default, one-line help, its stage, how it is read and hashed, and its range (ge, gt, ...)."""
-    extra = {"stage": stage, "kind": kind, "hashed": hashed}
+    extra: JsonDict = {"stage": stage, "kind": kind, "hashed": hashed}
     if isinstance(default, list):
         return Field(default_factory=lambda: list(default), description=help, json_schema_extra=extra, **rules)
     return Field(default, description=help, json_schema_extra=extra, **rules)
@@ -55,7 +55,7 @@ def _plain_file_name(name: str) -> str:
     return name
 
 
-Positive = Annotated[int, annotated_types.Ge(1)]
+Positive = Annotated[int, Field(ge=1)]
 
 
 @pydantic_dataclass(config=ConfigDict(strict=True, extra="forbid"))
@@ -136,9 +136,10 @@ class PipelineConfig:
         values = read_config_file(Path(path)) if path is not None else {}
         origins = {key: str(path) for key in values}
         for key, value in (overrides or {}).items():
-            values[key], origins[key] = value, f"--{key.replace('_', '-')}"
-        config = cls.from_values(values, origins, source=str(path) if path is not None else "flags")
-        config.check_inputs(source=str(path) if path is not None else "flags")
+            values[key], origins[key] = value, SETTINGS[key].flag if key in SETTINGS else key
+        source = str(path) if path is not None else "flags"
+        config = cls.from_values(values, origins, source)
+        config.check_inputs(origins, source)
         return config
 
     @classmethod
@@ -166,8 +167,8 @@ class PipelineConfig:
                 f"{origins.get(key, source)}: {key} = {shown}: {message[0].lower()}{message[1:]}"
             ) from None
 
-    def check_inputs(self, source: str) -> None:
-        """The files the settings name exist (checked before anything runs)."""
+    def check_inputs(self, origins: dict[str, str], source: str) -> None:
+        """The files the settings name exist (checked before anything runs); `origins`: where each was set."""
         if not self.corpus:
             raise WMEmbError(f'{source}: no corpus; set corpus = ["book.txt"] or pass --corpus book.txt')
         for spec in SETTINGS.values():
@@ -176,7 +177,8 @@ class PipelineConfig:
             value = getattr(self, spec.name)
             for item in value if spec.is_list else [value] if value is not None else []:
                 if not Path(item).exists():
-                    raise WMEmbError(f"{source}: {spec.name} {item}: no such file or folder")
+                    where = origins.get(spec.name, source)
+                    raise WMEmbError(f"{where}: {spec.name} {item}: no such file or folder")
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -226,7 +228,7 @@ class Setting:
     stage: str
     kind: Kind
     hashed: bool
-    rules: tuple[Any, ...]  # annotated_types constraints (Ge, Gt, Lt, MinLen), of the value or of each item
+    rules: tuple[Any, ...]  # pydantic's constraints (Ge, Gt, Lt, MinLen), of the value or of each of its items
 
     @property
     def flag(self) -> str:
@@ -250,7 +252,7 @@ class Setting:
             for attribute, sign in words.items():
                 if hasattr(rule, attribute):
                     parts.append(f"{sign} {getattr(rule, attribute)}")
-            if isinstance(rule, annotated_types.MinLen):
+            if hasattr(rule, "min_length"):
                 parts.append(f"at least {rule.min_length} item{'s' if rule.min_length > 1 else ''}")
         return ", ".join(parts)
 
@@ -271,7 +273,7 @@ def _type_name(annotation: Any) -> str:
 def _declared() -> dict[str, Setting]:
     found = {}
     for spec in fields(PipelineConfig):
-        info = PipelineConfig.__pydantic_fields__[spec.name]
+        info = PipelineConfig.__pydantic_fields__[spec.name]  # type: ignore[attr-defined]  # set by pydantic
         extra = info.json_schema_extra
         assert isinstance(extra, dict), f"{spec.name}: declare it with setting(...)"
         annotation = info.annotation
@@ -279,8 +281,9 @@ def _declared() -> dict[str, Setting]:
         if typing.get_origin(annotation) is list:
             item = typing.get_args(annotation)[0]
             if typing.get_origin(item) is Annotated:
-                rules += typing.get_args(item)[1:]
-                annotation = list[typing.get_args(item)[0]]  # type: ignore[misc]
+                base, *marks = typing.get_args(item)
+                rules += [rule for mark in marks for rule in getattr(mark, "metadata", [mark])]
+                annotation = list[base]  # type: ignore[valid-type]
         found[spec.name] = Setting(
             name=spec.name,
             type=annotation,
