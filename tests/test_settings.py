@@ -105,7 +105,8 @@ def changed_value(spec: Setting, current, tmp_path: Path):
         return not current
     if current is None:  # optional: a value every rule of this declaration admits
         base = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-        return {int: 3, float: 0.5, str: "other"}[base]
+        least = max([0, *(getattr(rule, "ge", getattr(rule, "gt", 0)) for rule in spec.rules)])
+        return {int: least + 3, float: 0.5, str: "other"}[base]
     if kind is float:
         return current / 2
     return current + 1 if kind is int else current + "x"
