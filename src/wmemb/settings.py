@@ -115,6 +115,9 @@ class PipelineConfig:
     scale: float | None = setting(
         None, "Similarity scale = 1/temperature; default 50 for BGE models, else 20.", "finetune", gt=0
     )
+    max_length: int | None = setting(
+        None, "Max tokens per text in training; default: the data's longest, up to the model's limit.", "finetune", ge=8
+    )
     expand: bool = setting(False, "Add domain terms to the vocabulary, then fine-tune again.", "expand")
     expand_terms: list[str] = setting(
         [], "Terms to add; repeat the flag. Default: expand_terms_file, else the top suggestions.", "expand"
