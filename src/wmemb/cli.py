@@ -248,7 +248,9 @@ def mine(
         Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="FlagEmbedding JSONL to write.", show_default=False)],
-    model: Annotated[str | None, typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")
+    ] = None,
     range_min: Annotated[int, typer.Option(help="Skip the top ranks (likely unlabelled answers).")] = 10,
     range_max: Annotated[int, typer.Option(help="Sample negatives from ranks below this.")] = 210,
     negatives: Annotated[int, typer.Option(help="Hard negatives per query.")] = 7,

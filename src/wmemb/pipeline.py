@@ -197,6 +197,7 @@ class Pipeline:
                     f"{stage_name} = true (--{stage_name}) or choose one of {', '.join(enabled)}"
                 )
             raise WMEmbError(f"{option} {stage_name}: unknown stage; choose one of {', '.join(enabled)}")
+        c.check_inputs({}, source="config")
         if self.workdir.exists() and not self.workdir.is_dir():
             raise WMEmbError(f"workdir {self.workdir}: is a file; set workdir to a folder")
         resolve_model(c.model)
