@@ -145,7 +145,6 @@ def test_a_changed_setting_reruns_its_stage_and_later_ones_never_earlier(name, e
 def test_only_settings_that_cannot_change_a_result_are_unhashed():
     assert {spec.name for spec in SETTINGS.values() if not spec.hashed} == {
         "workdir",  # state.json lives in it: another folder is another run
-        "base_url",  # replies are cached by passage, prompt and model, not by server
         "api_key_env",
         "concurrency",
     }

@@ -584,7 +584,7 @@ def setting_options(*, exclude: tuple[str, ...] = ()) -> Callable[[Command], Com
 def _setting_parameter(spec: Setting) -> inspect.Parameter:
     """`--chunk-tokens INTEGER`, `--corpus TEXT` (repeatable), `--mine/--no-mine`, `--llm [auto|openai|...]`."""
     option = typer.Option(
-        help=spec.help + (f" ({spec.range})" if spec.range else ""),
+        help=spec.describe(with_range=True),
         rich_help_panel=f"{spec.stage.capitalize()} settings",
         show_default=spec.default not in (None, []),
     )

@@ -83,7 +83,7 @@ class PipelineConfig:
         "auto", "Question writer: a configured server if it answers else local, or the one named.", "prepare"
     )
     base_url: list[str] = setting(
-        [], "OpenAI-compatible (.../v1) or Ollama server URL; repeat to share the load.", "prepare", hashed=False
+        [], "OpenAI-compatible (.../v1) or Ollama server URL; repeat to share the load.", "prepare"
     )
     llm_model: str | None = setting(
         None, "Server model name, or with llm local a causal-LM folder or .gguf file.", "prepare"
@@ -140,7 +140,7 @@ class PipelineConfig:
         origins = {key: str(path) for key in values}
         for key, value in (overrides or {}).items():
             values[key], origins[key] = value, SETTINGS[key].flag if key in SETTINGS else key
-        source = str(path) if path is not None else "flags"
+        source = str(path) if path is not None else "command line"
         config = cls.from_values(values, origins, source)
         config.check_inputs(origins, source)
         return config
@@ -246,6 +246,11 @@ class Setting:
         """int, float or none, list of str, "mnrl" or "cached", ..."""
         return _type_name(self.type)
 
+    def describe(self, with_range: bool) -> str:
+        """The help line, with the range when asked, and a word when changing it reruns nothing."""
+        text = self.help + (f" ({self.range})" if with_range and self.range else "")
+        return text + ("" if self.hashed else " Changing it reruns nothing.")
+
     @property
     def range(self) -> str:
         """The rules in words: ">= 1", "> 0, < 1", "at least 1 item"."""
@@ -312,7 +317,7 @@ def settings_table() -> str:
     for spec in SETTINGS.values():
         default = "none" if spec.default is None else json.dumps(spec.default, ensure_ascii=False)
         kind = spec.type_name + (f" ({spec.range})" if spec.range else "")
-        help = spec.help.replace("|", "\\|")
+        help = spec.describe(with_range=False).replace("|", "\\|")
         rows.append(f"| `{spec.name}` / `{spec.flag}` | {kind} | `{default}` | {spec.stage} | {help} |")
     return "\n".join(rows) + "\n"
 
