@@ -182,3 +182,15 @@ def test_cli_run_takes_settings_as_flags(tmp_path, tiny_bert, server, capsys):
     assert (tmp_path / "work" / "report" / "report.html").is_file() and corpus.is_file()
     state = json.loads((tmp_path / "work" / "state.json").read_text(encoding="utf-8"))
     assert state["finetune"]["summary"]["settings"]["epochs"] == 1
+
+
+def test_expand_terms_come_from_a_reviewed_suggest_tsv(tmp_path):
+    corpus = write_corpus(tmp_path)
+    terms = tmp_path / "terms.tsv"
+    terms.write_text(
+        "term\tfrequency\tpieces\ttokens_saved\texample\n革兰氏阳性菌\t7\t6\t35\t革兰氏阳性菌的细胞壁很厚。\n"
+        "# dropped on review\nlipopolysaccharide\t3\t5\t12\tan outer membrane with lipopolysaccharide\n",
+        encoding="utf-8",
+    )
+    config = PipelineConfig.load(None, {"corpus": [str(corpus)], "expand": True, "expand_terms_file": str(terms)})
+    assert Pipeline(config).expand_terms() == ["革兰氏阳性菌", "lipopolysaccharide"]

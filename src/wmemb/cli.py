@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from wmemb.errors import WMEmbError
-from wmemb.settings import SETTINGS, PipelineConfig, Setting
+from wmemb.settings import SETTINGS, PipelineConfig, Setting, StageName
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -616,7 +616,7 @@ def run(
     ctx: typer.Context,
     config: ConfigArgument = None,
     from_stage: Annotated[
-        Literal["split", "prepare", "mine", "finetune", "expand", "evaluate"] | None,
+        StageName | None,
         typer.Option("--from", help="Rerun from this stage on, whatever changed.", show_default=False),
     ] = None,
     **settings: Any,

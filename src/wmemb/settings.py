@@ -29,7 +29,8 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from wmemb.errors import WMEmbError
 
-STAGES = ("split", "prepare", "mine", "finetune", "expand", "evaluate")
+StageName = Literal["split", "prepare", "mine", "finetune", "expand", "evaluate"]
+STAGES: tuple[str, ...] = typing.get_args(StageName)
 OPTIONAL_STAGES = ("mine", "expand")  # each runs when the bool setting of its own name is true
 
 # How a value is read from a config file and hashed:
