@@ -135,6 +135,17 @@ def test_a_second_run_on_a_working_folder_in_use_names_the_holder(tmp_path, monk
         holder.communicate("", timeout=60)
 
 
+# A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored: restore what
+# an interactive terminal gives the real entry point.
+WMEMB_WITH_CTRL_C = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from wmemb.cli import main
+sys.argv[0] = "wmemb"
+main()
+"""
+
+
 def test_ctrl_c_says_what_was_kept_and_the_rerun_resumes(tmp_path, tiny_bert, wmemb):
     write_corpus(tmp_path)
     work = tmp_path / "work"
@@ -143,7 +154,7 @@ def test_ctrl_c_says_what_was_kept_and_the_rerun_resumes(tmp_path, tiny_bert, wm
     with openai_server(reply=distinct_questions, delay=0.5) as server:
         args += ["--llm", "openai", "--base-url", server.base_url, "--llm-model", "test-model"]
         run = subprocess.Popen(
-            [sys.executable, "-m", "wmemb.cli", *map(str, args)],
+            [sys.executable, "-c", WMEMB_WITH_CTRL_C, *map(str, args)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -152,6 +163,7 @@ def test_ctrl_c_says_what_was_kept_and_the_rerun_resumes(tmp_path, tiny_bert, wm
         deadline = time.monotonic() + 300
         while len(server.chat_requests()) < 3 and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
+        assert run.poll() is None, "the run ended before it could be interrupted"
         run.send_signal(signal.SIGINT)
         _, stderr = run.communicate(timeout=120)
         assert run.returncode == 130, stderr

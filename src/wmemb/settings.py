@@ -42,7 +42,9 @@ OPTIONAL_STAGES = ("mine", "expand")  # each runs when the bool setting of its o
 Kind = Literal["value", "file", "model", "folder"]
 
 
-def setting(default: Any, help: str, stage: str, *, kind: Kind = "value", hashed: bool = True, **rules: Any) -> Any:
+def setting(
+    default: Any, help: str, stage: StageName, *, kind: Kind = "value", hashed: bool = True, **rules: Any
+) -> Any:
     """One setting: default, one-line help, its stage, how it is read and hashed, and its range (ge, gt, ...)."""
     extra: JsonDict = {"stage": stage, "kind": kind, "hashed": hashed}
     if isinstance(default, list):
