@@ -72,7 +72,11 @@ class PipelineConfig:
         "minilm", "Base embedding model: a folder, a hub id, or minilm (the packaged default).", "split", kind="model"
     )
     workdir: str = setting(
-        "work", "Working folder: every stage's output and state.json.", "split", kind="folder", hashed=False
+        "work",
+        "Working folder: every stage's output and state.json; another folder is another run.",
+        "split",
+        kind="folder",
+        hashed=False,
     )
     name: Annotated[str, AfterValidator(_plain_file_name)] = setting(
         "corpus", "File stem of the node and dataset files.", "split"
@@ -252,7 +256,8 @@ class Setting:
     def describe(self, with_range: bool) -> str:
         """The help line, with the range when asked, and a word when changing it reruns nothing."""
         text = self.help + (f" ({self.range})" if with_range and self.range else "")
-        return text + ("" if self.hashed else " Changing it reruns nothing.")
+        reruns_nothing = not self.hashed and self.kind != "folder"  # another working folder is another run
+        return text + (" Changing it reruns nothing." if reruns_nothing else "")
 
     @property
     def range(self) -> str:
