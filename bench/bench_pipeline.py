@@ -53,7 +53,7 @@ def main() -> None:
             f"{stage:10s} {seconds:8.1f} {('<= %.0f' % (max(p for _, _, p in rows if p) or 0)) if peak is None else f'{peak:.0f}':>12s}"
         )
     print(f"{'total':10s} {sum(r[1] for r in rows):8.1f}")
-    metrics = json.loads((pipeline.paths["report"] / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads((pipeline.paths.report / "metrics.json").read_text(encoding="utf-8"))
     print(f"\nvalidation: {metrics['queries']} queries over {metrics['passages']} passages")
     for model in metrics["models"]:
         m = model["metrics"]

@@ -78,12 +78,12 @@ def config_for(tmp_path: Path, tiny_bert: Path, server, **extra) -> PipelineConf
         "model": str(tiny_bert),
         "workdir": str(tmp_path / "work"),
         "name": "book",
-        "chunk_tokens": "64",
+        "chunk_tokens": 64,
         "llm": "openai",
         "base_url": [server.base_url],
         "llm_model": "test-model",
-        "epochs": "1",
-        "batch_size": "8",
+        "epochs": 1,
+        "batch_size": 8,
         **extra,
     }
     return PipelineConfig.load(None, settings)
@@ -135,9 +135,9 @@ def test_pipeline_with_expansion_evaluates_three_models(tmp_path, tiny_bert, ser
         tmp_path,
         tiny_bert,
         server,
-        expand="true",
+        expand=True,
         expand_terms=["革兰氏阳性菌", "lipopolysaccharide"],
-        expand_epochs="1",
+        expand_epochs=1,
     )
     Pipeline(config).run()
     metrics = json.loads((tmp_path / "work" / "report" / "metrics.json").read_text(encoding="utf-8"))
@@ -156,7 +156,7 @@ def test_config_errors_name_the_key_or_file(tmp_path, tiny_bert, server):
         PipelineConfig.load(config_file)
     with pytest.raises(WMEmbError, match="corpus .*missing.txt: no such file"):
         PipelineConfig.load(None, {"corpus": [str(tmp_path / "missing.txt")]})
-    with pytest.raises(WMEmbError, match="epochs = 'two' is not a valid int"):
+    with pytest.raises(WMEmbError, match='--epochs: epochs = "two": input should be a valid integer'):
         PipelineConfig.load(None, {"corpus": [str(tmp_path / "book.txt")], "epochs": "two"})
     with pytest.raises(WMEmbError, match="model folder not found"):
         Pipeline(config_for(tmp_path, tmp_path / "no-model", server)).run()
@@ -182,3 +182,15 @@ def test_cli_run_takes_settings_as_flags(tmp_path, tiny_bert, server, capsys):
     assert (tmp_path / "work" / "report" / "report.html").is_file() and corpus.is_file()
     state = json.loads((tmp_path / "work" / "state.json").read_text(encoding="utf-8"))
     assert state["finetune"]["summary"]["settings"]["epochs"] == 1
+
+
+def test_expand_terms_come_from_a_reviewed_suggest_tsv(tmp_path):
+    corpus = write_corpus(tmp_path)
+    terms = tmp_path / "terms.tsv"
+    terms.write_text(
+        "term\tfrequency\tpieces\ttokens_saved\texample\n革兰氏阳性菌\t7\t6\t35\t革兰氏阳性菌的细胞壁很厚。\n"
+        "# dropped on review\nlipopolysaccharide\t3\t5\t12\tan outer membrane with lipopolysaccharide\n",
+        encoding="utf-8",
+    )
+    config = PipelineConfig.load(None, {"corpus": [str(corpus)], "expand": True, "expand_terms_file": str(terms)})
+    assert Pipeline(config).expand_terms() == ["革兰氏阳性菌", "lipopolysaccharide"]

@@ -6,20 +6,44 @@ and keeps its traceback.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from typer.core import TyperGroup
 
 from wmemb.errors import WMEmbError
+from wmemb.settings import SETTINGS, PipelineConfig, Setting, StageName
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+class Interrupted(Exception):
+    """Ctrl-C, carried past typer (which would turn it into a silent exit 130) to `main`."""
+
+
+class _Commands(TyperGroup):
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            message = str(exc) or (
+                "interrupted; files already written are complete; run the command again to continue "
+                "(prepare reuses its reply cache, finetune continues with --resume)"
+            )
+            raise Interrupted(message) from None
+
 
 app = typer.Typer(
     name="wmemb",
+    cls=_Commands,
     help="Adapt BGE-family embedding models to your domain: split -> prepare -> finetune -> expand -> evaluate.",
     no_args_is_help=True,
     add_completion=False,
@@ -546,35 +570,67 @@ def evaluate(
         console.print(f"wrote {path}", highlight=False)
 
 
-def _settings_epilog() -> str:
-    import dataclasses
+def setting_options(*, exclude: tuple[str, ...] = ()) -> Callable[[Command], Command]:
+    """Give a command that takes `**settings` one typed flag per pipeline setting (declared in settings.py)."""
 
-    from wmemb.pipeline import PipelineConfig
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        flags = [_setting_parameter(spec) for spec in SETTINGS.values() if spec.name not in exclude]
+        command.__signature__ = signature.replace(parameters=fixed + flags)  # type: ignore[attr-defined]
+        return command
 
-    return "Settings (TOML keys / --flags): " + ", ".join(
-        f.name.replace("_", "-") for f in dataclasses.fields(PipelineConfig)
+    return decorate
+
+
+def _setting_parameter(spec: Setting) -> inspect.Parameter:
+    """`--chunk-tokens INTEGER`, `--corpus TEXT` (repeatable), `--mine/--no-mine`, `--llm [auto|openai|...]`."""
+    option = typer.Option(
+        help=spec.describe(with_range=True),
+        rich_help_panel=f"{spec.stage.capitalize()} settings",
+        show_default=spec.default not in (None, []),
+    )
+    return inspect.Parameter(
+        spec.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[spec.type, option], default=spec.default
     )
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, epilog=_settings_epilog())
+def _given_settings(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
+    """The settings given as flags; they win over the config file's."""
+    return {
+        name: value
+        for name, value in values.items()
+        if (source := ctx.get_parameter_source(name)) is not None and source.name == "COMMANDLINE"
+    }
+
+
+ConfigArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="CONFIG", help="TOML config; every key is also a flag (see below); flags win.", show_default=False
+    ),
+]
+
+
+@app.command()
+@setting_options()
 def run(
     ctx: typer.Context,
-    config: Annotated[
-        Path | None, typer.Argument(help="TOML config; every key can also be given as a flag.", show_default=False)
-    ] = None,
+    config: ConfigArgument = None,
     from_stage: Annotated[
-        str | None,
-        typer.Option("--from", help="Rerun from this stage on: split, prepare, mine, finetune, expand, evaluate."),
+        StageName | None,
+        typer.Option("--from", help="Rerun from this stage on, whatever changed.", show_default=False),
     ] = None,
+    **settings: Any,
 ) -> None:
     """Run the whole pipeline in one working folder: split -> prepare -> \\[mine] -> finetune -> \\[expand] -> evaluate.
 
-    Any setting is also a flag, e.g. [bold]wmemb run --corpus book.txt --model BAAI/bge-small-zh-v1.5 --llm ollama[/].
-    Stages whose inputs and settings did not change are skipped; an interrupted stage resumes.
+    Settings come from CONFIG and/or flags, e.g. [bold]wmemb run --corpus book.txt --model BAAI/bge-small-zh-v1.5
+    --llm ollama[/]. Stages whose inputs and settings did not change are skipped; an interrupted stage resumes.
     """
-    from wmemb.pipeline import Pipeline, PipelineConfig
+    from wmemb.pipeline import Pipeline  # imports every stage: only for the commands that run it
 
-    pipeline = Pipeline(PipelineConfig.load(config, parse_setting_flags(ctx.args)))
+    pipeline = Pipeline(PipelineConfig.load(config, _given_settings(ctx, settings)))
     records = pipeline.run(from_stage=from_stage)
     print_table(
         "run",
@@ -587,42 +643,14 @@ def run(
             for r in records
         ],
     )
-    metrics = pipeline.paths["report"] / "metrics.json"
+    metrics = pipeline.paths.report / "metrics.json"
     if metrics.is_file():
         from wmemb.evaluate.evaluate import EvaluationResult
         from wmemb.evaluate.report import metrics_table
         from wmemb.io import read_json
 
         console.print(metrics_table(EvaluationResult.from_json(read_json(metrics))))
-        console.print(f"report: {pipeline.paths['report'] / 'report.md'}")
-
-
-_LIST_SETTINGS = {"corpus", "base_url", "expand_terms"}
-
-
-def parse_setting_flags(args: list[str]) -> dict[str, object]:
-    """`--chunk-tokens 128 --corpus a.txt --corpus b.txt` -> {"chunk_tokens": "128", "corpus": ["a.txt", "b.txt"]}."""
-    settings: dict[str, object] = {}
-    i = 0
-    while i < len(args):
-        flag = args[i]
-        if not flag.startswith("--"):
-            raise WMEmbError(f"unexpected argument {flag!r}; settings are given as --key value")
-        key, _, value = flag[2:].partition("=")
-        key = key.replace("-", "_")
-        if not value:
-            if i + 1 < len(args) and not args[i + 1].startswith("--"):
-                value, i = args[i + 1], i + 1
-            elif key.startswith("no_"):
-                key, value = key[3:], "false"
-            else:
-                value = "true"
-        if key in _LIST_SETTINGS:
-            settings.setdefault(key, []).append(value)  # type: ignore[union-attr]
-        else:
-            settings[key] = value
-        i += 1
-    return settings
+        console.print(f"report: {pipeline.paths.report / 'report.md'}")
 
 
 experiment_app = typer.Typer(
@@ -631,28 +659,25 @@ experiment_app = typer.Typer(
 app.add_typer(experiment_app, name="experiment")
 
 
-@experiment_app.command("expand-order", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@experiment_app.command("expand-order")
+@setting_options(exclude=("epochs",))
 def expand_order(
     ctx: typer.Context,
-    config: Annotated[
-        Path | None,
-        typer.Argument(help="The pipeline's TOML config (same keys and flags as `wmemb run`).", show_default=False),
-    ] = None,
-    epochs: Annotated[int, typer.Option(help="Epochs of fine-tuning per arm (more than 2 shows overfitting).")] = 4,
+    config: ConfigArgument = None,
+    epochs: Annotated[
+        int, typer.Option(min=1, help="Epochs of fine-tuning per arm (more than 2 shows overfitting).")
+    ] = 4,
+    **settings: Any,
 ) -> None:
     """Base vs fine-tune vs expand->fine-tune vs fine-tune(2)->expand->fine-tune, with val metrics per epoch."""
-    from wmemb.experiment import run_expand_order
-    from wmemb.pipeline import PipelineConfig
+    from wmemb.experiment import run_expand_order  # imports every stage: only for the commands that run it
 
-    result = run_expand_order(PipelineConfig.load(config, parse_setting_flags(ctx.args)), epochs=epochs)
-    print_table(
-        "expand-order",
-        [
-            (arm.name, f"best ndcg@10 {arm.best[1].get('ndcg@10', float('nan')):.4f} at epoch {arm.best[0]}")
-            for arm in result.arms
-        ]
-        + [("report", result.files["markdown"])],
-    )
+    result = run_expand_order(PipelineConfig.load(config, _given_settings(ctx, settings)), epochs=epochs)
+    rows: list[tuple[str, object]] = [
+        (arm.name, f"best ndcg@10 {arm.best[1].get('ndcg@10', float('nan')):.4f} at epoch {arm.best[0]}")
+        for arm in result.arms
+    ]
+    print_table("expand-order", [*rows, ("report", result.files["markdown"])])
 
 
 def main() -> None:
@@ -661,8 +686,8 @@ def main() -> None:
     except WMEmbError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        console.print("interrupted; rerun the same command to resume where supported")
+    except Interrupted as exc:
+        console.print(f"[bold yellow]{exc}[/]", highlight=False, soft_wrap=True)
         sys.exit(130)
 
 

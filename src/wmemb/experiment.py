@@ -1,9 +1,9 @@
 """`wmemb experiment expand-order`: does it matter whether the vocabulary is expanded before or
 after fine-tuning?
 
-The original design reports, on one Chinese textbook, that "fine-tune 2 epochs, then expand and
-fine-tune" and "expand, then fine-tune" end about the same, and that more than 2 epochs overfits.
-This runs, on the same split and questions (the pipeline's split and prepare stages):
+On one Chinese textbook, "fine-tune 2 epochs, then expand and fine-tune" and "expand, then
+fine-tune" were seen to end about the same, with more than 2 epochs overfitting. This checks it on
+your data, on the same split and questions (the pipeline's split and prepare stages):
 
     base                          the model as it is
     finetune                      fine-tune for `epochs`
@@ -21,6 +21,8 @@ from pathlib import Path
 
 from wmemb.io import atomic_write, write_json
 from wmemb.pipeline import Pipeline, PipelineConfig
+from wmemb.train.finetune import finetune
+from wmemb.vocab import expand_model
 
 log = logging.getLogger(__name__)
 
@@ -45,44 +47,28 @@ class ExpandOrderResult:
 
 
 def run_expand_order(config: PipelineConfig, epochs: int = 4) -> ExpandOrderResult:
-    from wmemb.train.finetune import FinetuneOptions, finetune
-    from wmemb.vocab.expand import expand_model
-
     pipeline = Pipeline(config)
-    pipeline.run(until="mine" if config.mine else "prepare")
-    paths = pipeline.paths
-    train = paths["mined"] if config.mine else paths["train_dataset"]
-    out = pipeline.workdir / "experiment-expand-order"
-    terms = pipeline.expand_terms()
-    log.info("expand-order: %d terms, %d epochs per arm, results in %s", len(terms), epochs, out)
+    with pipeline.lock():
+        pipeline.run(until="mine" if config.mine else "prepare")
+        out = pipeline.workdir / "experiment-expand-order"
+        terms = pipeline.expand_terms()
+        log.info("expand-order: %d terms, %d epochs per arm, results in %s", len(terms), epochs, out)
 
-    def train_curve(model: str | Path, output: Path, n_epochs: int, offset: int = 0) -> list[tuple[int, dict]]:
-        options = FinetuneOptions(
-            epochs=n_epochs,
-            lr=config.lr,
-            batch_size=config.batch_size,
-            loss=config.loss,
-            scale=config.scale,
-            seed=config.seed,
-            overwrite=True,
-        )
-        summary = finetune(model, output, train, paths["val_dataset"], options)
-        return [(offset + e.epoch, e.metrics) for e in summary.epochs]
+        def train_curve(model: str | Path, output: Path, n_epochs: int, offset: int = 0) -> list[tuple[int, dict]]:
+            options = pipeline.finetune_options(n_epochs, resume=False)
+            summary = finetune(model, output, pipeline.train_data, pipeline.paths.val_dataset, options)
+            return [(offset + e.epoch, e.metrics) for e in summary.epochs]
 
-    finetuned = train_curve(config.model, out / "finetune", epochs)
-    arms = [Arm("base", finetuned[:1]), Arm("finetune", finetuned)]
-    expand_model(config.model, out / "expanded-base", terms, overwrite=True)
-    arms.append(Arm("expand-finetune", train_curve(out / "expanded-base", out / "expand-finetune", epochs)))
-    first = train_curve(config.model, out / "finetune2", 2)
-    expand_model(out / "finetune2", out / "finetune2-expanded", terms, overwrite=True)
-    arms.append(
-        Arm(
-            "finetune2-expand-finetune",
-            first + train_curve(out / "finetune2-expanded", out / "finetune2-expand-finetune", epochs, offset=2)[1:],
-        )
-    )
-    result = ExpandOrderResult(arms=arms, terms=terms)
-    result.files = write_expand_order_report(result, out)
+        finetuned = train_curve(config.model, out / "finetune", epochs)
+        arms = [Arm("base", finetuned[:1]), Arm("finetune", finetuned)]
+        expand_model(config.model, out / "expanded-base", terms, overwrite=True)
+        arms.append(Arm("expand-finetune", train_curve(out / "expanded-base", out / "expand-finetune", epochs)))
+        first = train_curve(config.model, out / "finetune2", 2)
+        expand_model(out / "finetune2", out / "finetune2-expanded", terms, overwrite=True)
+        second = train_curve(out / "finetune2-expanded", out / "finetune2-expand-finetune", epochs, offset=2)
+        arms.append(Arm("finetune2-expand-finetune", first + second[1:]))
+        result = ExpandOrderResult(arms=arms, terms=terms)
+        result.files = write_expand_order_report(result, out)
     return result
 
 

@@ -3,155 +3,106 @@
 Everything lives in one working folder. Each stage records a hash of its inputs (file contents) and
 settings in `state.json`; a rerun skips stages whose hash and outputs are unchanged, reruns a stage
 whose outputs were edited by hand, and resumes an interrupted one (prepare through its reply cache,
-finetune through its checkpoints). `--from STAGE` forces a restart from that stage.
+finetune through its checkpoints). `--from STAGE` forces a restart from that stage. A stage's hash
+covers the settings of every stage up to it (settings.py), so a changed setting reruns its stage and
+the later ones, never an earlier one. Every setting is checked before the first stage runs, and one
+run at a time holds the working folder.
 
-Layout of the working folder:
+Layout of the working folder (`WorkPaths`):
 
     nodes/      <name>_{train,val}_nodes.jsonl        (split)
     data/       <name>_{train,val}_dataset.json       (prepare), <name>_train_mined.jsonl (mine)
     models/     finetuned/, expanded/                 (finetune, expand)
     report/     metrics.json, report.md, report.html, metrics.png, summary.json
-    state.json
+    state.json, .wmemb.lock
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import html
 import json
 import logging
 import os
+import resource
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import tomllib
+import pydantic
 
+from wmemb.corpus import SplitOptions, split_corpus
+from wmemb.corpus.split import assign_validation
 from wmemb.errors import WMEmbError
+from wmemb.generate.prepare import PrepareOptions, prepare_datasets
 from wmemb.io import atomic_write, read_json, write_json
+from wmemb.models import resolve_model
+from wmemb.records import read_nodes, write_nodes
+from wmemb.settings import OPTIONAL_STAGES, SETTINGS, STAGES, PipelineConfig
+from wmemb.train.finetune import FinetuneOptions, finetune
+from wmemb.train.mine import mine
+from wmemb.vocab import expand_model, read_word_file, validate_terms
+from wmemb.vocab.suggest import SuggestOptions, suggest_terms, write_terms_tsv
+
+__all__ = ["STAGES", "Pipeline", "PipelineConfig", "Stage", "StageInterrupted", "StageRecord", "WorkPaths"]
 
 log = logging.getLogger(__name__)
 
-STAGES = ("split", "prepare", "mine", "finetune", "expand", "evaluate")
+Options = TypeVar("Options")
 
 
-@dataclass
-class PipelineConfig:
-    """Every setting of a run; each is a TOML key and a `wmemb run --key value` flag."""
+def stage_options(cls: type[Options], config: PipelineConfig, **given: Any) -> Options:
+    """A stage's options object: each field named like a setting takes that setting's value; `given` sets the rest."""
+    taken = {
+        spec.name: getattr(config, spec.name)
+        for spec in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if spec.name in SETTINGS and spec.name not in given
+    }
+    return cls(**taken, **given)
 
-    corpus: list[str] = field(default_factory=list)  # files or folders
-    model: str = "minilm"  # base embedding model: folder, hub id, or the packaged MiniLM
-    workdir: str = "work"
-    name: str = "corpus"
-    # split
-    chunk_tokens: int = 256
-    overlap: int = 0
-    min_chars: int = 10
-    val_ratio: float = 0.2
-    seed: int = 42
-    # prepare
-    llm: str = "auto"
-    base_url: list[str] = field(default_factory=list)
-    llm_model: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    questions_per_chunk: int = 2
-    concurrency: int = 8
-    prompt_file: str | None = None
-    filter_topk: int | None = None
-    max_train_passages: int | None = None  # cap the LLM's work (cost, demo time); None = all
-    max_val_passages: int | None = None
-    # mine
-    mine: bool = False
-    # finetune
-    epochs: int = 2
-    lr: float | None = None
-    batch_size: int | None = None
-    loss: str = "mnrl"
-    scale: float | None = None
-    # expand (then fine-tune again)
-    expand: bool = False
-    expand_terms: list[str] = field(default_factory=list)  # empty: take the top `suggest_top` suggestions
-    expand_terms_file: str | None = None
-    suggest_top: int = 50
-    expand_epochs: int = 2
-    # evaluate
-    ks: list[int] = field(default_factory=lambda: [1, 3, 5, 10])
+
+@dataclass(frozen=True)
+class WorkPaths:
+    """Where everything lives in a working folder."""
+
+    root: Path
+    state: Path
+    lock: Path
+    train_nodes: Path
+    val_nodes: Path
+    nodes_used: Path  # the node files prepare asked about: all passages, or the max_*_passages sample
+    train_dataset: Path
+    val_dataset: Path
+    mined: Path
+    finetuned: Path
+    expanded: Path
+    terms: Path  # the suggested terms expand used when none were given
+    report: Path
 
     @classmethod
-    def load(cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
-        """A config from a TOML file (optional) plus flag overrides; unknown keys are an error."""
-        values: dict[str, Any] = {}
-        source = "flags"
-        if path is not None:
-            source = str(path)
-            try:
-                values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise WMEmbError(f"{path}: config file not found") from None
-            except tomllib.TOMLDecodeError as exc:
-                raise WMEmbError(f"{path}: not valid TOML ({exc})") from None
-            base = Path(path).parent
-            # paths in a config file are relative to the file, so a config works from any folder
-            for key in ("corpus", "workdir", "prompt_file", "expand_terms_file"):
-                if key in values:
-                    values[key] = _relative_to(base, values[key])
-            if isinstance(values.get("model"), str) and (base / values["model"]).exists():
-                values["model"] = str(base / values["model"])
-        values.update(overrides or {})
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise WMEmbError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
-        config = cls(**{key: _coerce(known[key], value, source) for key, value in values.items()})
-        return config.check(source)
-
-    def check(self, source: str) -> PipelineConfig:
-        if not self.corpus:
-            raise WMEmbError(f'{source}: no corpus; set corpus = ["book.txt"] or pass --corpus')
-        for item in self.corpus:
-            if not Path(item).exists():
-                raise WMEmbError(f"{source}: corpus {item}: no such file or folder")
-        if not self.name or "/" in self.name:
-            raise WMEmbError(f"{source}: name {self.name!r} must be a plain file stem")
-        return self
-
-
-def _relative_to(base: Path, value: Any) -> Any:
-    if isinstance(value, list):
-        return [_relative_to(base, item) for item in value]
-    if isinstance(value, str) and not Path(value).expanduser().is_absolute():
-        return os.path.normpath(base / value)
-    return value
-
-
-def _coerce(spec: dataclasses.Field, value: Any, source: str) -> Any:
-    """Flags arrive as strings; TOML values arrive typed. Convert to the field's type or fail clearly."""
-    kind = str(spec.type)
-    try:
-        if kind.startswith("list"):
-            items = value if isinstance(value, list) else [v for v in str(value).split(",") if v]
-            return [int(v) for v in items] if "int" in kind else [str(v) for v in items]
-        if value is None or (isinstance(value, str) and value.lower() == "none" and "None" in kind):
-            return None
-        if kind.startswith("bool"):
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "1", "yes", "on"):
-                return True
-            if str(value).lower() in ("false", "0", "no", "off"):
-                return False
-            raise ValueError(value)
-        if kind.startswith("int"):
-            return int(value)
-        if kind.startswith("float"):
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise WMEmbError(f"{source}: setting {spec.name} = {value!r} is not a valid {kind}") from None
+    def of(cls, workdir: Path, name: str) -> WorkPaths:
+        nodes, data, models = workdir / "nodes", workdir / "data", workdir / "models"
+        return cls(
+            root=workdir,
+            state=workdir / "state.json",
+            lock=workdir / ".wmemb.lock",
+            train_nodes=nodes / f"{name}_train_nodes.jsonl",
+            val_nodes=nodes / f"{name}_val_nodes.jsonl",
+            nodes_used=data / "nodes-used",
+            train_dataset=data / f"{name}_train_dataset.json",
+            val_dataset=data / f"{name}_val_dataset.json",
+            mined=data / f"{name}_train_mined.jsonl",
+            finetuned=models / "finetuned",
+            expanded=models / "expanded",
+            terms=models / "expand_terms.tsv",
+            report=workdir / "report",
+        )
 
 
 # --- content hashes and stage state -------------------------------------------------------------------
@@ -182,18 +133,10 @@ def _hash_file(path: str, mtime_ns: int, size: int) -> str:
 @dataclass
 class Stage:
     name: str
-    inputs: list[Path]  # files/folders whose content the result depends on
-    settings: dict  # settings the result depends on
+    inputs: list[Path]  # files/folders earlier stages wrote; the result depends on their content
     outputs: list[Path]
     run: Callable[[bool], dict]  # does the work (resuming when told so), returns a JSON-able summary
-
-    def key(self) -> str:
-        digest = hashlib.sha256(
-            json.dumps({"stage": self.name, "settings": self.settings}, sort_keys=True, default=str).encode()
-        )
-        for path in self.inputs:
-            digest.update(hash_path(path).encode() if path.exists() else b"missing")
-        return digest.hexdigest()
+    kept: str = ""  # what an interrupted run leaves for the next one to resume from
 
 
 @dataclass
@@ -205,67 +148,196 @@ class StageRecord:
     peak_rss_mb: float = 0.0
 
 
+class StageInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a stage; the message says what was kept and how to resume."""
+
+
+class _StageState(pydantic.BaseModel):
+    """One stage's entry in state.json."""
+
+    model_config = pydantic.ConfigDict(strict=True)
+    key: str
+    summary: Any = None
+    outputs: dict[str, str] | None = None  # path -> content hash, written when the stage finished
+
+
+_STATE = pydantic.TypeAdapter(dict[str, _StageState])
+
+
 class Pipeline:
     """Runs the enabled stages of a config in its working folder."""
 
     def __init__(self, config: PipelineConfig):
         self.config = config
         self.workdir = Path(config.workdir)
-        self.state_path = self.workdir / "state.json"
-        name = config.name
-        self.paths = {
-            "train_nodes": self.workdir / "nodes" / f"{name}_train_nodes.jsonl",
-            "val_nodes": self.workdir / "nodes" / f"{name}_val_nodes.jsonl",
-            "train_dataset": self.workdir / "data" / f"{name}_train_dataset.json",
-            "val_dataset": self.workdir / "data" / f"{name}_val_dataset.json",
-            "mined": self.workdir / "data" / f"{name}_train_mined.jsonl",
-            "finetuned": self.workdir / "models" / "finetuned",
-            "expanded": self.workdir / "models" / "expanded",
-            "terms": self.workdir / "models" / "expand_terms.tsv",
-            "report": self.workdir / "report",
-        }
+        self.paths = WorkPaths.of(self.workdir, config.name)
+        self.state_path = self.paths.state
+        self._lock_depth = 0
+
+    @property
+    def train_data(self) -> Path:
+        """What fine-tuning trains on: the mined file when mining is on, else prepare's dataset."""
+        return self.paths.mined if self.config.mine else self.paths.train_dataset
+
+    def enabled_stages(self) -> list[str]:
+        return [name for name in STAGES if name not in OPTIONAL_STAGES or getattr(self.config, name)]
+
+    # -- checks before anything runs --
+
+    def check(self, from_stage: str | None = None, until: str | None = None) -> None:
+        """Everything a run needs that can be checked without running a stage; writes nothing."""
+        c = self.config
+        enabled = self.enabled_stages()
+        for option, stage_name in (("--from", from_stage), ("until", until)):
+            if stage_name is None or stage_name in enabled:
+                continue
+            if stage_name in STAGES:
+                raise WMEmbError(
+                    f"{option} {stage_name}: the {stage_name} stage is off in this config; turn it on with "
+                    f"{stage_name} = true (--{stage_name}) or choose one of {', '.join(enabled)}"
+                )
+            raise WMEmbError(f"{option} {stage_name}: unknown stage; choose one of {', '.join(enabled)}")
+        c.check_inputs({}, source="config")
+        if self.workdir.exists() and not self.workdir.is_dir():
+            raise WMEmbError(f"workdir {self.workdir}: is a file; set workdir to a folder")
+        resolve_model(c.model)
+        stage_options(SplitOptions, c).check()
+        self.prepare_options().check()
+        self.finetune_options(c.epochs, resume=False).check()
+        if c.expand_terms:
+            validate_terms(list(c.expand_terms))
+        if c.expand_terms_file:
+            read_word_file(c.expand_terms_file)
+        self._read_state()
+
+    def _read_state(self) -> dict[str, dict]:
+        if not self.state_path.is_file():
+            return {}
+        state = read_json(self.state_path)
+        try:
+            _STATE.validate_python(state)
+        except pydantic.ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "top level"
+            raise WMEmbError(
+                f"{self.state_path}: not a wmemb state file ({where}: {error['msg'].lower()}); "
+                "delete it to rerun every stage"
+            ) from None
+        return state
+
+    # -- stage keys --
+
+    def key(self, stage: Stage) -> str:
+        """The hash a stage's result depends on: the settings up to it, and its inputs' content."""
+        digest = hashlib.sha256(
+            json.dumps({"stage": stage.name, "settings": self._settings_up_to(stage.name)}, sort_keys=True).encode()
+        )
+        for path in stage.inputs:
+            digest.update(hash_path(path).encode() if path.exists() else b"missing")
+        return digest.hexdigest()
+
+    def stage_keys(self) -> dict[str, str]:
+        """Every enabled stage's key as things stand, without running anything."""
+        return {stage.name: self.key(stage) for stage in self.stages()}
+
+    def _settings_up_to(self, stage_name: str) -> dict[str, Any]:
+        """The hashed settings of the enabled stages up to `stage_name`; files and models by content."""
+        stages = set(STAGES[: STAGES.index(stage_name) + 1]) & set(self.enabled_stages())
+        values: dict[str, Any] = {}
+        for spec in SETTINGS.values():
+            if not spec.hashed or spec.stage not in stages:
+                continue
+            value = getattr(self.config, spec.name)
+            if spec.kind == "file":
+                value = [hash_path(Path(item)) for item in (value if spec.is_list else [value] if value else [])]
+            elif spec.kind == "model":
+                value = [value, hash_path(resolve_model(value))]
+            values[spec.name] = value
+        return values
 
     # -- orchestration --
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the working folder for this process; another run on it stops, naming this one's PID."""
+        if self._lock_depth:
+            yield
+            return
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            handle = open(self.paths.lock, "a+", encoding="utf-8")
+        except OSError as exc:
+            raise WMEmbError(f"workdir {self.workdir}: cannot write there ({exc.strerror})") from None
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise WMEmbError(
+                    f"workdir {self.workdir}: in use by another wmemb run (PID {holder}); "
+                    "wait for it to finish or stop it"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+
     def run(self, from_stage: str | None = None, until: str | None = None) -> list[StageRecord]:
         """Run the stages in order (`until`: stop after that stage); returns what each one did."""
-        for option, stage_name in (("--from", from_stage), ("until", until)):
-            if stage_name is not None and stage_name not in STAGES:
-                raise WMEmbError(f"{option} {stage_name}: unknown stage; choose one of {', '.join(STAGES)}")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        state = read_json(self.state_path) if self.state_path.is_file() else {}
-        records: list[StageRecord] = []
-        forced = False
-        for stage in self.stages():
-            forced = forced or stage.name == from_stage
-            key = stage.key()
-            reason = "forced by --from" if forced else self._stale_reason(stage, key, state.get(stage.name))
-            if reason is None:
-                log.info("%s: up to date, skipped", stage.name)
-                records.append(StageRecord(stage.name, "skipped", "inputs, settings and outputs unchanged"))
+        self.check(from_stage, until)
+        with self.lock():
+            state = self._read_state()
+            records: list[StageRecord] = []
+            forced = False
+            for stage in self.stages():
+                forced = forced or stage.name == from_stage
+                key = self.key(stage)
+                reason = "forced by --from" if forced else self._stale_reason(key, state.get(stage.name))
+                if reason is None:
+                    log.info("%s: up to date, skipped", stage.name)
+                    records.append(StageRecord(stage.name, "skipped", "inputs, settings and outputs unchanged"))
+                else:
+                    records.append(self._run_stage(stage, key, reason, state, forced))
                 if stage.name == until:
                     break
-                continue
-            log.info("%s: running (%s)", stage.name, reason)
-            previous = state.get(stage.name) or {}
-            resume = previous.get("key") == key and "outputs" not in previous and not forced
-            state[stage.name] = {"key": key}
-            write_json(self.state_path, state)
-            started = time.perf_counter()
+            return records
+
+    def _run_stage(self, stage: Stage, key: str, reason: str, state: dict, forced: bool) -> StageRecord:
+        log.info("%s: running (%s)", stage.name, reason)
+        previous = state.get(stage.name) or {}
+        resume = previous.get("key") == key and "outputs" not in previous and not forced
+        state[stage.name] = {"key": key}
+        write_json(self.state_path, state)
+        started = time.perf_counter()
+        try:
             summary = stage.run(resume)
-            state[stage.name] = {
-                "key": key,
-                "summary": summary,
-                "outputs": {str(path): hash_path(path) for path in stage.outputs},
-            }
-            write_json(self.state_path, state)
-            records.append(StageRecord(stage.name, "ran", reason, time.perf_counter() - started, _peak_rss_mb()))
-            if stage.name == until:
-                break
-        return records
+        except KeyboardInterrupt:
+            raise StageInterrupted(self._interrupted_message(stage, state)) from None
+        state[stage.name] = {
+            "key": key,
+            "summary": summary,
+            "outputs": {str(path): hash_path(path) for path in stage.outputs},
+        }
+        write_json(self.state_path, state)
+        return StageRecord(stage.name, "ran", reason, time.perf_counter() - started, _peak_rss_mb())
+
+    def _interrupted_message(self, stage: Stage, state: dict) -> str:
+        done = [name for name, record in state.items() if "outputs" in record and name != stage.name]
+        kept = f"{stage.name} keeps {stage.kept}" if stage.kept else f"{stage.name} starts over"
+        return (
+            f"interrupted during {stage.name}; kept in {self.workdir}: "
+            f"{', '.join(done) + ' (finished)' if done else 'no finished stage'}, and {kept}; "
+            "run the same command again to resume"
+        )
 
     @staticmethod
-    def _stale_reason(stage: Stage, key: str, record: dict | None) -> str | None:
+    def _stale_reason(key: str, record: dict | None) -> str | None:
         if record is None:
             return "first run"
         if record.get("key") != key:
@@ -281,235 +353,132 @@ class Pipeline:
         return None
 
     def stages(self) -> list[Stage]:
+        """The enabled stages, in order, with the files each one reads and writes."""
         c, p = self.config, self.paths
-        model_input = _model_inputs(c.model)
         stages = [
-            Stage(
-                "split",
-                [Path(item) for item in c.corpus] + model_input,
-                {
-                    k: getattr(c, k)
-                    for k in ("model", "chunk_tokens", "overlap", "min_chars", "val_ratio", "seed", "name")
-                },
-                [p["train_nodes"], p["val_nodes"]],
-                self._split,
-            ),
+            Stage("split", [], [p.train_nodes, p.val_nodes], self._split),
             Stage(
                 "prepare",
-                [p["train_nodes"], p["val_nodes"]] + ([Path(c.prompt_file)] if c.prompt_file else []),
-                {
-                    k: getattr(c, k)
-                    for k in (
-                        "llm",
-                        "base_url",
-                        "llm_model",
-                        "questions_per_chunk",
-                        "prompt_file",
-                        "filter_topk",
-                        "max_train_passages",
-                        "max_val_passages",
-                        "seed",
-                    )
-                },
-                [p["train_dataset"], p["val_dataset"]],
+                [p.train_nodes, p.val_nodes],
+                [p.train_dataset, p.val_dataset],
                 self._prepare,
+                kept="the LLM replies received so far",
             ),
         ]
         if c.mine:
-            stages.append(
-                Stage("mine", [p["train_dataset"]] + model_input, {"model": c.model}, [p["mined"]], self._mine)
-            )
-        train_data = p["mined"] if c.mine else p["train_dataset"]
-        finetune_settings = {k: getattr(c, k) for k in ("model", "epochs", "lr", "batch_size", "loss", "scale", "seed")}
+            stages.append(Stage("mine", [p.train_dataset], [p.mined], self._mine))
         stages.append(
             Stage(
-                "finetune",
-                [train_data, p["val_dataset"]] + model_input,
-                finetune_settings,
-                [p["finetuned"]],
-                self._finetune,
+                "finetune", [self.train_data, p.val_dataset], [p.finetuned], self._finetune, kept="its last checkpoint"
             )
         )
         if c.expand:
-            terms_input = [Path(c.expand_terms_file)] if c.expand_terms_file else []
             stages.append(
                 Stage(
-                    "expand",
-                    [p["finetuned"], train_data, p["val_dataset"], p["train_nodes"]] + terms_input,
-                    {
-                        **finetune_settings,
-                        "expand_terms": c.expand_terms,
-                        "suggest_top": c.suggest_top,
-                        "expand_epochs": c.expand_epochs,
-                    },
-                    [p["expanded"]],
-                    self._expand,
+                    "expand", [p.finetuned, self.train_data, p.val_dataset, p.train_nodes], [p.expanded], self._expand
                 )
             )
-        evaluated = [p["finetuned"]] + ([p["expanded"]] if c.expand else [])
-        stages.append(
-            Stage(
-                "evaluate",
-                [p["val_dataset"], *evaluated] + model_input,
-                {"ks": c.ks, "model": c.model},
-                [p["report"] / "metrics.json"],
-                self._evaluate,
-            )
-        )
+        evaluated = [p.finetuned] + ([p.expanded] if c.expand else [])
+        stages.append(Stage("evaluate", [p.val_dataset, *evaluated], [p.report / "metrics.json"], self._evaluate))
         return stages
 
-    # -- stage bodies --
+    # -- stage options and bodies --
+
+    def prepare_options(self) -> PrepareOptions:
+        c = self.config
+        return stage_options(
+            PrepareOptions,
+            c,
+            model=c.llm_model,
+            base_urls=list(c.base_url),
+            embed_model=c.model if c.filter_topk else None,
+        )
+
+    def finetune_options(self, epochs: int, resume: bool) -> FinetuneOptions:
+        return stage_options(FinetuneOptions, self.config, epochs=epochs, overwrite=True, resume=resume)
 
     def _split(self, resume: bool) -> dict:
-        from wmemb.corpus import SplitOptions, split_corpus
-
         c = self.config
         summary = split_corpus(
-            c.corpus,
-            self.paths["train_nodes"].parent,
+            list(c.corpus),
+            self.paths.train_nodes.parent,
             model=c.model,
             name=c.name,
-            options=SplitOptions(
-                chunk_tokens=c.chunk_tokens,
-                overlap=c.overlap,
-                min_chars=c.min_chars,
-                val_ratio=c.val_ratio,
-                seed=c.seed,
-            ),
+            options=stage_options(SplitOptions, c),
         )
         return summary.to_json()
 
     def _prepare(self, resume: bool) -> dict:  # resumes through its reply cache either way
-        from wmemb.corpus.split import assign_validation
-        from wmemb.generate.prepare import PrepareOptions, prepare_datasets
-        from wmemb.records import read_nodes, write_nodes
-
         c = self.config
-        nodes_dir = self.workdir / "data" / "nodes-used"
         used = {}
-        for split, cap in (("train", c.max_train_passages), ("val", c.max_val_passages)):
-            source = self.paths[f"{split}_nodes"]
+        for split, source, cap in (
+            ("train", self.paths.train_nodes, c.max_train_passages),
+            ("val", self.paths.val_nodes, c.max_val_passages),
+        ):
             nodes = read_nodes(source)
             if cap is not None and cap < len(nodes):
                 # the same seeded order split uses: a reproducible, unbiased sample of the passages
                 keep = assign_validation(nodes, cap / len(nodes), c.seed + 1)
                 nodes = [node for node in nodes if node.id in keep]
                 log.info("prepare: questions for %d of the %s passages (max_%s_passages)", len(nodes), split, split)
-            used[split] = nodes_dir / source.name
+            used[split] = self.paths.nodes_used / source.name
             write_nodes(used[split], nodes)
-        options = PrepareOptions(
-            llm=c.llm,
-            base_urls=list(c.base_url),
-            model=c.llm_model,
-            api_key_env=c.api_key_env,
-            concurrency=c.concurrency,
-            questions_per_chunk=c.questions_per_chunk,
-            prompt_file=c.prompt_file,
-            filter_topk=c.filter_topk,
-            embed_model=c.model if c.filter_topk else None,
-        )
-        summary = prepare_datasets(used["train"], used["val"], self.paths["train_dataset"].parent, options)
+        summary = prepare_datasets(used["train"], used["val"], self.paths.train_dataset.parent, self.prepare_options())
         return summary.to_json()
 
     def _mine(self, resume: bool) -> dict:
-        from wmemb.train.mine import mine
-
-        summary = mine(self.paths["train_dataset"], self.paths["mined"], model=self.config.model)
-        return _jsonable(summary)
-
-    def _finetune_options(self, epochs: int, resume: bool):
-        from wmemb.train.finetune import FinetuneOptions
-
-        c = self.config
-        return FinetuneOptions(
-            epochs=epochs,
-            lr=c.lr,
-            batch_size=c.batch_size,
-            loss=c.loss,
-            scale=c.scale,
-            seed=c.seed,
-            overwrite=True,
-            resume=resume,
-        )
+        return _jsonable(mine(self.paths.train_dataset, self.paths.mined, model=self.config.model))
 
     def _finetune(self, resume: bool) -> dict:
-        from wmemb.train.finetune import finetune
-
         c = self.config
-        train = self.paths["mined"] if c.mine else self.paths["train_dataset"]
-        summary = finetune(
-            c.model, self.paths["finetuned"], train, self.paths["val_dataset"], self._finetune_options(c.epochs, resume)
-        )
-        return _jsonable(summary)
+        options = self.finetune_options(c.epochs, resume)
+        return _jsonable(finetune(c.model, self.paths.finetuned, self.train_data, self.paths.val_dataset, options))
 
     def _expand(self, resume: bool) -> dict:
-        from wmemb.train.finetune import finetune
-        from wmemb.vocab.expand import expand_model
-
-        c = self.config
-        terms = self.expand_terms()
-        report = expand_model(
-            self.paths["finetuned"], self.paths["expanded"], terms, overwrite=True, report_texts=self.paths["val_nodes"]
-        )
-        train = self.paths["mined"] if c.mine else self.paths["train_dataset"]
-        summary = finetune(
-            self.paths["expanded"],
-            self.paths["expanded"],
-            train,
-            self.paths["val_dataset"],
-            self._finetune_options(c.expand_epochs, resume=False),
-        )
+        p = self.paths
+        report = expand_model(p.finetuned, p.expanded, self.expand_terms(), overwrite=True, report_texts=p.val_nodes)
+        options = self.finetune_options(self.config.expand_epochs, resume=False)
+        summary = finetune(p.expanded, p.expanded, self.train_data, p.val_dataset, options)
         return {"expand": _jsonable(report), "finetune": _jsonable(summary)}
 
     def expand_terms(self) -> list[str]:
         """The terms to add: given in the config, read from a file, or the top suggestions."""
         c = self.config
         if c.expand_terms:
-            return list(c.expand_terms)
+            return validate_terms(list(c.expand_terms))
         if c.expand_terms_file:
-            from wmemb.vocab.wordfile import read_terms
-
-            return read_terms(c.expand_terms_file)
-        from wmemb.vocab.suggest import SuggestOptions, suggest_terms, write_terms_tsv
-
-        result = suggest_terms([self.paths["train_nodes"]], model=c.model, options=SuggestOptions(top=c.suggest_top))
-        write_terms_tsv(self.paths["terms"], result.candidates)
+            return read_word_file(c.expand_terms_file)
+        result = suggest_terms([self.paths.train_nodes], model=c.model, options=SuggestOptions(top=c.suggest_top))
+        write_terms_tsv(self.paths.terms, result.candidates)
         log.info(
-            "expand: using the top %d suggested terms (review them in %s)", len(result.candidates), self.paths["terms"]
+            "expand: using the top %d suggested terms (review them in %s)", len(result.candidates), self.paths.terms
         )
         if not result.candidates:
             raise WMEmbError(
-                f"{self.paths['train_nodes']}: vocab suggest found no terms; set expand_terms or expand = false"
+                f"{self.paths.train_nodes}: vocab suggest found no terms; set expand_terms or expand = false"
             )
         return [candidate.term for candidate in result.candidates]
 
     def _evaluate(self, resume: bool) -> dict:
-        from wmemb.evaluate.evaluate import evaluate_models
+        from wmemb.evaluate.evaluate import evaluate_models  # imports torch: loaded only when a run gets here
 
         c = self.config
-        models = {"base": c.model, "finetuned": str(self.paths["finetuned"])}
+        models = {"base": c.model, "finetuned": str(self.paths.finetuned)}
         if c.expand:
-            models["expanded"] = str(self.paths["expanded"])
+            models["expanded"] = str(self.paths.expanded)
         result = evaluate_models(
             list(models.values()),
-            self.paths["val_dataset"],
+            self.paths.val_dataset,
             ks=tuple(c.ks),
-            out_dir=self.paths["report"],
+            out_dir=self.paths.report,
             labels=list(models),
         )
         write_report(self, result)
         return result.to_json()
 
 
-def _model_inputs(model: str) -> list[Path]:
-    """The base model's folder, hashed like any input (a changed model reruns everything)."""
-    from wmemb.models import resolve_model
-
-    return [resolve_model(model)]
-
-
 def _jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return _jsonable(asdict(obj))
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
@@ -521,8 +490,6 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _peak_rss_mb() -> float:
-    import resource
-
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -551,7 +518,7 @@ def data_summary(pipeline: Pipeline) -> dict:
 
 def write_report(pipeline: Pipeline, result) -> None:
     """report.md / report.html / summary.json next to evaluate's metrics.json and metrics.png."""
-    out = pipeline.paths["report"]
+    out = pipeline.paths.report
     settings = asdict(pipeline.config)
     summary = {"data": data_summary(pipeline), "settings": settings}
     write_json(out / "summary.json", summary)

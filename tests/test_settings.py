@@ -1,0 +1,199 @@
+"""The settings declaration: strict types, one flag per setting, and what a changed setting reruns."""
+
+import dataclasses
+import functools
+import json
+import re
+import shutil
+import typing
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from test_pipeline import config_for, distinct_questions, openai_server, write_corpus
+from wmemb.cli import app
+from wmemb.errors import WMEmbError
+from wmemb.pipeline import Pipeline
+from wmemb.settings import SETTINGS, STAGES, PipelineConfig, Setting, settings_table
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def write_config(folder: Path, text: str) -> Path:
+    (folder / "book.txt").write_text("Spores survive heat. 芽孢能耐高温。\n", encoding="utf-8")
+    path = folder / "run.toml"
+    path.write_text('corpus = ["book.txt"]\n' + text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("epochs = true", "epochs = true: input should be a valid integer"),
+        ("epochs = 1.9", "epochs = 1.9: input should be a valid integer"),
+        ("ks = [1.5, 3]", "ks = [1.5, 3]: input should be a valid integer (item 1)"),
+        ("epochs = 0", "epochs = 0: input should be greater than or equal to 1"),
+        ('loss = "bogus"', "loss = \"bogus\": input should be 'mnrl' or 'cached'"),
+        ('llm = "gpt"', "llm = \"gpt\": input should be 'auto', 'openai', 'ollama' or 'local'"),
+        ("val_ratio = 1", "val_ratio = 1: input should be less than 1"),
+        ("ks = []", "ks = []: list should have at least 1 item"),
+        ('name = "../x"', 'name = "../x": must be a plain file name'),
+        ('chunk_tokens = "64"', 'chunk_tokens = "64": input should be a valid integer'),
+        ('expand_terms_file = "terms.tsv"', "expand_terms_file {dir}/terms.tsv: no such file or folder"),
+    ],
+)
+def test_config_values_are_strictly_typed_and_checked(tmp_path, line, message):
+    config = write_config(tmp_path, line + "\n")
+    with pytest.raises(WMEmbError, match="^" + re.escape(f"{config}: {message.format(dir=tmp_path)}")):
+        PipelineConfig.load(config)
+
+
+def test_a_list_setting_takes_one_value_as_is(tmp_path):
+    (tmp_path / "my,book.txt").write_text("Spores survive heat.\n", encoding="utf-8")
+    config = tmp_path / "run.toml"
+    config.write_text('corpus = "my,book.txt"\nks = 5\n', encoding="utf-8")
+    loaded = PipelineConfig.load(config)
+    assert loaded.corpus == [str(tmp_path / "my,book.txt")] and loaded.ks == [5]
+
+
+def test_every_setting_is_a_typed_flag_with_help_and_default():
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[1]: line for line in result.output.splitlines() if line.startswith("│ --")}
+    for spec in SETTINGS.values():
+        line = lines[spec.flag]
+        assert spec.help[:40] in line, spec.name
+        if spec.type is bool:
+            assert f"--no-{spec.flag[2:]}" in line and f"[default: {'' if spec.default else 'no-'}{spec.name}]" in line
+        elif spec.default not in (None, []):
+            shown = ", ".join(map(str, spec.default)) if spec.is_list else str(spec.default)
+            assert f"[default: {shown}]" in line, spec.name
+        base = typing.get_args(spec.type)[0] if spec.is_list else spec.type
+        if typing.get_origin(base) is typing.Literal:
+            assert "|".join(typing.get_args(base)) in line
+
+
+def test_readme_settings_table_is_the_declared_one():
+    assert settings_table() in README.read_text(encoding="utf-8"), (
+        "README.md's settings table differs from src/wmemb/settings.py: run `python -m wmemb.settings README.md`"
+    )
+
+
+# --- what a changed setting reruns -------------------------------------------------------------------
+
+
+def changed_value(spec: Setting, current, tmp_path: Path):
+    """A different valid value for any setting, chosen by its declared type and kind."""
+    if spec.kind == "file":
+        new = tmp_path / f"other-{spec.name}.txt"
+        new.write_text("革兰氏阳性菌\nlipopolysaccharide\n", encoding="utf-8")
+        return [*current, str(new)] if spec.is_list else str(new)
+    if spec.kind == "model":
+        copy = tmp_path / "model-copy"
+        shutil.copytree(current, copy)
+        return str(copy)
+    if spec.kind == "folder":
+        return str(tmp_path / "elsewhere")
+    kind = spec.type
+    if typing.get_origin(kind) is typing.Literal:
+        return next(choice for choice in typing.get_args(kind) if choice != current)
+    if spec.is_list:
+        item = typing.get_args(kind)[0]
+        return [*current, max(current, default=0) + 1 if item is int else "extra"]
+    if kind is bool:
+        return not current
+    if current is None:  # optional: a value every rule of this declaration admits
+        base = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+        least = max([0, *(getattr(rule, "ge", getattr(rule, "gt", 0)) for rule in spec.rules)])
+        return {int: least + 3, float: 0.5, str: "other"}[base]
+    if kind is float:
+        return current / 2
+    return current + 1 if kind is int else current + "x"
+
+
+@pytest.fixture
+def every_stage_on(tmp_path, tiny_bert) -> PipelineConfig:
+    (tmp_path / "book.txt").write_text("Spores survive heat. 芽孢能耐高温。\n", encoding="utf-8")
+    (tmp_path / "terms.txt").write_text("芽孢\n", encoding="utf-8")
+    return PipelineConfig.load(
+        None,
+        {
+            "corpus": [str(tmp_path / "book.txt")],
+            "model": str(tiny_bert),
+            "workdir": str(tmp_path / "work"),
+            "mine": True,
+            "expand": True,
+            "expand_terms_file": str(tmp_path / "terms.txt"),
+        },
+    )
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_a_changed_setting_reruns_its_stage_and_later_ones_never_earlier(name, every_stage_on, tmp_path):
+    spec = SETTINGS[name]
+    before = Pipeline(every_stage_on).stage_keys()
+    config = dataclasses.replace(every_stage_on, **{name: changed_value(spec, getattr(every_stage_on, name), tmp_path)})
+    after = Pipeline(config).stage_keys()
+    own = STAGES.index(spec.stage)
+    for stage in set(before) & set(after):
+        rerun = spec.hashed and STAGES.index(stage) >= own
+        assert (before[stage] != after[stage]) == rerun, f"{name} changed: {stage} {'not ' if rerun else ''}rerun"
+    assert set(before) ^ set(after) <= {spec.stage}  # only a stage's own switch turns it on or off
+
+
+def test_only_settings_that_cannot_change_a_result_are_unhashed():
+    assert {spec.name for spec in SETTINGS.values() if not spec.hashed} == {
+        "workdir",  # state.json lives in it: another folder is another run
+        "api_key_env",
+        "concurrency",
+    }
+
+
+def test_a_run_records_those_keys_and_stages_read_no_later_declared_setting(tmp_path, tiny_bert, monkeypatch):
+    """End to end with every stage on: a stage that read a setting declared for a later stage would
+    not rerun when that setting changes."""
+    read: set[tuple[str, str]] = set()
+    running: list[str] = []
+
+    def recording_getattribute(config, name):
+        if running and name in SETTINGS:
+            read.add((running[-1], name))
+        return object.__getattribute__(config, name)
+
+    def recording_stages(pipeline):
+        stages = original_stages(pipeline)
+        for stage in stages:
+            stage.run = functools.partial(run_recorded, stage.name, stage.run)
+        return stages
+
+    def run_recorded(name, run, resume):
+        running.append(name)
+        try:
+            return run(resume)
+        finally:
+            running.pop()
+
+    original_stages = Pipeline.stages
+    monkeypatch.setattr(Pipeline, "stages", recording_stages)
+    monkeypatch.setattr(PipelineConfig, "__getattribute__", recording_getattribute)
+    write_corpus(tmp_path)
+    with openai_server(reply=distinct_questions) as server:
+        settings = dict(mine=True, expand=True, expand_terms=["革兰氏阳性菌"], expand_epochs=1)
+        pipeline = Pipeline(config_for(tmp_path, tiny_bert, server, **settings))
+        assert [record.action for record in pipeline.run()] == ["ran"] * 6
+        state = json.loads(pipeline.state_path.read_text(encoding="utf-8"))
+        assert pipeline.stage_keys() == {stage: record["key"] for stage, record in state.items()}
+        late = sorted((stage, name) for stage, name in read if STAGES.index(SETTINGS[name].stage) > STAGES.index(stage))
+        assert not late, f"(stage, setting) pairs where the setting is declared for a later stage: {late}"
+        assert {"chunk_tokens", "llm_model", "epochs", "expand_epochs", "ks"} <= {name for _, name in read}
+
+        records = Pipeline(config_for(tmp_path, tiny_bert, server, **settings, ks=[1, 2])).run()
+    assert [(r.stage, r.action) for r in records] == [
+        ("split", "skipped"),
+        ("prepare", "skipped"),
+        ("mine", "skipped"),
+        ("finetune", "skipped"),
+        ("expand", "skipped"),
+        ("evaluate", "ran"),
+    ]
