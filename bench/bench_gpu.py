@@ -122,11 +122,12 @@ def local_generation_tokens_per_second(device: str, batch: int = 8, new_tokens: 
 
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     model = LlamaForCausalLM(LlamaConfig(**SMOLLM2_CONFIG)).to(device=device, dtype=dtype).eval()
-    prompt = torch.randint(0, SMOLLM2_CONFIG["vocab_size"], (batch, 200), device=device)
+    prompt = torch.randint(1, SMOLLM2_CONFIG["vocab_size"], (batch, 200), device=device)
+    inputs = {"input_ids": prompt, "attention_mask": torch.ones_like(prompt), "pad_token_id": 0, "do_sample": False}
     with torch.no_grad():
-        model.generate(prompt, max_new_tokens=8, min_new_tokens=8, do_sample=False)  # warm-up
+        model.generate(**inputs, max_new_tokens=8, min_new_tokens=8)  # warm-up
         started = time.perf_counter()
-        model.generate(prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+        model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
         seconds = time.perf_counter() - started
     return batch * new_tokens / seconds
 
@@ -173,8 +174,8 @@ def main() -> None:
             share = f", {achieved / peak:.1%} of the bf16 peak {peak:.0f} TFLOPS" if peak and device == "cuda" else ""
             breakdown = step_breakdown(model_path, data, batch, device)
             step = sum(breakdown.values())
-            print(f"batch {batch}: wmemb {wm:.0f} pairs/s, plain Trainer {plain:.0f} pairs/s, ratio {wm / plain:.3f}")
-            print(f"  {achieved:.1f} TFLOPS achieved{share}")
+            print(f"batch {batch}: wmemb {wm:.1f} pairs/s, plain Trainer {plain:.1f} pairs/s, ratio {wm / plain:.3f}")
+            print(f"  {achieved:.2f} TFLOPS achieved{share}")
             print(
                 f"  one step by hand: {batch / step:.0f} pairs/s; "
                 + ", ".join(
