@@ -29,16 +29,20 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 PLAIN_SCRIPT = r"""
 import json, sys
+import torch
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 model_path, train_path, out, batch, lr, scale, epochs = sys.argv[1:8]
 data = json.load(open(train_path, encoding="utf-8"))
-rows = [{"anchor": data["queries"][q], "positive": data["corpus"][d]} for q, docs in data["relevant_docs"].items() for d in docs]
+rows = [{"anchor": data["queries"][q], "positive": data["corpus"][d]}
+        for q, docs in data["relevant_docs"].items() for d in docs]
 model = SentenceTransformer(model_path)
-args = SentenceTransformerTrainingArguments(output_dir=out, num_train_epochs=int(epochs), per_device_train_batch_size=int(batch),
-    learning_rate=float(lr), warmup_steps=0.1, seed=42, data_seed=42, batch_sampler="no_duplicates", save_strategy="epoch",
-    save_total_limit=2, report_to="none", use_cpu=True)
+args = SentenceTransformerTrainingArguments(output_dir=out, num_train_epochs=int(epochs),
+    per_device_train_batch_size=int(batch), learning_rate=float(lr), warmup_steps=0.1, seed=42, data_seed=42,
+    batch_sampler="no_duplicates", save_strategy="epoch",
+    save_total_limit=2, report_to="none", use_cpu=not torch.cuda.is_available(),
+    bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                                      loss=MultipleNegativesRankingLoss(model, scale=float(scale)))
 result = trainer.train()
@@ -131,10 +135,12 @@ def main() -> None:
         wm_sps = log["train_samples_per_second"]
         print(f"throughput, batch {batch}, {args.epochs} epoch(s) on {pairs} pairs:")
         print(
-            f"  plain sentence-transformers: {plain_sps:7.1f} samples/s  (wall {plain_wall:5.1f} s, peak RSS {plain_rss:6.0f} MiB)"
+            f"  plain sentence-transformers: {plain_sps:7.1f} samples/s  "
+            f"(wall {plain_wall:5.1f} s, peak RSS {plain_rss:6.0f} MiB)"
         )
         print(
-            f"  wmemb finetune:              {wm_sps:7.1f} samples/s  (wall {wm_wall:5.1f} s, peak RSS {wm_rss:6.0f} MiB)"
+            f"  wmemb finetune:              {wm_sps:7.1f} samples/s  "
+            f"(wall {wm_wall:5.1f} s, peak RSS {wm_rss:6.0f} MiB)"
         )
         print(f"  ratio wmemb/plain: {wm_sps / plain_sps:.3f} (target >= 0.95)")
 
@@ -173,7 +179,8 @@ def main() -> None:
         )
         for metric in ("ndcg@10", "mrr@10", "accuracy@1", "recall@10"):
             print(
-                f"  val {metric:10s} before {before[metric]:.4f}  after {best[metric]:.4f}  ({best[metric] - before[metric]:+.4f})"
+                f"  val {metric:10s} before {before[metric]:.4f}  after {best[metric]:.4f}  "
+                f"({best[metric] - before[metric]:+.4f})"
             )
 
 

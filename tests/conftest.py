@@ -76,6 +76,18 @@ def build_tiny_bert(folder: Path, extra_vocab: tuple[str, ...] = (), lowercase: 
     return folder / "model"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` skip, with the reason, where no CUDA GPU is visible."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (run scripts/gpu-check.sh on one)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """Folder of a tiny cased Chinese+English BERT sentence-transformers model (random weights)."""

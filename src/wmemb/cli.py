@@ -248,9 +248,7 @@ def mine(
         Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="FlagEmbedding JSONL to write.", show_default=False)],
-    model: Annotated[
-        str | None, typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")
-    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")] = None,
     range_min: Annotated[int, typer.Option(help="Skip the top ranks (likely unlabelled answers).")] = 10,
     range_max: Annotated[int, typer.Option(help="Sample negatives from ranks below this.")] = 210,
     negatives: Annotated[int, typer.Option(help="Hard negatives per query.")] = 7,
@@ -349,6 +347,9 @@ def finetune(
     gradient_checkpointing: Annotated[
         bool, typer.Option("--gradient-checkpointing", help="Trade compute for memory.")
     ] = False,
+    precision: Annotated[
+        str, typer.Option(help="auto (bf16 on a GPU that has it, else fp16 on a GPU, fp32 on CPU), fp32, bf16, fp16.")
+    ] = "auto",
 ) -> None:
     """Contrastive fine-tuning (BGE recipe), keeping the best epoch on --val; works under torchrun."""
     from wmemb.train import FinetuneOptions
@@ -370,6 +371,7 @@ def finetune(
         max_length=max_length,
         seed=seed,
         gradient_checkpointing=gradient_checkpointing,
+        precision=precision,
     )
     summary = run_finetune(model, output, train_dataset, val, options)
     if not summary.wrote_output:  # a non-main torchrun process

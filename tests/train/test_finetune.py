@@ -7,38 +7,19 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from train_samples import qa_dataset, write_json
+from train_samples import ndcg_of, qa_dataset, write_json
 from transformers import TrainerCallback
 
 from wmemb.errors import WMEmbError
-from wmemb.records import QADataset
 from wmemb.train import FinetuneOptions, finetune
 from wmemb.train.finetune import METRICS_FILE, run_dir_for
 from wmemb.train.merge import merge_with_base
 
 ZH_INSTRUCTION = "为这个句子生成表示以用于检索相关文章："
 FAST = dict(lr=1e-3, batch_size=8)  # a random tiny BERT needs a large step to learn in a few steps
-
-
-def ndcg_of(model_path: Path, val_path: Path, instruction: str | None) -> float:
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
-
-    val = QADataset.load(val_path)
-    evaluator = InformationRetrievalEvaluator(
-        val.queries,
-        val.corpus,
-        {q: set(d) for q, d in val.relevant_docs.items()},
-        query_prompt=instruction,
-        name="check",
-        write_csv=False,
-        batch_size=8,
-    )
-    return evaluator(SentenceTransformer(str(model_path)))["check_cosine_ndcg@10"]
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +68,8 @@ def test_merge_gives_weights_between_base_and_finetuned(trained, tiny_bert):
     from sentence_transformers import SentenceTransformer
 
     summary, _ = trained
-    base = SentenceTransformer(str(tiny_bert)).state_dict()
-    finetuned = SentenceTransformer(str(summary.output_path))
+    base = SentenceTransformer(str(tiny_bert), device="cpu").state_dict()
+    finetuned = SentenceTransformer(str(summary.output_path), device="cpu")
     tuned = {name: tensor.clone() for name, tensor in finetuned.state_dict().items()}
     merge_with_base(finetuned, tiny_bert, 0.3)
     merged = finetuned.state_dict()
@@ -161,7 +142,9 @@ def test_minilm_with_hard_negatives_and_cached_loss(minilm, train_val, tmp_path)
 def test_torchrun_two_cpu_processes(tiny_bert, train_val, tmp_path):
     train, val = train_val
     output = tmp_path / "ddp"
+    # CPU DDP (gloo) even beside a GPU: with the GPU visible both ranks would take it
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    env["CUDA_VISIBLE_DEVICES"] = ""
     command = [
         sys.executable,
         "-m",

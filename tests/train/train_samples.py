@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from wmemb.records import QADataset
+
 # Each topic is a distinct term; its query and passage share it, so even a tiny model can learn the pairs.
 ZH_TERMS = list("菌孢芽杆阳阴兰氏革微胞膜壁核酶毒")
-EN_TERMS = "bacteria protein membrane wall spore virus gram linux package system file shell command root install domain".split()
+EN_TERMS = (
+    "bacteria protein membrane wall spore virus gram linux package system file shell command root install domain"
+).split()
 
 
 def qa_dataset(offset: int, count: int, questions_per_passage: int = 1) -> dict:
@@ -32,3 +36,20 @@ def qa_dataset(offset: int, count: int, questions_per_passage: int = 1) -> dict:
 def write_json(path: Path, obj) -> Path:
     path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def ndcg_of(model_path: Path, val_path: Path, instruction: str | None) -> float:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    val = QADataset.load(val_path)
+    evaluator = InformationRetrievalEvaluator(
+        val.queries,
+        val.corpus,
+        {q: set(d) for q, d in val.relevant_docs.items()},
+        query_prompt=instruction,
+        name="check",
+        write_csv=False,
+        batch_size=8,
+    )
+    return evaluator(SentenceTransformer(str(model_path), device="cpu"))["check_cosine_ndcg@10"]

@@ -33,6 +33,7 @@ BEST_METRIC = "ndcg@10"
 BGE_SCALE = 50.0  # BGE's temperature 0.02
 DEFAULT_SCALE = 20.0  # sentence-transformers' default (temperature 0.05), what all-MiniLM was trained with
 DEFAULT_BATCH_SIZE = 32
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -55,6 +56,7 @@ class FinetuneOptions:
     max_length: int | None = None  # None: the longest text of the data, up to the model's limit
     seed: int = 42
     gradient_checkpointing: bool = False
+    precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on the CPU
 
     def check(self) -> None:
         if self.epochs < 1:
@@ -77,6 +79,8 @@ class FinetuneOptions:
             raise WMEmbError(f"--merge-with-base must be strictly between 0 and 1 (got {self.merge_with_base})")
         if self.early_stopping is not None and self.early_stopping < 1:
             raise WMEmbError(f"--early-stopping must be at least 1 epoch (got {self.early_stopping})")
+        if self.precision not in PRECISIONS:
+            raise WMEmbError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
         if self.max_length is not None and self.max_length < 8:
             raise WMEmbError(f"--max-length must be at least 8 tokens (got {self.max_length})")
 
@@ -241,6 +245,7 @@ def _resolve_settings(
         "early_stopping": options.early_stopping,
         "merge_with_base": options.merge_with_base,
         "gradient_checkpointing": options.gradient_checkpointing,
+        "precision": _resolve_precision(options.precision),
         "parameters": parameters,
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
     }
@@ -291,7 +296,7 @@ def _build_trainer(
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     steps_per_epoch = max(1, math.ceil(len(rows) / (batch_size * world_size)))
     on_cuda = torch.cuda.is_available()
-    bf16 = on_cuda and torch.cuda.is_bf16_supported()
+    precision = settings["precision"]
     # accelerate treats a torchrun job as multi-CPU DDP (gloo) only when told it runs on the CPU;
     # otherwise every process would train alone while the loss still gathers across them.
     cpu_only = not on_cuda and not torch.backends.mps.is_available()
@@ -314,15 +319,18 @@ def _build_trainer(
         greater_is_better=True,
         logging_strategy="steps",
         logging_steps=max(1, steps_per_epoch // 10),
-        bf16=bf16,
-        fp16=on_cuda and not bf16,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
         use_cpu=cpu_only,
         report_to="none",
         ddp_find_unused_parameters=True if world_size > 1 else None,
-        **{_checkpointing_field(SentenceTransformerTrainingArguments): options.gradient_checkpointing},
     )
-    if bf16 or on_cuda:
-        log.info("mixed precision: %s", "bf16" if bf16 else "fp16")
+    if options.gradient_checkpointing:
+        # Enabled on the model rather than through the Trainer's argument: some transformers releases
+        # call model.gradient_checkpointing_enable with keywords (every_n_layers) that sentence-transformers
+        # releases of the same period do not take.
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    log.info("precision: %s%s", precision, " (mixed; validation in fp32)" if precision != "fp32" else "")
 
     gather = world_size > 1  # share in-batch negatives across DDP processes
     if options.loss == "cached":
@@ -348,10 +356,25 @@ def _build_trainer(
     return trainer, resumed_from
 
 
-def _checkpointing_field(arguments_class) -> str:
-    """transformers 5 renamed gradient_checkpointing to activation_checkpointing."""
-    fields = arguments_class.__dataclass_fields__
-    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+def _resolve_precision(requested: str) -> str:
+    import torch
+
+    on_cuda = torch.cuda.is_available()
+    _check_processes_fit_gpus(int(os.environ.get("WORLD_SIZE", "1")), torch.cuda.device_count() if on_cuda else 0)
+    if requested == "auto":
+        return ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if on_cuda else "fp32"
+    if requested == "fp16" and not on_cuda:
+        raise WMEmbError("--precision fp16 needs a CUDA GPU; use bf16 or fp32 on the CPU")
+    return requested
+
+
+def _check_processes_fit_gpus(world_size: int, gpus: int) -> None:
+    """Under torchrun each process takes one GPU: more processes than GPUs would share (and NCCL refuses)."""
+    if gpus and world_size > gpus:
+        raise WMEmbError(
+            f"torchrun started {world_size} processes but this machine has {gpus} GPU(s); pass "
+            f"--nproc_per_node {gpus}, or hide the GPUs (CUDA_VISIBLE_DEVICES=) to train on the CPU"
+        )
 
 
 def _prepare_run_dir(run_dir: Path, resume: bool) -> str | None:
@@ -377,7 +400,26 @@ def _last_checkpoint(run_dir: Path) -> str | None:
 def _evaluator(val, instruction: str | None, batch_size: int):
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    return InformationRetrievalEvaluator(
+    class FullPrecisionEvaluator(InformationRetrievalEvaluator):
+        """Scores the model in fp32 even while it trains in bf16/fp16.
+
+        Under mixed precision accelerate wraps `model.forward` in autocast, so an evaluator called by
+        the Trainer would score a bf16 model: the recorded figures would not be those of the saved
+        (fp32) model, and the best epoch could be picked by rounding noise.
+        """
+
+        def __call__(self, model, *args, **kwargs):
+            original = model.__dict__.get("_original_forward")
+            if original is None:
+                return super().__call__(model, *args, **kwargs)
+            patched = model.forward
+            model.forward = original
+            try:
+                return super().__call__(model, *args, **kwargs)
+            finally:
+                model.forward = patched
+
+    return FullPrecisionEvaluator(
         val.queries,
         val.corpus,
         {qid: set(docs) for qid, docs in val.relevant_docs.items()},
