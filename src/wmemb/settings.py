@@ -125,6 +125,12 @@ class PipelineConfig:
     max_length: int | None = setting(
         None, "Max tokens per text in training; default: the data's longest, up to the model's limit.", "finetune", ge=8
     )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = setting(
+        "auto", "auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on the CPU.", "finetune"
+    )
+    gradient_checkpointing: bool = setting(
+        False, "Less GPU memory for more compute (recomputed activations).", "finetune", hashed=False
+    )
     expand: bool = setting(False, "Add domain terms to the vocabulary, then fine-tune again.", "expand")
     expand_terms: list[str] = setting(
         [], "Terms to add; repeat the flag. Default: expand_terms_file, else the top suggestions.", "expand"
