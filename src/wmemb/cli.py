@@ -17,6 +17,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from wmemb.errors import WMEmbError
+from wmemb.io import check_output_file, reject_overwriting_inputs
 
 app = typer.Typer(
     name="wmemb",
@@ -212,6 +213,8 @@ def import_dataset(
     """Check a llama_index EmbeddingQAFinetuneDataset file and save it in wmemb's readable form."""
     from wmemb.generate import import_llama_index_dataset
 
+    check_output_file(output)
+    reject_overwriting_inputs([output], [("SOURCE", source)])
     dataset = import_llama_index_dataset(source, output)
     print_table(
         "import-dataset", [("queries", len(dataset.queries)), ("passages", len(dataset.corpus)), ("written", output)]
@@ -224,9 +227,7 @@ def mine(
         Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="FlagEmbedding JSONL to write.", show_default=False)],
-    model: Annotated[
-        str | None, typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")
-    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")] = None,
     range_min: Annotated[int, typer.Option(help="Skip the top ranks (likely unlabelled answers).")] = 10,
     range_max: Annotated[int, typer.Option(help="Sample negatives from ranks below this.")] = 210,
     negatives: Annotated[int, typer.Option(help="Hard negatives per query.")] = 7,
@@ -413,6 +414,8 @@ def vocab_suggest(
     """Rank frequent terms the tokenizer cuts into many pieces (Chinese n-gram statistics, English words)."""
     from wmemb.vocab import SuggestOptions, suggest_terms, write_terms_tsv
 
+    check_output_file(output)
+    reject_overwriting_inputs([output], [("CORPUS", path) for path in corpus])
     options = SuggestOptions(top=top, min_freq=min_freq, use_jieba=jieba, use_sentencepiece=sentencepiece)
     result = suggest_terms(corpus, model, options)
     write_terms_tsv(output, result.candidates)
@@ -474,6 +477,7 @@ def expand(
         raise WMEmbError(f"unexpected argument(s) {' '.join(ctx.args)}; terms go after --words")
     if (words is None) == (words_file is None):
         raise WMEmbError("pass the terms with either --words w1 w2 ... or --words-file FILE")
+    reject_overwriting_inputs([output], [("--words-file", words_file)])
     terms = [*words, *ctx.args] if words is not None else read_word_file(words_file)
     report = expand_model(model, output, terms, init=init, overwrite=overwrite, report_texts=report_texts)
     for term in report.terms:
@@ -492,7 +496,8 @@ def expand(
         [
             (
                 "added",
-                f"{len(report.added)} ({', '.join(t.term for t in report.added[:8])}{' ...' if len(report.added) > 8 else ''})",
+                f"{len(report.added)} ({', '.join(t.term for t in report.added[:8])}"
+                f"{' ...' if len(report.added) > 8 else ''})",
             ),
             ("skipped", len(report.skipped)),
             ("single token in sentences", f"{len(report.added) - len(report.not_single_token)} of {len(report.added)}"),

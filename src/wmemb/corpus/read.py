@@ -128,11 +128,26 @@ def decode_bytes(data: bytes, path: Path) -> tuple[str, str]:
     if encoding.replace("-", "").replace("_", "").lower() in {"gb2312", "gbk", "cp936", "hz"}:
         encoding = "gb18030"  # GBK files often contain characters outside GB2312; GB18030 decodes all of them
     try:
-        return data.decode(encoding), encoding
+        text = data.decode(encoding)
     except (UnicodeDecodeError, LookupError):
         raise WMEmbError(
             f"{path}: bytes that are not valid {encoding} (file damaged or mixed encodings); convert it to UTF-8"
         ) from None
+    warn_guessed_encoding(path, encoding, data)
+    return text, encoding
+
+
+def warn_guessed_encoding(path: Path, encoding: str, data: bytes) -> None:
+    """Say which encoding a non-UTF-8 file was read in: a guess can be wrong, most of all when few bytes
+    are non-ASCII (a stray byte in an English file)."""
+    high = sum(byte >= 0x80 for byte in data)
+    log.warning(
+        "%s: not UTF-8; read as %s, guessed from its %d non-ASCII byte(s) - if its text comes out wrong, "
+        "save the file as UTF-8",
+        path,
+        encoding,
+        high,
+    )
 
 
 def _looks_binary(data: bytes) -> bool:

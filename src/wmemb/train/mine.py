@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
-from wmemb.records import PairRecord, write_pairs
-from wmemb.train.data import load_validation
-from wmemb.train.model import decide_query_instruction, load_sentence_model
+from wmemb.io import check_output_file, reject_overwriting_inputs
+from wmemb.models import load_sentence_model
+from wmemb.records import PairRecord, read_qa_dataset, write_pairs
+from wmemb.train.model import decide_query_instruction
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,12 @@ def mine(
 
     options = options or MineOptions()
     options.check()
-    data = load_validation(dataset)  # queries, corpus and relevant docs, whatever the input format
-    st_model, folder = load_sentence_model(model)
-    instruction = decide_query_instruction(folder, options.query_instruction, options.no_query_instruction)
+    output = check_output_file(output)
+    reject_overwriting_inputs([output], [("DATASET", dataset)])
+    data = read_qa_dataset(dataset)  # queries, corpus and relevant docs, whatever the input format
+    loaded = load_sentence_model(model)
+    st_model = loaded.model
+    instruction = decide_query_instruction(loaded.folder, options.query_instruction, options.no_query_instruction)
     corpus_ids = list(data.corpus)
     corpus_texts = [data.corpus[cid] for cid in corpus_ids]
     size = len(corpus_ids)
@@ -157,7 +161,7 @@ def mine(
             "%d negatives were drawn at random from outside the window (too few candidates under the margin)", filled
         )
     log.info("wrote %d queries with %d negatives each to %s", len(records), negatives, output)
-    return MineSummary(Path(output), len(records), size, backend, window, negatives, filled)
+    return MineSummary(output, len(records), size, backend, window, negatives, filled)
 
 
 def _clamp_window(range_min: int, range_max: int, size: int, needed: int) -> tuple[int, int]:
