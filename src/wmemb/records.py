@@ -69,15 +69,15 @@ def check_input_file(path: str | Path, what: str, hint: str) -> Path:
     """An input file must exist, be a file, not a pickle (wmemb never unpickles) and not be empty."""
     source = Path(path).expanduser()
     if source.is_dir():
-        raise WMEmbError(f"{source}: is a folder; pass the {what} file ({hint})")
+        raise WMEmbError(f"{source}: is a folder, not a {what} file; pass {hint}")
     if not source.is_file():
-        raise WMEmbError(f"{source}: {what} file not found ({hint})")
+        raise WMEmbError(f"{source}: {what} file not found; pass {hint}")
     with source.open("rb") as handle:
         head = handle.read(2)
     if source.suffix.lower() in (".pkl", ".pickle") or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
-        raise WMEmbError(f"{source}: a Python pickle; wmemb never unpickles files - pass the {what} file ({hint})")
+        raise WMEmbError(f"{source}: a Python pickle; wmemb never unpickles files - pass {hint}")
     if not head.strip() and not source.read_bytes().strip():
-        raise WMEmbError(f"{source}: the file is empty; pass the {what} file ({hint})")
+        raise WMEmbError(f"{source}: the file is empty; pass {hint}")
     return source
 
 
@@ -181,7 +181,7 @@ class QADataset:
         path = check_input_file(path, "dataset", DATASET_HINT)
         data = read_json(path, unique_keys=True)
         if not isinstance(data, dict):
-            raise WMEmbError(f"{path}: expected a JSON object with queries/corpus/relevant_docs ({DATASET_HINT})")
+            raise WMEmbError(f"{path}: expected a JSON object with queries/corpus/relevant_docs; pass {DATASET_HINT}")
         missing = [key for key in ("queries", "corpus", "relevant_docs") if key not in data]
         if missing:
             raise WMEmbError(
@@ -281,12 +281,12 @@ def _read_beir_texts(path: Path, with_title: bool) -> dict[str, str]:
         item_id = id_value(obj["_id"], f'{where}: "_id"')
         if item_id in first_line:
             raise WMEmbError(
-                f"{where}: _id {item_id!r} was already used on line {first_line[item_id]}; ids must be unique"
+                f"{where}: _id {item_id!r} was already used on line {first_line[item_id]}; rename or remove one"
             )
         first_line[item_id] = lineno
         title = (obj.get("title") or "") if with_title else ""
         if not isinstance(title, str) or not isinstance(obj["text"], str):
-            raise WMEmbError(f'{where}: "title" and "text" of {item_id!r} must be strings')
+            raise WMEmbError(f'{where}: "title" and "text" of {item_id!r} must be strings; fix that line')
         texts[item_id] = text_value(f"{title} {obj['text']}".strip(), f'{where}: "text" of {item_id!r}')
     return texts
 
@@ -335,7 +335,7 @@ class PairRecord:
 
 def read_pairs(path: str | Path) -> list[PairRecord]:
     """Read FlagEmbedding JSONL; every text must be non-empty, scores numbers, the prompt a string."""
-    path = check_input_file(path, "FlagEmbedding .jsonl", "one query per line, as `wmemb mine` writes")
+    path = check_input_file(path, "FlagEmbedding .jsonl", "a .jsonl with one query per line, as `wmemb mine` writes")
     records = []
     for lineno, obj in read_jsonl(path):
         where = f"{path}:{lineno}"

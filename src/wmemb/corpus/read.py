@@ -51,7 +51,7 @@ def read_corpus(inputs: list[str | Path]) -> ReadReport:
     for raw in inputs:
         path = Path(raw)
         if not path.exists():
-            raise WMEmbError(f"{path}: no such file or folder")
+            raise WMEmbError(f"{path}: no such file or folder; check the path")
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
             supported = [p for p in files if p.suffix.lower() in SUPPORTED_SUFFIXES]
@@ -98,7 +98,7 @@ def _read_into(report: ReadReport, path: Path) -> None:
 def decode_bytes(data: bytes, path: Path) -> tuple[str, str]:
     """Decode a text file's bytes; returns (text, encoding name)."""
     if not data.strip():
-        raise WMEmbError(f"{path}: empty file")
+        raise WMEmbError(f"{path}: empty file; pass a file with text in it")
     for bom, encoding in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
         if data.startswith(bom):
             try:

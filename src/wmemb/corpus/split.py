@@ -275,7 +275,9 @@ def output_stem(inputs: list[str | Path], name: str | None = None) -> str:
         first = Path(inputs[0])
         return first.name if first.is_dir() else first.stem
     if not name.strip() or name in (".", "..") or any(char in name for char in "/\\\0"):
-        raise WMEmbError(f"--name {name!r}: must be a plain file name (no folders); the files go into the -o folder")
+        raise WMEmbError(
+            f"--name {name!r}: must be a plain file name (no folders); pass the folder with -o and a name such as book"
+        )
     return name
 
 

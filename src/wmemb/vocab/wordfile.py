@@ -22,7 +22,7 @@ def read_word_file(path: str | Path) -> list[str]:
     """The terms of a word file, in file order, validated (see `validate_terms`)."""
     source = Path(path)
     if not source.is_file():
-        raise WMEmbError(f"{source}: word file not found")
+        raise WMEmbError(f"{source}: word file not found; check the path, or pass the terms with --words")
     text = _decode(source.read_bytes(), source)
     terms: list[str] = []
     locations: list[str] = []
