@@ -571,7 +571,7 @@ ROWS = [
     Row(
         "evaluate-beir-numeric-text",
         lambda e: ["evaluate", "-m", _s(e.model()), "--dataset", _s(_beir(e, '{"_id": "d1", "text": 5}\n'))],
-        r"corpus\.jsonl:1: \"title\" and \"text\" of 'd1' must be strings",
+        r"corpus\.jsonl:1: \"text\" of 'd1' must be a non-empty text, got the number 5",
     ),
 ]
 

@@ -284,10 +284,13 @@ def _read_beir_texts(path: Path, with_title: bool) -> dict[str, str]:
                 f"{where}: _id {item_id!r} was already used on line {first_line[item_id]}; rename or remove one"
             )
         first_line[item_id] = lineno
+        label = f'{where}: "text" of {item_id!r}'
+        if not isinstance(obj["text"], str):
+            text_value(obj["text"], label)  # raises the message every layout gives
         title = (obj.get("title") or "") if with_title else ""
-        if not isinstance(title, str) or not isinstance(obj["text"], str):
-            raise WMEmbError(f'{where}: "title" and "text" of {item_id!r} must be strings; fix that line')
-        texts[item_id] = text_value(f"{title} {obj['text']}".strip(), f'{where}: "text" of {item_id!r}')
+        if not isinstance(title, str):
+            raise WMEmbError(f'{where}: "title" of {item_id!r} must be a string, got {_describe(title)}; fix that line')
+        texts[item_id] = text_value(f"{title} {obj['text']}".strip(), label)
     return texts
 
 

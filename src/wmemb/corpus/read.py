@@ -66,7 +66,8 @@ def read_corpus(inputs: list[str | Path]) -> ReadReport:
                 try:
                     _read_into(report, file)
                 except WMEmbError as exc:
-                    report.skipped.append((str(file), str(exc).removeprefix(f"{file}: ")))
+                    # the reason without the advice, which is for a file the user named
+                    report.skipped.append((str(file), str(exc).removeprefix(f"{file}: ").split("; ")[0]))
             if not report.documents:
                 raise WMEmbError(
                     f"{path}: none of its {len(supported)} supported files had readable text ({report.skipped[-1][1]})"
