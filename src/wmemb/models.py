@@ -205,7 +205,7 @@ def check_model_folder(name_or_path: str | os.PathLike | None) -> Path:
         )
     for settings in sorted(folder.glob("*.json")) + sorted(folder.glob("*/*.json")):
         if settings.name != "tokenizer.json":  # large, and checked by the tokenizer library itself
-            read_model_json(settings, (dict, list))
+            read_model_json(settings, list if settings.name == "modules.json" else dict)
     transformer_dir = folder
     if modules_file.is_file():
         modules = read_model_json(modules_file, list)
