@@ -28,6 +28,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 console = Console(stderr=True)
+DATASET_HELP = (
+    "llama_index *_dataset.json, FlagEmbedding .jsonl, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)."
+)
 
 
 @app.callback()
@@ -223,9 +226,7 @@ def import_dataset(
 
 @app.command()
 def mine(
-    dataset: Annotated[
-        Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)
-    ],
+    dataset: Annotated[Path, typer.Argument(help=DATASET_HELP, show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="FlagEmbedding JSONL to write.", show_default=False)],
     model: Annotated[str | None, typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")] = None,
     range_min: Annotated[int, typer.Option(help="Skip the top ranks (likely unlabelled answers).")] = 10,
@@ -283,9 +284,7 @@ def finetune(
     output: Annotated[
         Path, typer.Argument(help="Folder for the fine-tuned model (may be MODEL itself).", show_default=False)
     ],
-    train_dataset: Annotated[
-        Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)
-    ],
+    train_dataset: Annotated[Path, typer.Argument(help=DATASET_HELP, show_default=False)],
     val: Annotated[
         Path | None, typer.Option(help="Validation dataset (same formats); the best epoch on it is saved.")
     ] = None,
@@ -528,7 +527,7 @@ def evaluate(
     dataset: Annotated[
         Path,
         typer.Option(
-            help="llama_index *_dataset.json or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/).",
+            help=DATASET_HELP,
             show_default=False,
         ),
     ],
