@@ -328,6 +328,21 @@ ROWS = [
         lambda e: ["mine", _s(e.dataset()), "-o", _s(e.tmp / "m.jsonl"), "--model", _s(_truncate_weights(e.model()))],
         r"model\.safetensors: truncated or damaged",
     ),
+    Row(
+        "mine-jsonl-not-utf8",
+        lambda e: [
+            "mine",
+            _s(write(e.tmp / "pairs.jsonl", '{"query": "什么是芽孢？", "pos": ["芽孢是休眠体。"]}\n'.encode("gbk"))),
+            "-o",
+            _s(e.tmp / "m.jsonl"),
+        ],
+        r"pairs\.jsonl: not UTF-8 text; save the file as UTF-8",
+    ),
+    Row(
+        "mine-model-is-a-file",
+        lambda e: ["mine", _s(e.dataset()), "-o", _s(e.tmp / "m.jsonl"), "--model", _s(write(e.tmp / "m.bin", "x"))],
+        r"m\.bin: a model must be a folder",
+    ),
     # --- finetune ---
     Row(
         "finetune-missing-train",
@@ -396,6 +411,33 @@ ROWS = [
         "finetune-truncated-model",
         lambda e: ["finetune", _s(_truncate_weights(e.model())), _s(e.tmp / "out"), _s(e.dataset())],
         r"model\.safetensors: truncated or damaged",
+    ),
+    Row(
+        "finetune-val-pickle",
+        lambda e: [
+            "finetune",
+            _s(e.model()),
+            _s(e.tmp / "out"),
+            _s(e.dataset()),
+            "--val",
+            _s(pickle_file(e.tmp / "val.pkl")),
+        ],
+        r"val\.pkl: a Python pickle; wmemb never unpickles",
+    ),
+    Row(
+        "finetune-relevant-doc-missing",
+        lambda e: [
+            "finetune",
+            _s(e.model()),
+            _s(e.tmp / "out"),
+            _s(e.dataset(qa(relevant={"q1": ["d9"], "q2": ["d2"]}))),
+        ],
+        r"t_train_dataset\.json: relevant_docs names 1 doc ids missing from corpus \(first: 'd9'\)",
+    ),
+    Row(
+        "finetune-json-cut-off",
+        lambda e: ["finetune", _s(e.model()), _s(e.tmp / "out"), _s(e.dataset(json.dumps(qa())[:-20]))],
+        r"t_train_dataset\.json: not valid JSON at line 1",
     ),
     # --- expand ---
     Row(
@@ -490,6 +532,17 @@ ROWS = [
         lambda e: ["expand", _s(e.model()), _s(e.tmp / "out"), "--words-file", _s(e.tmp / "terms.txt")],
         r"terms\.txt: word file not found",
     ),
+    Row(
+        "expand-binary-words-file",
+        lambda e: [
+            "expand",
+            _s(e.model()),
+            _s(e.tmp / "out"),
+            "--words-file",
+            _s(write(e.tmp / "t.txt", b"\x00\x01" * 50)),
+        ],
+        r"t\.txt: .*binary",
+    ),
     # --- vocab suggest ---
     Row(
         "suggest-output-is-the-corpus",
@@ -535,6 +588,11 @@ ROWS = [
         "evaluate-output-is-a-file",
         lambda e: ["evaluate", "-m", _s(e.model()), "--dataset", _s(e.dataset()), "-o", _s(write(e.tmp / "r", "x"))],
         r"r: -o/--output names a file; pass a folder",
+    ),
+    Row(
+        "evaluate-missing-dataset",
+        lambda e: ["evaluate", "-m", _s(e.model()), "--dataset", _s(e.tmp / "val.json")],
+        r"val\.json: evaluation dataset not found; pass",
     ),
     Row(
         "evaluate-corrupt-model",

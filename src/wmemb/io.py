@@ -164,7 +164,9 @@ def read_json(path: str | os.PathLike, unique_keys: bool = False) -> Any:
             source.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys if unique_keys else None
         )
     except json.JSONDecodeError as exc:
-        raise WMEmbError(f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise WMEmbError(
+            f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}; fix it or write it again"
+        ) from None
     except UnicodeDecodeError:
         raise WMEmbError(f"{source}: not UTF-8 text; save it as UTF-8 JSON") from None
     except ValueError as exc:  # from _unique_keys

@@ -59,7 +59,9 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
     if path.is_dir():
         return path
     if path.exists():
-        raise WMEmbError(f"{path}: a model must be a folder (with config.json and tokenizer files), not a file")
+        raise WMEmbError(
+            f"{path}: a model must be a folder (with config.json and tokenizer files), not a file; pass its folder"
+        )
     name = str(name_or_path)
     looks_like_hub_id = name.count("/") == 1 and not name.startswith((".", "/", "~"))
     if not looks_like_hub_id:

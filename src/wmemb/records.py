@@ -147,26 +147,25 @@ class QADataset:
 
     def validate(self, source: str | Path = "dataset") -> QADataset:
         """Check the cross references; raise one clear error for the first kind of problem found."""
-        if not self.queries:
-            raise WMEmbError(f"{source}: the dataset has no queries")
-        if not self.corpus:
-            raise WMEmbError(f"{source}: the dataset has an empty corpus")
+        problem = None
         no_relevant = [qid for qid in self.queries if not self.relevant_docs.get(qid)]
-        if no_relevant:
-            raise WMEmbError(
-                f"{source}: {len(no_relevant)} queries have no relevant_docs entry (first: {no_relevant[0]!r})"
-            )
         unknown_queries = [qid for qid in self.relevant_docs if qid not in self.queries]
-        if unknown_queries:
-            raise WMEmbError(
-                f"{source}: relevant_docs names {len(unknown_queries)} query ids missing from queries "
+        missing = sorted({doc for docs in self.relevant_docs.values() for doc in docs if doc not in self.corpus})
+        if not self.queries:
+            problem = "the dataset has no queries"
+        elif not self.corpus:
+            problem = "the dataset has an empty corpus"
+        elif no_relevant:
+            problem = f"{len(no_relevant)} queries have no relevant_docs entry (first: {no_relevant[0]!r})"
+        elif unknown_queries:
+            problem = (
+                f"relevant_docs names {len(unknown_queries)} query ids missing from queries "
                 f"(first: {unknown_queries[0]!r})"
             )
-        missing = sorted({doc for docs in self.relevant_docs.values() for doc in docs if doc not in self.corpus})
-        if missing:
-            raise WMEmbError(
-                f"{source}: relevant_docs names {len(missing)} doc ids missing from corpus (first: {missing[0]!r})"
-            )
+        elif missing:
+            problem = f"relevant_docs names {len(missing)} doc ids missing from corpus (first: {missing[0]!r})"
+        if problem:
+            raise WMEmbError(f"{source}: {problem}; fix the dataset, or run `wmemb prepare` to write a new one")
         return self
 
     def to_json(self) -> dict:
