@@ -70,3 +70,8 @@ def test_settings_of_a_model_are_checked_for_shape(tiny_bert, tmp_path):
     (model / "sentence_bert_config.json").write_text(json.dumps([128]), encoding="utf-8")
     with pytest.raises(WMEmbError, match=r"sentence_bert_config\.json: holds a JSON list"):
         load_sentence_model(model)
+
+
+def test_the_packaged_minilm_passes_the_checks(minilm):
+    # its data_config.json is a list: only the settings files libraries read have a required shape
+    assert check_model_folder(None) == minilm

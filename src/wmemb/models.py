@@ -38,6 +38,16 @@ _WEIGHT_FILES = (
     "model.safetensors.index.json",
     "pytorch_model.bin.index.json",
 )
+# The JSON files libraries read a model's settings from, and the shape they must have (others, such as
+# MiniLM's data_config.json, only need to be valid JSON).
+_SETTINGS_SHAPES: dict[str, type] = {
+    "modules.json": list,
+    "config.json": dict,
+    "sentence_bert_config.json": dict,
+    "config_sentence_transformers.json": dict,
+    "tokenizer_config.json": dict,
+    "special_tokens_map.json": dict,
+}
 _DAMAGED = "the model folder is damaged or incomplete; download or save the model again"
 
 
@@ -207,7 +217,7 @@ def check_model_folder(name_or_path: str | os.PathLike | None) -> Path:
         )
     for settings in sorted(folder.glob("*.json")) + sorted(folder.glob("*/*.json")):
         if settings.name != "tokenizer.json":  # large, and checked by the tokenizer library itself
-            read_model_json(settings, list if settings.name == "modules.json" else dict)
+            read_model_json(settings, _SETTINGS_SHAPES.get(settings.name, object))
     transformer_dir = folder
     if modules_file.is_file():
         modules = read_model_json(modules_file, list)
