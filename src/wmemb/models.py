@@ -268,10 +268,13 @@ def load_sentence_model(name_or_path: str | os.PathLike | None, device: str | No
 
     folder = check_model_folder(name_or_path)
     added: list[str] = []
+    modules: list[Any]
+    prompts: dict[str, str] = {}
     try:
         if (folder / "modules.json").is_file():
             model = SentenceTransformer(str(folder), device=device)
-            modules, prompts = list(model), model.prompts
+            modules = list(model)
+            prompts = {name: text for name, text in model.prompts.items() if text is not None}
         else:
             model = None
             modules = [Transformer(str(folder))]

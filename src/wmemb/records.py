@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,7 +66,7 @@ def id_value(value: object, where: str) -> str:
     return value
 
 
-def check_input_file(path: str | Path, what: str, hint: str) -> Path:
+def check_input_file(path: str | os.PathLike, what: str, hint: str) -> Path:
     """An input file must exist, be a file, not a pickle (wmemb never unpickles) and not be empty."""
     source = Path(path).expanduser()
     if source.is_dir():
@@ -101,7 +102,7 @@ def write_nodes(path: str | Path, nodes: Iterable[Node]) -> int:
 NODES_HINT = "the *_nodes.jsonl files `wmemb split` writes"
 
 
-def read_nodes(path: str | Path) -> list[Node]:
+def read_nodes(path: str | os.PathLike) -> list[Node]:
     """Read a nodes file; every line needs a unique "id" and a non-empty "text"."""
     path = check_input_file(path, "node", NODES_HINT)
     nodes: list[Node] = []
@@ -215,7 +216,7 @@ def is_pairs_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in PAIRS_SUFFIXES
 
 
-def read_qa_dataset(path: str | Path, split: str = "test") -> QADataset:
+def read_qa_dataset(path: str | os.PathLike, split: str = "test") -> QADataset:
     """Queries, passages and relevance from any dataset layout wmemb reads.
 
     - llama_index JSON (`*_dataset.json`);

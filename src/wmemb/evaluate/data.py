@@ -8,6 +8,7 @@ Any layout `wmemb.records.read_qa_dataset` reads: llama_index JSON (`*_val_datas
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class EvalData:
         return self.dataset.relevant_docs
 
 
-def load_eval_data(path: str | Path, split: str = "test") -> EvalData:
+def load_eval_data(path: str | os.PathLike, split: str = "test") -> EvalData:
     """Read an evaluation set; a folder is named `<folder>/<split>` in reports, a file by its stem."""
     source = Path(path).expanduser()
     if not source.exists():

@@ -11,6 +11,7 @@ Validation data is read by `wmemb.records.read_qa_dataset` (any layout) for the 
 from __future__ import annotations
 
 import logging
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ class TrainingRows:
         return Dataset.from_dict(columns)
 
 
-def load_training_rows(path: str | Path, seed: int = 42) -> TrainingRows:
+def load_training_rows(path: str | os.PathLike, seed: int = 42) -> TrainingRows:
     """Read a training file of either format into rows; bad input raises one clear WMEmbError."""
     path = Path(path).expanduser()
     if is_pairs_file(path):

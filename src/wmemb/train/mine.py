@@ -133,7 +133,7 @@ def mine(
             ceiling = min(positive_scores) * (1 - options.relative_margin)
             # Ranks count over the full result list: the positives' ranks are skipped, never taken. A text
             # stored under two ids is one candidate (and never a negative when it is a positive's text).
-            candidates = {}
+            candidates: dict[str, tuple[int, float]] = {}
             for i, score in zip(top_ids[row][window[0] :].tolist(), top_scores[row][window[0] :].tolist()):
                 if i >= 0 and corpus_texts[i] not in positive_texts and score < ceiling:
                     candidates.setdefault(corpus_texts[i], (i, score))
@@ -204,7 +204,7 @@ def _random_fill(
     rng: random.Random, corpus_texts: list[str], excluded: set[str], count: int, corpus_embeddings, query_embedding
 ) -> list[tuple[int, float]]:
     """`count` random passages of distinct texts outside `excluded` (positives, already chosen), with scores."""
-    first_of_text = {}
+    first_of_text: dict[str, int] = {}
     for i, text in enumerate(corpus_texts):
         if text not in excluded:
             first_of_text.setdefault(text, i)
