@@ -20,6 +20,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from wmemb.errors import WMEmbError
+from wmemb.io import check_output_file, reject_overwriting_inputs
 from wmemb.settings import SETTINGS, PipelineConfig, Setting, StageName
 
 Command = TypeVar("Command", bound=Callable[..., Any])
@@ -51,6 +52,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 console = Console(stderr=True)
+DATASET_HELP = (
+    "llama_index *_dataset.json, FlagEmbedding .jsonl, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)."
+)
 
 
 @app.callback()
@@ -236,6 +240,8 @@ def import_dataset(
     """Check a llama_index EmbeddingQAFinetuneDataset file and save it in wmemb's readable form."""
     from wmemb.generate import import_llama_index_dataset
 
+    check_output_file(output)
+    reject_overwriting_inputs([output], [("SOURCE", source)])
     dataset = import_llama_index_dataset(source, output)
     print_table(
         "import-dataset", [("queries", len(dataset.queries)), ("passages", len(dataset.corpus)), ("written", output)]
@@ -244,9 +250,7 @@ def import_dataset(
 
 @app.command()
 def mine(
-    dataset: Annotated[
-        Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)
-    ],
+    dataset: Annotated[Path, typer.Argument(help=DATASET_HELP, show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="FlagEmbedding JSONL to write.", show_default=False)],
     model: Annotated[str | None, typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")] = None,
     range_min: Annotated[int, typer.Option(help="Skip the top ranks (likely unlabelled answers).")] = 10,
@@ -304,9 +308,7 @@ def finetune(
     output: Annotated[
         Path, typer.Argument(help="Folder for the fine-tuned model (may be MODEL itself).", show_default=False)
     ],
-    train_dataset: Annotated[
-        Path, typer.Argument(help="llama_index *_dataset.json or FlagEmbedding .jsonl.", show_default=False)
-    ],
+    train_dataset: Annotated[Path, typer.Argument(help=DATASET_HELP, show_default=False)],
     val: Annotated[
         Path | None, typer.Option(help="Validation dataset (same formats); the best epoch on it is saved.")
     ] = None,
@@ -442,6 +444,8 @@ def vocab_suggest(
     """Rank terms by tokens saved x specificity^4 (how much more frequent here than in general language)."""
     from wmemb.vocab import SuggestOptions, suggest_terms, write_terms_tsv
 
+    check_output_file(output)
+    reject_overwriting_inputs([output], [("CORPUS", path) for path in corpus])
     options = SuggestOptions(top=top, min_freq=min_freq, use_jieba=jieba, use_sentencepiece=sentencepiece)
     result = suggest_terms(corpus, model, options)
     write_terms_tsv(output, result.candidates)
@@ -504,6 +508,7 @@ def expand(
         raise WMEmbError(f"unexpected argument(s) {' '.join(ctx.args)}; terms go after --words")
     if (words is None) == (words_file is None):
         raise WMEmbError("pass the terms with either --words w1 w2 ... or --words-file FILE")
+    reject_overwriting_inputs([output], [("--words-file", words_file)])
     terms = [*words, *ctx.args] if words is not None else read_word_file(words_file)
     report = expand_model(model, output, terms, init=init, overwrite=overwrite, report_texts=report_texts)
     for term in report.terms:
@@ -520,7 +525,8 @@ def expand(
         [
             (
                 "added",
-                f"{len(report.added)} ({', '.join(t.term for t in report.added[:8])}{' ...' if len(report.added) > 8 else ''})",
+                f"{len(report.added)} ({', '.join(t.term for t in report.added[:8])}"
+                f"{' ...' if len(report.added) > 8 else ''})",
             ),
             ("skipped", len(report.skipped)),
             ("single token in sentences", f"{len(report.added) - len(report.not_single_token)} of {len(report.added)}"),
@@ -551,7 +557,7 @@ def evaluate(
     dataset: Annotated[
         Path,
         typer.Option(
-            help="llama_index *_dataset.json or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/).",
+            help=DATASET_HELP,
             show_default=False,
         ),
     ],

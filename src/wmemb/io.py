@@ -21,18 +21,83 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def ensure_writable_dir(path: str | os.PathLike) -> Path:
-    """Create `path` if needed and check that files can be created in it."""
-    out = Path(path)
+def _check_can_create(path: Path, what: str, inside: bool = False) -> None:
+    """Entries can be created in `path`'s folder (`inside`: in `path` itself), or, where that folder does
+    not exist yet, in its nearest existing ancestor (probed with a folder that is removed at once)."""
+    ancestor = path if inside else path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise WMEmbError(f"{path}: cannot create the {what}, {ancestor} is a file; choose another path")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".wmemb-probe-", delete=True)
-        probe.close()
+        os.rmdir(tempfile.mkdtemp(dir=ancestor, prefix=".wmemb-probe-"))
     except OSError as exc:
         raise WMEmbError(
-            f"{out}: output folder is not writable ({exc.strerror or exc}); choose another -o/--output"
+            f"{path}: cannot create the {what}, {ancestor} is not writable ({exc.strerror or exc}); choose another path"
         ) from None
+
+
+def check_output_file(path: str | os.PathLike, flag: str = "-o/--output") -> Path:
+    """Before any work: `path` can be written as a file (an existing file is replaced, a folder is an error)."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise WMEmbError(f"{target}: {flag} names a folder; name a file to write instead")
+    _check_can_create(target, "output file")
+    return target
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "-o/--output") -> Path:
+    """Before any work: files can be created in the folder `path` (created later, when written)."""
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise WMEmbError(f"{out}: {flag} names a file; pass a folder")
+    _check_can_create(out, "output files", inside=True)
     return out
+
+
+def check_output_model_dir(path: str | os.PathLike, overwrite: bool, flag: str = "OUTPUT") -> Path:
+    """Before any work: `path` can be replaced by a new folder (see `atomic_dir`)."""
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise WMEmbError(f"{target}: {flag} exists and is not a folder; choose another output path")
+    if target.exists() and not overwrite:
+        raise WMEmbError(f"{target}: output folder exists; pass --overwrite to replace it")
+    _check_can_create(target, "output folder")
+    return target
+
+
+def ensure_writable_dir(path: str | os.PathLike, flag: str = "-o/--output") -> Path:
+    """Create `path` if needed and check that files can be created in it."""
+    out = check_output_dir(path, flag)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def reject_overwriting_inputs(
+    outputs: Iterable[str | os.PathLike], inputs: Iterable[tuple[str, str | os.PathLike | None]]
+) -> None:
+    """No command writes over one of its inputs: an output must not be an input, and an output folder
+    (replaced as a whole) must not hold one. `inputs` are (what the user calls it, path) pairs."""
+    given = [(role, Path(path).expanduser()) for role, path in inputs if path is not None]
+    for output in (Path(out).expanduser() for out in outputs):
+        target = output.resolve()
+        for role, source in given:
+            if not source.exists():
+                continue
+            if _same_file(source, output) or target in source.resolve().parents:
+                raise WMEmbError(
+                    f"{output}: this output would write over the input {role} ({source}); choose another output path"
+                )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Same path after resolving links, or the same file under two names (a hard link)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -72,35 +137,63 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
     return count
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file; a missing or corrupt file is a WMEmbError naming the file and position."""
-    source = Path(path)
+def _existing_file(path: str | os.PathLike) -> Path:
+    source = Path(path).expanduser()
+    if source.is_dir():
+        raise WMEmbError(f"{source}: is a folder; pass a file")
     if not source.is_file():
         raise WMEmbError(f"{source}: file not found")
+    return source
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) < len(keys):
+        twice = next(key for index, key in enumerate(keys) if key in keys[:index])
+        raise ValueError(twice)
+    return dict(pairs)
+
+
+def read_json(path: str | os.PathLike, unique_keys: bool = False) -> Any:
+    """Read a JSON file; a missing or corrupt file is a WMEmbError naming the file and position.
+
+    `unique_keys`: a key given twice in one object is an error (JSON readers silently keep the last)."""
+    source = _existing_file(path)
     try:
-        return json.loads(source.read_text(encoding="utf-8-sig"))
+        return json.loads(
+            source.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys if unique_keys else None
+        )
     except json.JSONDecodeError as exc:
-        raise WMEmbError(f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise WMEmbError(
+            f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}; fix it or write it again"
+        ) from None
     except UnicodeDecodeError:
         raise WMEmbError(f"{source}: not UTF-8 text; save it as UTF-8 JSON") from None
+    except ValueError as exc:  # from _unique_keys
+        raise WMEmbError(
+            f"{source}: id {exc.args[0]!r} appears twice in the same object; ids must be unique, rename or remove one"
+        ) from None
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line; a corrupt line is reported by number."""
-    source = Path(path)
-    if not source.is_file():
-        raise WMEmbError(f"{source}: file not found")
+    source = _existing_file(path)
     with source.open(encoding="utf-8-sig") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise WMEmbError(f"{source}:{lineno}: not valid JSON ({exc.msg}); fix or delete that line") from None
-            if not isinstance(obj, dict):
-                raise WMEmbError(f"{source}:{lineno}: expected a JSON object per line, got {type(obj).__name__}")
-            yield lineno, obj
+        try:
+            for lineno, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise WMEmbError(
+                        f"{source}:{lineno}: not valid JSON ({exc.msg}); fix or delete that line"
+                    ) from None
+                if not isinstance(obj, dict):
+                    raise WMEmbError(f"{source}:{lineno}: expected a JSON object per line, got {type(obj).__name__}")
+                yield lineno, obj
+        except UnicodeDecodeError:
+            raise WMEmbError(f"{source}: not UTF-8 text; save the file as UTF-8") from None
 
 
 @contextlib.contextmanager
@@ -110,13 +203,10 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
     The old folder is moved aside and deleted only after the new one is in place, so a crash at any
     point leaves either the old or the new complete folder at `path` (plus a `.old`/`.tmp` sibling).
     """
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise WMEmbError(f"{target}: output folder exists; pass --overwrite to replace it")
-    if target.exists() and not target.is_dir():
-        raise WMEmbError(f"{target}: exists and is not a folder; choose another output path")
+    target = check_output_model_dir(path, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes folders owner-only; give the model folder the usual permissions
     try:
         yield tmp
     except BaseException:

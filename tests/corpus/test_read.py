@@ -1,3 +1,4 @@
+import logging
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,31 @@ def test_missing_path_and_folder_without_supported_files(tmp_path):
     (tmp_path / "x.bin").write_bytes(b"abc")
     with pytest.raises(WMEmbError, match="no supported files"):
         read_corpus([tmp_path])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"An English note about the caf\xe9 and its menu.\n" * 3,  # Latin-1: a stray high byte in ASCII text
+        "革兰氏阳性菌的细胞壁很厚，染色后呈紫色。\n".encode("gbk") * 3,
+    ],
+    ids=["mostly-ascii", "gbk"],
+)
+def test_a_guessed_encoding_is_named_in_a_warning(tmp_path, caplog, data):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(data)
+    with caplog.at_level(logging.WARNING, logger="wmemb.corpus.read"):
+        report = read_corpus([path])
+    encoding = report.encodings[str(path)]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert encoding not in ("utf-8", "utf-8-sig")
+    assert len(warnings) == 1 and str(path) in warnings[0] and f"read as {encoding}" in warnings[0]
+    assert "save the file as UTF-8" in warnings[0]
+
+
+def test_utf8_files_are_read_without_a_warning(tmp_path, caplog):
+    path = tmp_path / "notes.txt"
+    path.write_text("革兰氏阳性菌 and the café.\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="wmemb.corpus.read"):
+        read_corpus([path])
+    assert not caplog.records

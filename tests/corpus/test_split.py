@@ -191,4 +191,4 @@ def test_cli_unwritable_output_folder(tmp_path, tiny_bert):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder", encoding="utf-8")
     done = run_cli("split", str(good), "--model", str(tiny_bert), "-o", str(blocker / "out"))
-    assert done.returncode == 2 and "not writable" in done.stderr
+    assert done.returncode == 2 and "cannot create the output files" in done.stderr

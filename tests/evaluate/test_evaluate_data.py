@@ -107,7 +107,5 @@ def test_missing_or_wrong_kind_of_dataset(tmp_path):
         load_eval_data(tmp_path / "nothing.json")
     nodes = tmp_path / "book_val_nodes.jsonl"
     nodes.write_text('{"id": "a", "text": "b"}\n', encoding="utf-8")
-    with pytest.raises(
-        WMEmbError, match=r"book_val_nodes\.jsonl: expected a llama_index \.json dataset or a BEIR folder"
-    ):
+    with pytest.raises(WMEmbError, match=r"book_val_nodes\.jsonl:1: this is a node file from `wmemb split`"):
         load_eval_data(nodes)

@@ -112,7 +112,10 @@ def test_bad_inputs_fail_before_any_model_runs_and_write_nothing(tmp_path, minil
     models, ks, message = ["minilm"], (1, 3), None
     if problem == "not-a-model":
         (tmp_path / "empty-folder").mkdir()
-        models, message = ["minilm", str(tmp_path / "empty-folder")], r"empty-folder: .* is not a model folder"
+        models, message = (
+            ["minilm", str(tmp_path / "empty-folder")],
+            r"empty-folder: not a sentence-transformers or transformers model folder",
+        )
     elif problem == "twice":
         models, message = ["minilm", "minilm"], r"--model minilm is given more than once"
     elif problem == "no-queries":

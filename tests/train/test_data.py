@@ -8,8 +8,8 @@ import pytest
 from train_samples import qa_dataset, write_json
 
 from wmemb.errors import WMEmbError
-from wmemb.records import PairRecord, write_pairs
-from wmemb.train.data import load_training_rows, load_validation
+from wmemb.records import PairRecord, read_qa_dataset, write_pairs
+from wmemb.train.data import load_training_rows
 
 
 def test_every_relevant_doc_of_a_llama_index_query_is_a_positive(tmp_path):
@@ -43,7 +43,7 @@ def test_flagembedding_lines_give_a_fixed_number_of_negatives(tmp_path):
     assert len(rows) == 3 and rows.negatives_per_row == 7 and rows.prompt == "Q: "
     assert rows.to_dataset().column_names == ["anchor", "positive"] + [f"negative_{i}" for i in range(1, 8)]
     assert set(rows.negatives[2]) <= {"a shell", "a file"}  # fewer negatives repeat, as in FlagEmbedding
-    val = load_validation(path)
+    val = read_qa_dataset(path)
     assert len(val.queries) == 2 and len(val.corpus) == 14 and len(val.relevant_docs["q1"]) == 2
 
 
@@ -91,5 +91,5 @@ def test_bad_flagembedding_file(tmp_path, lines, message):
 
 def test_validation_file_in_llama_index_layout(tmp_path):
     path = write_json(tmp_path / "v.json", qa_dataset(0, 4))
-    val = load_validation(path)
+    val = read_qa_dataset(path)
     assert len(val.queries) == 4 and len(val.corpus) == 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from wmemb.records import QADataset
+from wmemb.records import read_qa_dataset
 
 # Each topic is a distinct term; its query and passage share it, so even a tiny model can learn the pairs.
 ZH_TERMS = list("菌孢芽杆阳阴兰氏革微胞膜壁核酶毒")
@@ -42,7 +42,7 @@ def ndcg_of(model_path: Path, val_path: Path, instruction: str | None) -> float:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    val = QADataset.load(val_path)
+    val = read_qa_dataset(val_path)
     evaluator = InformationRetrievalEvaluator(
         val.queries,
         val.corpus,

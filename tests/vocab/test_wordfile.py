@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 
 from wmemb.errors import WMEmbError
@@ -19,7 +21,8 @@ def test_reads_gbk_file(tmp_path):
 def test_reads_first_column_of_suggest_tsv(tmp_path):
     path = tmp_path / "terms.tsv"
     path.write_text(
-        "term\tfrequency\tpieces\ttokens_saved\texample\n芽孢杆菌\t12\t4\t36\t芽孢杆菌是细菌。\nendospore\t5\t3\t10\tAn endospore.\n",
+        "term\tfrequency\tpieces\ttokens_saved\texample\n"
+        "芽孢杆菌\t12\t4\t36\t芽孢杆菌是细菌。\nendospore\t5\t3\t10\tAn endospore.\n",
         encoding="utf-8",
     )
     assert read_word_file(path) == ["芽孢杆菌", "endospore"]
@@ -47,3 +50,11 @@ def test_validate_terms_rejects_empty_list_and_whitespace():
     with pytest.raises(WMEmbError, match="term 2: empty or whitespace-only"):
         validate_terms(["芽孢", " \u3000 "])
     assert validate_terms([" 芽孢 ", "x" * 32]) == ["芽孢", "x" * 32]
+
+
+def test_a_word_file_read_as_gb18030_is_named_in_a_warning(tmp_path, caplog):
+    path = tmp_path / "terms-gbk.txt"
+    path.write_bytes("芽孢杆菌\nendospore\n".encode("gbk"))
+    with caplog.at_level(logging.WARNING, logger="wmemb.corpus.read"):
+        assert read_word_file(path) == ["芽孢杆菌", "endospore"]
+    assert any(str(path) in r.getMessage() and "read as gb18030" in r.getMessage() for r in caplog.records)

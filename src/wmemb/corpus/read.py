@@ -51,7 +51,7 @@ def read_corpus(inputs: list[str | Path]) -> ReadReport:
     for raw in inputs:
         path = Path(raw)
         if not path.exists():
-            raise WMEmbError(f"{path}: no such file or folder")
+            raise WMEmbError(f"{path}: no such file or folder; check the path")
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
             supported = [p for p in files if p.suffix.lower() in SUPPORTED_SUFFIXES]
@@ -66,7 +66,8 @@ def read_corpus(inputs: list[str | Path]) -> ReadReport:
                 try:
                     _read_into(report, file)
                 except WMEmbError as exc:
-                    report.skipped.append((str(file), str(exc).removeprefix(f"{file}: ")))
+                    # the reason without the advice, which is for a file the user named
+                    report.skipped.append((str(file), str(exc).removeprefix(f"{file}: ").split("; ")[0]))
             if not report.documents:
                 raise WMEmbError(
                     f"{path}: none of its {len(supported)} supported files had readable text ({report.skipped[-1][1]})"
@@ -98,7 +99,7 @@ def _read_into(report: ReadReport, path: Path) -> None:
 def decode_bytes(data: bytes, path: Path) -> tuple[str, str]:
     """Decode a text file's bytes; returns (text, encoding name)."""
     if not data.strip():
-        raise WMEmbError(f"{path}: empty file")
+        raise WMEmbError(f"{path}: empty file; pass a file with text in it")
     for bom, encoding in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
         if data.startswith(bom):
             try:
@@ -128,11 +129,26 @@ def decode_bytes(data: bytes, path: Path) -> tuple[str, str]:
     if encoding.replace("-", "").replace("_", "").lower() in {"gb2312", "gbk", "cp936", "hz"}:
         encoding = "gb18030"  # GBK files often contain characters outside GB2312; GB18030 decodes all of them
     try:
-        return data.decode(encoding), encoding
+        text = data.decode(encoding)
     except (UnicodeDecodeError, LookupError):
         raise WMEmbError(
             f"{path}: bytes that are not valid {encoding} (file damaged or mixed encodings); convert it to UTF-8"
         ) from None
+    warn_guessed_encoding(path, encoding, data)
+    return text, encoding
+
+
+def warn_guessed_encoding(path: Path, encoding: str, data: bytes) -> None:
+    """Say which encoding a non-UTF-8 file was read in: a guess can be wrong, most of all when few bytes
+    are non-ASCII (a stray byte in an English file)."""
+    high = sum(byte >= 0x80 for byte in data)
+    log.warning(
+        "%s: not UTF-8; read as %s, guessed from its %d non-ASCII byte(s) - if its text comes out wrong, "
+        "save the file as UTF-8",
+        path,
+        encoding,
+        high,
+    )
 
 
 def _looks_binary(data: bytes) -> bool:

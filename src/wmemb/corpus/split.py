@@ -17,7 +17,7 @@ from pathlib import Path
 from wmemb.corpus.read import Document, read_corpus
 from wmemb.corpus.sentences import clean, secondary_cuts, sentences
 from wmemb.errors import WMEmbError
-from wmemb.io import ensure_writable_dir, write_json
+from wmemb.io import check_output_dir, reject_overwriting_inputs, write_json
 from wmemb.models import load_tokenizer, model_max_length, resolve_model
 from wmemb.records import Node, content_id, write_nodes
 
@@ -269,9 +269,21 @@ def assign_validation(nodes: list[Node], val_ratio: float, seed: int) -> set[str
     return {node.id for node in ranked[:n_val]}
 
 
-def output_stem(inputs: list[str | Path]) -> str:
-    first = Path(inputs[0])
-    return first.name if first.is_dir() else first.stem
+def output_stem(inputs: list[str | Path], name: str | None = None) -> str:
+    """The file stem of split's outputs: `name`, which must be a plain file name, or the first input's name."""
+    if name is None:
+        first = Path(inputs[0])
+        return first.name if first.is_dir() else first.stem
+    if not name.strip() or name in (".", "..") or any(char in name for char in "/\\\0"):
+        raise WMEmbError(
+            f"--name {name!r}: must be a plain file name (no folders); pass the folder with -o and a name such as book"
+        )
+    return name
+
+
+def output_paths(out: Path, stem: str) -> tuple[Path, Path, Path]:
+    """Train nodes, validation nodes and summary files of a split into `out`."""
+    return out / f"{stem}_train_nodes.jsonl", out / f"{stem}_val_nodes.jsonl", out / f"{stem}_split_summary.json"
 
 
 def split_corpus(
@@ -285,10 +297,13 @@ def split_corpus(
     from tqdm.auto import tqdm
 
     options.check()
+    stem = output_stem(inputs, name)
+    out = check_output_dir(out_dir)
+    train_path, val_path, summary_path = output_paths(out, stem)
     report = read_corpus(list(inputs))
+    reject_overwriting_inputs([train_path, val_path, summary_path], [("input", doc.source) for doc in report.documents])
     model_dir = resolve_model(model)
     tokenizer = load_tokenizer(model_dir)
-    out = ensure_writable_dir(out_dir)
     limit = model_max_length(model_dir)
     if options.chunk_tokens > limit:
         log.warning(
@@ -321,7 +336,8 @@ def split_corpus(
         summary.short_chars += sum(len("".join(n.text.split())) for n in result.short)
     if not nodes:
         raise WMEmbError(
-            f"{inputs[0]}: no passages left after removing duplicates and fragments under --min-chars {options.min_chars}"
+            f"{inputs[0]}: no passages left after removing duplicates and fragments "
+            f"under --min-chars {options.min_chars}"
         )
     summary.sentences, summary.long_sentences_cut = splitter.sentences, splitter.long_sentences_cut
     summary.passages = len(nodes)
@@ -330,10 +346,8 @@ def split_corpus(
     val_ids = assign_validation(nodes, options.val_ratio, options.seed)
     if not val_ids:
         log.warning("only one passage: it goes to the training set and the validation set is empty")
-    stem = name or output_stem(inputs)
-    train_path, val_path = out / f"{stem}_train_nodes.jsonl", out / f"{stem}_val_nodes.jsonl"
     summary.train = write_nodes(train_path, (node for node in nodes if node.id not in val_ids))
     summary.val = write_nodes(val_path, (node for node in nodes if node.id in val_ids))
     summary.train_path, summary.val_path = str(train_path), str(val_path)
-    write_json(out / f"{stem}_split_summary.json", summary.to_json())
+    write_json(summary_path, summary.to_json())
     return summary

@@ -30,8 +30,8 @@ from wmemb.evaluate.metrics import (
     retrieval_metrics,
     search_depth,
 )
-from wmemb.io import ensure_writable_dir
-from wmemb.models import query_prompt, resolve_model
+from wmemb.io import check_output_dir, reject_overwriting_inputs
+from wmemb.models import check_model_folder, load_sentence_model, query_prompt
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +156,15 @@ def evaluate_models(
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
         raise WMEmbError(f"--model {repeated[0]} is given more than once; name each model once")
-    folders = [_model_folder(str(model)) for model in models]
+    folders = [check_model_folder(str(model)) for model in models]
     if not isinstance(data, EvalData):
         data = load_eval_data(data, split=split)
-    out = ensure_writable_dir(out_dir) if out_dir is not None else None
+    if out_dir is not None:
+        # report.py imports this module (EvaluationResult): its names are imported here, where needed
+        from wmemb.evaluate.report import REPORT_FILES
+
+        out = check_output_dir(out_dir)
+        reject_overwriting_inputs([out / name for name in REPORT_FILES.values()], [("--dataset", data.source)])
 
     indexed = _IndexedData.build(data)
     scores = [
@@ -174,20 +179,11 @@ def evaluate_models(
         ks=ks,
         models=scores,
     )
-    if out is not None:
+    if out_dir is not None:
         from wmemb.evaluate.report import write_reports
 
         result.reports = write_reports(result, out)
     return result
-
-
-def _model_folder(label: str) -> Path:
-    folder = resolve_model(label)
-    if not (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
-        raise WMEmbError(
-            f"{label}: {folder} is not a model folder (no config.json or modules.json); pass a saved model folder"
-        )
-    return folder
 
 
 def _evaluate_model(
@@ -199,14 +195,7 @@ def _evaluate_model(
     device: str | None,
     show_progress: bool,
 ) -> ModelScores:
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        model = SentenceTransformer(str(folder), device=device)
-    except Exception as exc:  # a broken folder fails in many ways inside transformers
-        raise WMEmbError(
-            f"{label}: could not load the model from {folder} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
-        ) from None
+    model = load_sentence_model(folder, device=device).model
     prompt = query_prompt(folder)
     log.info(
         "%s: device %s, similarity %s, query instruction %s",

@@ -5,19 +5,19 @@
 - FlagEmbedding JSONL (`query`, `pos`, `neg`, optional `prompt`): one row per positive, each with
   the same number of hard negatives (FlagEmbedding's train_group_size - 1 at most).
 
-Validation always becomes a `QADataset` (queries, corpus, relevant docs) for the retrieval evaluator.
+Validation data is read by `wmemb.records.read_qa_dataset` (any layout) for the retrieval evaluator.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
-from wmemb.records import PairRecord, QADataset, content_id, read_pairs
+from wmemb.records import PairRecord, is_pairs_file, read_pairs, read_qa_dataset
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +57,12 @@ class TrainingRows:
         return Dataset.from_dict(columns)
 
 
-def is_pairs_file(path: str | Path) -> bool:
-    """FlagEmbedding JSONL is recognised by its extension; everything else is llama_index JSON."""
-    return Path(path).suffix.lower() in (".jsonl", ".jsonlines")
-
-
-def load_qa_dataset(path: str | Path) -> QADataset:
-    """Load a llama_index dataset, also rejecting ids that appear twice (JSON would keep only the last)."""
-    path = Path(path)
-    _reject_empty(path)
-    _reject_duplicate_ids(path)
-    return QADataset.load(path)
-
-
-def load_training_rows(path: str | Path, seed: int = 42) -> TrainingRows:
+def load_training_rows(path: str | os.PathLike, seed: int = 42) -> TrainingRows:
     """Read a training file of either format into rows; bad input raises one clear WMEmbError."""
-    path = Path(path)
-    _reject_empty(path)
+    path = Path(path).expanduser()
     if is_pairs_file(path):
         return _rows_from_pairs(path, read_pairs(path), seed)
-    dataset = load_qa_dataset(path)
+    dataset = read_qa_dataset(path)
     anchors, positives = [], []
     for qid, query in dataset.queries.items():
         for doc_id in dataset.relevant_docs[qid]:
@@ -84,25 +70,6 @@ def load_training_rows(path: str | Path, seed: int = 42) -> TrainingRows:
             positives.append(dataset.corpus[doc_id])
     log.info("%s: %d queries, %d (query, passage) pairs", path, len(dataset.queries), len(anchors))
     return TrainingRows(anchors, positives, [[] for _ in anchors])
-
-
-def load_validation(path: str | Path) -> QADataset:
-    """Read a validation file of either format as queries, corpus and relevant docs.
-
-    For FlagEmbedding JSONL the corpus is every `pos` and `neg` text of the file; `pos` are relevant.
-    """
-    path = Path(path)
-    _reject_empty(path)
-    if not is_pairs_file(path):
-        return load_qa_dataset(path)
-    queries, corpus, relevant = {}, {}, {}
-    for index, record in enumerate(read_pairs(path)):
-        qid = f"q{index}"
-        queries[qid] = record.query
-        relevant[qid] = [content_id(text) for text in record.pos]
-        for text in record.pos + record.neg:
-            corpus[content_id(text)] = text
-    return QADataset(queries, corpus, relevant).validate(path)
 
 
 def _rows_from_pairs(path: Path, records: list[PairRecord], seed: int) -> TrainingRows:
@@ -134,23 +101,3 @@ def _rows_from_pairs(path: Path, records: list[PairRecord], seed: int) -> Traini
                 negatives.append(rng.choices(record.neg, k=per_row))
     log.info("%s: %d queries, %d rows", path, len(records), len(anchors))
     return TrainingRows(anchors, positives, negatives, prompt=prompts.pop() if prompts else None)
-
-
-def _reject_empty(path: Path) -> None:
-    if path.is_file() and not path.read_bytes().strip():
-        raise WMEmbError(f"{path}: the file is empty; run `wmemb prepare` (or `wmemb mine`) to create a dataset")
-
-
-def _reject_duplicate_ids(path: Path) -> None:
-    def check(pairs: list[tuple[str, object]]) -> dict:
-        seen = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise WMEmbError(f"{path}: id {key!r} appears twice in the same object; ids must be unique")
-            seen.add(key)
-        return dict(pairs)
-
-    try:
-        json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=check)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        pass  # QADataset.load reports these with their position

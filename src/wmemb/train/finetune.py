@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
-from wmemb.io import atomic_dir, write_json
-from wmemb.models import model_max_length
-from wmemb.train.data import TrainingRows, load_training_rows, load_validation
-from wmemb.train.model import decide_query_instruction, load_sentence_model
+from wmemb.io import atomic_dir, check_output_model_dir, reject_overwriting_inputs, write_json
+from wmemb.models import check_model_folder, load_sentence_model, model_max_length
+from wmemb.records import read_qa_dataset
+from wmemb.train.data import TrainingRows, load_training_rows
+from wmemb.train.model import decide_query_instruction
 
 log = logging.getLogger(__name__)
 
@@ -132,17 +133,20 @@ def finetune(
     """
     options = options or FinetuneOptions()
     options.check()
-    output = Path(output).expanduser()
-    rows = load_training_rows(train_dataset, seed=options.seed)
-    val = load_validation(val_dataset) if val_dataset is not None else None
-    if options.early_stopping and val is None:
+    if options.early_stopping and val_dataset is None:
         raise WMEmbError("--early-stopping needs validation data; pass --val")
-    st_model, folder = load_sentence_model(model)
+    output = Path(output).expanduser()
+    folder = check_model_folder(model)
     in_place = output.resolve() == folder.resolve()
-    if output.exists() and not in_place and not options.overwrite:
-        raise WMEmbError(f"{output}: output folder exists; pass --overwrite to replace it")
+    check_output_model_dir(output, overwrite=options.overwrite or in_place)
+    # Replacing the model itself is done safely (the new folder is complete before the old one goes).
+    inputs = [("MODEL", None if in_place else folder), ("TRAIN_DATASET", train_dataset), ("--val", val_dataset)]
+    reject_overwriting_inputs([output, run_dir_for(output)], inputs)
     if in_place:
         log.info("output is the input model: the new model replaces it only once it is completely written")
+    rows = load_training_rows(train_dataset, seed=options.seed)
+    val = read_qa_dataset(val_dataset) if val_dataset is not None else None
+    st_model = load_sentence_model(folder).model
 
     instruction = decide_query_instruction(folder, options.query_instruction, options.no_query_instruction, rows.prompt)
     settings = _resolve_settings(options, st_model, folder, rows, val, instruction)

@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
+from wmemb.models import load_sentence_model
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +19,9 @@ def merge_with_base(model, base_folder: str | Path, base_weight: float) -> None:
     """Set every floating-point weight of `model` to base_weight * base + (1 - base_weight) * model, in place."""
     import torch
 
-    from wmemb.train.model import load_sentence_model
-
     if not 0 < base_weight < 1:
         raise WMEmbError(f"--merge-with-base must be strictly between 0 and 1 (got {base_weight})")
-    base, _ = load_sentence_model(base_folder, device="cpu")
+    base = load_sentence_model(base_folder, device="cpu").model
     base_state = base.state_dict()
     merged = set()  # tied weights appear under several names but must be averaged once
     with torch.no_grad():

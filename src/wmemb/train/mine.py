@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
-from wmemb.records import PairRecord, write_pairs
-from wmemb.train.data import load_validation
-from wmemb.train.model import decide_query_instruction, load_sentence_model
+from wmemb.io import check_output_file, reject_overwriting_inputs
+from wmemb.models import load_sentence_model
+from wmemb.records import PairRecord, read_qa_dataset, write_pairs
+from wmemb.train.model import decide_query_instruction
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,12 @@ def mine(
 
     options = options or MineOptions()
     options.check()
-    data = load_validation(dataset)  # queries, corpus and relevant docs, whatever the input format
-    st_model, folder = load_sentence_model(model)
-    instruction = decide_query_instruction(folder, options.query_instruction, options.no_query_instruction)
+    output = check_output_file(output)
+    reject_overwriting_inputs([output], [("DATASET", dataset)])
+    data = read_qa_dataset(dataset)  # queries, corpus and relevant docs, whatever the input format
+    loaded = load_sentence_model(model)
+    st_model = loaded.model
+    instruction = decide_query_instruction(loaded.folder, options.query_instruction, options.no_query_instruction)
     corpus_ids = list(data.corpus)
     corpus_texts = [data.corpus[cid] for cid in corpus_ids]
     size = len(corpus_ids)
@@ -129,7 +133,7 @@ def mine(
             ceiling = min(positive_scores) * (1 - options.relative_margin)
             # Ranks count over the full result list: the positives' ranks are skipped, never taken. A text
             # stored under two ids is one candidate (and never a negative when it is a positive's text).
-            candidates = {}
+            candidates: dict[str, tuple[int, float]] = {}
             for i, score in zip(top_ids[row][window[0] :].tolist(), top_scores[row][window[0] :].tolist()):
                 if i >= 0 and corpus_texts[i] not in positive_texts and score < ceiling:
                     candidates.setdefault(corpus_texts[i], (i, score))
@@ -157,7 +161,7 @@ def mine(
             "%d negatives were drawn at random from outside the window (too few candidates under the margin)", filled
         )
     log.info("wrote %d queries with %d negatives each to %s", len(records), negatives, output)
-    return MineSummary(Path(output), len(records), size, backend, window, negatives, filled)
+    return MineSummary(output, len(records), size, backend, window, negatives, filled)
 
 
 def _clamp_window(range_min: int, range_max: int, size: int, needed: int) -> tuple[int, int]:
@@ -200,7 +204,7 @@ def _random_fill(
     rng: random.Random, corpus_texts: list[str], excluded: set[str], count: int, corpus_embeddings, query_embedding
 ) -> list[tuple[int, float]]:
     """`count` random passages of distinct texts outside `excluded` (positives, already chosen), with scores."""
-    first_of_text = {}
+    first_of_text: dict[str, int] = {}
     for i, text in enumerate(corpus_texts):
         if text not in excluded:
             first_of_text.setdefault(text, i)

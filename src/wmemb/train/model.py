@@ -1,36 +1,14 @@
-"""Loading the model to train or mine with, and deciding its query instruction."""
+"""Deciding the query instruction of the model to train or mine with."""
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
-from wmemb.models import query_prompt, resolve_model
+from wmemb.models import query_prompt
 
 log = logging.getLogger(__name__)
-
-
-def load_sentence_model(name_or_path: str | os.PathLike | None, device: str | None = None):
-    """Load a sentence-transformers folder (or a plain transformers one, which gets mean pooling).
-
-    Returns (model, folder). A folder that is neither is one clear error, not a transformers traceback.
-    """
-    from sentence_transformers import SentenceTransformer
-
-    folder = resolve_model(name_or_path)
-    if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
-        raise WMEmbError(
-            f"{folder}: not a sentence-transformers or transformers model folder "
-            "(no modules.json or config.json); pass the folder that holds the model's weights"
-        )
-    try:
-        model = SentenceTransformer(str(folder), device=device)
-    except Exception as exc:  # transformers raises many types for broken folders
-        first_line = (str(exc).splitlines() or [""])[0][:200]
-        raise WMEmbError(f"{folder}: could not load the model ({type(exc).__name__}: {first_line})") from None
-    return model, folder
 
 
 def decide_query_instruction(

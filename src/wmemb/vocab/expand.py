@@ -27,20 +27,14 @@ from pathlib import Path
 
 from wmemb.corpus.sentences import is_cjk
 from wmemb.errors import WMEmbError
-from wmemb.io import atomic_dir
-from wmemb.models import has_tokenizer, query_prompt, resolve_model
+from wmemb.io import atomic_dir, check_output_model_dir, reject_overwriting_inputs
+from wmemb.models import check_model_folder, load_sentence_model
 from wmemb.records import read_nodes
 from wmemb.vocab.wordfile import validate_terms
 
 log = logging.getLogger(__name__)
 
 INIT_METHODS = ("mean-subtoken", "hf-default", "random")
-_WEIGHT_FILES = (
-    "model.safetensors",
-    "pytorch_model.bin",
-    "model.safetensors.index.json",
-    "pytorch_model.bin.index.json",
-)
 # Ordinary sentences a term is checked in: Chinese terms between other CJK characters, Latin terms between words.
 _CJK_PROBE = "我们在实验中观察到{term}的变化。"
 _LATIN_PROBE = "In this study, {term} was observed twice."
@@ -128,14 +122,15 @@ def expand_model(
     if init not in INIT_METHODS:
         raise WMEmbError(f"--init {init!r}: unknown method; choose one of {', '.join(INIT_METHODS)}")
     terms = validate_terms(list(terms))
-    source = resolve_model(model)
-    output = Path(output)
+    source = check_model_folder(model)
+    output = Path(output).expanduser()
     in_place = output.exists() and output.resolve() == source.resolve()
-    if output.exists() and not (overwrite or in_place):
-        raise WMEmbError(f"{output}: output folder exists; pass --overwrite to replace it")
+    check_output_model_dir(output, overwrite=overwrite or in_place)
+    # Replacing the model itself is done safely (the new folder is complete before the old one goes).
+    reject_overwriting_inputs([output], [("MODEL", None if in_place else source), ("--report-texts", report_texts)])
     texts = [node.text for node in read_nodes(report_texts)] if report_texts else []
 
-    old_model, modules_added = load_sentence_model(source)
+    old_model, modules_added = _load_expandable(source)
     new_model = copy.deepcopy(old_model)
     tokenizer = new_model[0].tokenizer
     old_tokenizer = old_model[0].tokenizer
@@ -160,7 +155,7 @@ def expand_model(
     with atomic_dir(output, overwrite=True) as folder:
         new_model.save(str(folder))
         del new_model
-        reloaded, _ = load_sentence_model(folder)
+        reloaded, _ = _load_expandable(folder)
         _check_single_tokens(reloaded[0].tokenizer, report.added)
         # Without report texts: the probe sentences, plus the same sentences with an everyday word in the term's place.
         probe_texts = [sentence for term in report.added for sentence in term.probes] + _NEUTRAL_SENTENCES
@@ -170,61 +165,16 @@ def expand_model(
     return report
 
 
-def load_sentence_model(folder: Path):
-    """A sentence-transformers model from a folder, completing a plain transformers checkpoint.
-
-    Returns (model, names of modules added). A source without a pooling module gets CLS pooling and
-    normalisation, the BGE convention; a source with one keeps its own.
-    """
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-
-    _check_model_folder(folder)
-    if (folder / "modules.json").is_file():
-        model = SentenceTransformer(str(folder), device="cpu")
-        modules, prompts = list(model), model.prompts
-    else:  # a plain transformers checkpoint
-        model = None
-        modules = [Transformer(str(folder))]
-        prompt = query_prompt(folder)
-        prompts = {"query": prompt} if prompt else {}
-    added = []
-    if not any(isinstance(module, Pooling) for module in modules):
-        modules.append(Pooling(modules[0].get_embedding_dimension(), pooling_mode="cls"))
-        added.append("Pooling(cls)")
-        if not any(isinstance(module, Normalize) for module in modules):
-            modules.append(Normalize())
-            added.append("Normalize")
-    if model is None or added:
-        model = SentenceTransformer(modules=modules, device="cpu", prompts=prompts or None)
-    if added:
-        log.info("%s: no pooling module; added %s (CLS pooling, as BGE models use)", folder, " + ".join(added))
-    if not getattr(model[0].tokenizer, "is_fast", False):
+def _load_expandable(source: Path):
+    """The model to expand, and the pooling modules added to complete it; its tokenizer must be a fast one."""
+    loaded = load_sentence_model(source, device="cpu")
+    tokenizer = loaded.model[0].tokenizer
+    if not getattr(tokenizer, "is_fast", False):
         raise WMEmbError(
-            f"{folder}: only fast (tokenizer.json-backed) tokenizers can be expanded; this one is {type(model[0].tokenizer).__name__}"
+            f"{source}: only fast (tokenizer.json-backed) tokenizers can be expanded; "
+            f"this one is {type(tokenizer).__name__}"
         )
-    return model, added
-
-
-def _check_model_folder(folder: Path) -> None:
-    if not folder.is_dir():
-        raise WMEmbError(f"{folder}: model folder not found")
-    transformer_dir = folder
-    modules_file = folder / "modules.json"
-    if modules_file.is_file():
-        import json
-
-        modules = json.loads(modules_file.read_text(encoding="utf-8"))
-        first = next((m for m in modules if m.get("idx", 0) == 0), modules[0] if modules else {})
-        transformer_dir = folder / first.get("path", "")
-    if not has_tokenizer(transformer_dir):
-        raise WMEmbError(
-            f"{folder}: no tokenizer in this model folder (expected tokenizer.json or vocab.txt); pass a complete model folder"
-        )
-    if not any((transformer_dir / name).is_file() for name in _WEIGHT_FILES):
-        raise WMEmbError(
-            f"{folder}: no model weights in this folder (expected model.safetensors or pytorch_model.bin); pass a complete model folder"
-        )
+    return loaded.model, loaded.modules_added
 
 
 def is_uncased(tokenizer) -> bool:

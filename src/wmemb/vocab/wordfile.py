@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-from wmemb.corpus.read import decode_bytes
+from wmemb.corpus.read import decode_bytes, warn_guessed_encoding
 from wmemb.errors import WMEmbError
 
 MAX_TERM_CHARS = 32
@@ -22,7 +22,7 @@ def read_word_file(path: str | Path) -> list[str]:
     """The terms of a word file, in file order, validated (see `validate_terms`)."""
     source = Path(path)
     if not source.is_file():
-        raise WMEmbError(f"{source}: word file not found")
+        raise WMEmbError(f"{source}: word file not found; check the path, or pass the terms with --words")
     text = _decode(source.read_bytes(), source)
     terms: list[str] = []
     locations: list[str] = []
@@ -44,9 +44,12 @@ def _decode(data: bytes, source: Path) -> str:
         data.decode("utf-8")
     except UnicodeDecodeError:
         try:
-            return data.decode("gb18030")
+            text = data.decode("gb18030")
         except UnicodeDecodeError:
             pass
+        else:
+            warn_guessed_encoding(source, "gb18030", data)
+            return text
     return decode_bytes(data, source)[0]
 
 

@@ -1,0 +1,62 @@
+"""Output checks made before any work, and the rule that no output is ever written over an input."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from wmemb.errors import WMEmbError
+from wmemb.io import check_output_file, check_output_model_dir, reject_overwriting_inputs
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o755), (0o027, 0o750)])
+def test_atomic_dir_gives_the_new_folder_the_umasks_permissions(tmp_path, umask, mode):
+    target = tmp_path / "model"
+    script = (
+        f"import os; os.umask({umask:#o})\n"
+        "from wmemb.io import atomic_dir\n"
+        f"with atomic_dir({str(target)!r}) as folder:\n"
+        "    (folder / 'config.json').write_text('{}')\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert stat.S_IMODE((target / "config.json").stat().st_mode) == mode & 0o666
+
+
+def test_an_output_may_not_be_an_input_under_any_name(tmp_path):
+    data = tmp_path / "train_dataset.json"
+    data.write_text("{}", encoding="utf-8")
+    os.symlink(data, tmp_path / "symlink.json")
+    os.link(data, tmp_path / "hardlink.json")
+    for name in ("train_dataset.json", "symlink.json", "hardlink.json", "./sub/../train_dataset.json"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        with pytest.raises(WMEmbError, match=r"would write over the input DATASET \(.*train_dataset\.json\)"):
+            reject_overwriting_inputs([tmp_path / name], [("DATASET", data)])
+    reject_overwriting_inputs([tmp_path / "mined.jsonl"], [("DATASET", data), ("--val", None)])
+
+
+def test_an_output_folder_may_not_hold_an_input(tmp_path):
+    terms = tmp_path / "out" / "terms.txt"
+    terms.parent.mkdir()
+    terms.write_text("芽孢杆菌\n", encoding="utf-8")
+    with pytest.raises(WMEmbError, match=r"out: this output would write over the input --words-file"):
+        reject_overwriting_inputs([tmp_path / "out"], [("--words-file", terms)])
+    reject_overwriting_inputs([tmp_path / "out" / "model"], [("--words-file", terms)])  # a sibling is fine
+
+
+def test_output_checks_create_nothing(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    with pytest.raises(WMEmbError, match="names a folder; name a file"):
+        check_output_file(tmp_path / "taken")
+    with pytest.raises(WMEmbError, match=r"a-file is a file; choose another path"):
+        check_output_file(tmp_path / "a-file" / "deeper" / "out.jsonl")
+    with pytest.raises(WMEmbError, match="output folder exists; pass --overwrite"):
+        check_output_model_dir(tmp_path / "taken", overwrite=False)
+    assert check_output_file(tmp_path / "new" / "deeper" / "out.jsonl") == tmp_path / "new" / "deeper" / "out.jsonl"
+    check_output_model_dir(tmp_path / "taken", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "taken"]
