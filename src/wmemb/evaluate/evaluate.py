@@ -168,7 +168,7 @@ def evaluate_models(
     """Evaluate each model on `data` (an `EvalData`, a llama_index JSON file or a BEIR folder).
 
     `models`: folders, hub ids or "minilm"; `ks`: cut-offs for hit rate and recall; `split`: the
-    qrels file of a BEIR folder; `out_dir`: where metrics.json, metrics.md and metrics.png go;
+    qrels file of a BEIR folder; `out_dir`: where metrics.json, metrics.md and metrics.svg go;
     `labels`: names for the models in reports (default: as given; the pipeline uses "base", "finetuned").
     """
     ks = check_ks(ks)
