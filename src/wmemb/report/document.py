@@ -12,10 +12,12 @@ from html import escape
 
 from wmemb.report.tables import markdown_table
 
+CHECK_MARK = "✓"  # a table cell starting with it (a relevant passage, a passed check) is highlighted in the page
+
 
 @dataclass(frozen=True)
 class Text:
-    """A paragraph; `**bold**` spans are kept in Markdown and become <strong> in HTML."""
+    """A paragraph; `**bold**` and `` `code` `` spans are kept in Markdown and become <strong>/<code> in HTML."""
 
     text: str
     note: bool = False  # a side remark, shown smaller
@@ -24,9 +26,17 @@ class Text:
         return f"_{self.text}_" if self.note else self.text
 
     def html(self) -> str:
-        parts = escape(self.text).split("**")
-        body = "".join(f"<strong>{part}</strong>" if index % 2 else part for index, part in enumerate(parts))
+        body = _inline(escape(self.text), "**", "strong")
+        body = _inline(body, "`", "code")
         return f'<p class="{"note" if self.note else "text"}">{body}</p>'
+
+
+def _inline(text: str, marker: str, tag: str) -> str:
+    """Every other `marker`-separated span wrapped in `tag`."""
+    parts = text.split(marker)
+    if len(parts) % 2 == 0:  # an unpaired marker is text
+        return text
+    return "".join(f"<{tag}>{part}</{tag}>" if index % 2 else part for index, part in enumerate(parts))
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,10 @@ class Table:
 
     def html(self) -> str:
         def cell(tag: str, row: int, column: int, value: object) -> str:
-            right = ' class="num"' if self.align[column : column + 1] == "r" else ""
+            classes = ["num"] if self.align[column : column + 1] == "r" else []
+            if str(value).startswith(CHECK_MARK):
+                classes.append("relevant")
+            right = f' class="{" ".join(classes)}"' if classes else ""
             content = escape(str(value)).replace("\n", "<br>")
             if (row, column) in self.strong:
                 content = f"<strong>{content}</strong>"
@@ -116,7 +129,8 @@ h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margi
 nav a{margin-right:1em} table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
 th,td{border:1px solid #ddd;padding:.3em .6em;vertical-align:top;text-align:left}
 th{background:#f4f4f4} td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-p.note{color:#555;font-size:.9em} figure.chart{margin:.8em 0;overflow-x:auto}
+p.note{color:#555;font-size:.9em} td.relevant{background:#eaf6ec}
+code{background:#f6f8fa;padding:0 .2em;border-radius:3px} figure.chart{margin:.8em 0;overflow-x:auto}
 pre{background:#f6f8fa;padding:.8em;overflow-x:auto;border-radius:4px}
 #verdict p.text:first-of-type{font-size:1.15em;background:#f3f8ff;border-left:4px solid #4c72b0;padding:.6em .8em}
 """

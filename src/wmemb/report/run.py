@@ -24,7 +24,7 @@ from wmemb.io import atomic_write, read_json, read_jsonl, write_json
 from wmemb.records import QADataset
 from wmemb.report.bootstrap import Difference, paired_bootstrap
 from wmemb.report.charts import Interval, Line, hbar_chart, interval_chart, line_chart
-from wmemb.report.document import Chart, Code, Heading, Section, Table, Text, render_html, render_markdown
+from wmemb.report.document import CHECK_MARK, Chart, Code, Heading, Section, Table, Text, render_html, render_markdown
 from wmemb.train.finetune import BEST_METRIC, METRICS_FILE
 
 REPORT_FILES_RUN = {"html": "report.html", "markdown": "report.md", "summary": "summary.json"}
@@ -455,7 +455,7 @@ def per_query_section(result: EvaluationResult, val: QADataset) -> Section:
         Text(
             f"Between the {base.label} and the {final.label} model, {sum(c[0] > 0 for c in changes)} of "
             f"{len(changes)} validation questions improved (NDCG@10), {sum(c[0] < 0 for c in changes)} got worse "
-            f"and {sum(c[0] == 0 for c in changes)} did not change. ✓ marks the passage the question was written "
+            f"and {sum(c[0] == 0 for c in changes)} did not change. {CHECK_MARK} marks the passage the question was written "
             "about."
         )
     ]
@@ -477,7 +477,9 @@ def _query_blocks(
     def cell(top: list[str], index: int) -> str:
         if index >= len(top):
             return ""
-        return ("✓ " if top[index] in relevant else "") + _snippet(val.corpus.get(top[index], top[index]), 160)
+        return (f"{CHECK_MARK} " if top[index] in relevant else "") + _snippet(
+            val.corpus.get(top[index], top[index]), 160
+        )
 
     def rank(found: int | None) -> str:
         return f"rank {found}" if found else "not in the searched ranks"
@@ -538,7 +540,9 @@ def vocabulary_section(expand: dict | None, train: QADataset, charts: list[Chart
         in_queries = sum(token_id in ids for ids in token_sets[len(passages) :])
         probes = term.get("probes") or {}
         single = bool(probes) and all(probes.values())
-        check = "✓ one token" if single else "✗ split in: " + "; ".join(s for s, ok in probes.items() if not ok)
+        check = (
+            f"{CHECK_MARK} one token" if single else "✗ split in: " + "; ".join(s for s, ok in probes.items() if not ok)
+        )
         rows.append([term["term"], "added", " ".join(term.get("old_pieces", [])), in_queries, in_passages, check])
         counts.append((term["term"], in_passages))
     blocks.append(
