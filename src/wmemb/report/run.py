@@ -455,8 +455,8 @@ def per_query_section(result: EvaluationResult, val: QADataset) -> Section:
         Text(
             f"Between the {base.label} and the {final.label} model, {sum(c[0] > 0 for c in changes)} of "
             f"{len(changes)} validation questions improved (NDCG@10), {sum(c[0] < 0 for c in changes)} got worse "
-            f"and {sum(c[0] == 0 for c in changes)} did not change. {CHECK_MARK} marks the passage the question was written "
-            "about."
+            f"and {sum(c[0] == 0 for c in changes)} did not change. "
+            f"{CHECK_MARK} marks the passage the question was written about."
         )
     ]
     for title, group in (("Gained most", gained), ("Lost most", lost)):
