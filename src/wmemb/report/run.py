@@ -76,7 +76,9 @@ def write_run_report(files: RunFiles, settings: RunSettings, result: EvaluationR
         training_section(files, charts),
         funnel.section(charts),
         per_query_section(result, val),
-        vocabulary_section(state.get("expand", {}).get("summary", {}).get("expand"), train, charts),
+        vocabulary_section(
+            state.get("expand", {}).get("summary", {}).get("expand") if files.expanded else None, train, charts
+        ),
         usage_section(result, val, settings),
     ]
     title = f"wmemb report: {files.name}"
@@ -122,6 +124,11 @@ def headline(base: ModelScores, final: ModelScores, difference: Difference | Non
     if difference is None:
         leader = final.label if after > before else base.label
         return f"**The {leader} model scores higher**: {scores} (per-query scores missing: no interval)."
+    if difference.low == difference.high == 0:
+        return (
+            f"**No difference**: {scores}; both models give each of the {difference.queries} validation questions "
+            "the same NDCG@10."
+        )
     if difference.low > 0:
         return f"**The {final.label} model wins**: {scores} ({_interval_text(difference)})."
     if difference.high < 0:
