@@ -34,9 +34,19 @@ const chineseLabels = [...document.querySelectorAll('svg text')]
   .map(t => ({text: t.textContent, width: t.getComputedTextLength()}));
 const external = [...document.querySelectorAll('[src],[href]')]
   .map(e => e.getAttribute('src') || e.getAttribute('href')).filter(u => !u.startsWith('#'));
+// Without a CJK font every Chinese character is the same empty box: two different ones draw alike.
+function drawn(char) {
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 40;
+  const context = canvas.getContext('2d');
+  context.font = '32px ' + getComputedStyle(document.body).fontFamily;
+  context.fillText(char, 2, 34);
+  return canvas.toDataURL();
+}
+const cjkFont = drawn('革') !== drawn('菌');
 const verdict = document.querySelector('#verdict p');
 document.getElementById('wmemb-probe').textContent = JSON.stringify({
-  images, svgs, chineseLabels, external, verdict: verdict ? verdict.textContent : null,
+  images, svgs, chineseLabels, cjkFont, external, verdict: verdict ? verdict.textContent : null,
   sections: [...document.querySelectorAll('section h2')].map(h => h.textContent),
   height: document.documentElement.scrollHeight});
 </script>"""
