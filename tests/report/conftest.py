@@ -67,6 +67,7 @@ def finished_run(tmp_path_factory, tiny_bert) -> Path:
                 "llm_model": "test-model",
                 "epochs": "2",
                 "batch_size": "8",
+                "lr": "1e-3",  # a tiny random model must move far enough to change rankings
                 "expand": "true",
                 "expand_terms": ["革兰氏阳性菌", "细胞壁", "lipopolysaccharide"],
                 "expand_epochs": "1",

@@ -1,11 +1,13 @@
-"""The paired bootstrap behind the report's verdict, on cases whose answer is known."""
+"""The paired bootstrap behind the report's verdict, and the verdict's words, on cases whose answer is known."""
 
 import math
 
 import numpy as np
 import pytest
 
+from wmemb.evaluate import ModelScores, QueryResult
 from wmemb.report.bootstrap import paired_bootstrap
+from wmemb.report.run import compare, headline
 
 
 def test_a_constant_gain_has_a_zero_width_interval():
@@ -51,3 +53,25 @@ def test_a_loss_is_negative_and_the_result_is_reproducible():
 def test_unpaired_or_empty_scores_are_refused(first, second):
     with pytest.raises(ValueError):
         paired_bootstrap(first, second)
+
+
+def scores(label: str, per_query: list[float]) -> ModelScores:
+    queries = [QueryResult(f"q{i}", value, [], None) for i, value in enumerate(per_query)]
+    return ModelScores(label, label, None, {"ndcg@10": sum(per_query) / len(per_query)}, 0, 1.0, 0.0, queries)
+
+
+@pytest.mark.parametrize(
+    "after, start",
+    [
+        ([0.6, 0.7, 0.8, 0.9, 0.7, 0.8], "**The finetuned model wins**: NDCG@10 0.583 → 0.750 (+0.167; 95% CI +"),
+        (
+            [0.1, 0.2, 0.3, 0.4, 0.2, 0.3],
+            "**The base model wins: the finetuned model is worse**: NDCG@10 0.583 → 0.250",
+        ),
+        ([0.9, 0.2, 0.9, 0.4, 0.9, 0.1], "**No clear winner**: NDCG@10 0.583 → 0.567 (-0.017; 95% CI -"),
+        ([0.5, 0.6, 0.7, 0.6, 0.5, 0.6], "**No difference**: NDCG@10 0.583 → 0.583; both models give each of the 6"),
+    ],
+)
+def test_the_verdict_says_who_won_and_when_it_is_noise(after, start):
+    base, finetuned = scores("base", [0.5, 0.6, 0.7, 0.6, 0.5, 0.6]), scores("finetuned", after)
+    assert headline(base, finetuned, compare(base, finetuned)).startswith(start)

@@ -146,6 +146,8 @@ def headline(base: ModelScores, final: ModelScores, difference: Difference | Non
 def _reading(difference: Difference | None) -> str:
     if difference is None:
         return "no per-query scores"
+    if difference.low == difference.high == 0:
+        return "identical"
     return "better" if difference.low > 0 else "worse" if difference.high < 0 else "within noise"
 
 
