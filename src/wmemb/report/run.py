@@ -69,7 +69,7 @@ def write_run_report(files: RunFiles, settings: RunSettings, result: EvaluationR
     state = read_json(files.state) if files.state.is_file() else {}
     val = QADataset.load(files.val_dataset)
     train = QADataset.load(files.train_dataset)
-    funnel = Funnel.read(files, state)
+    funnel = Funnel.read(files, state, {"train": train, "val": val})
     charts: list[Chart] = []
     sections = [
         verdict_section(result, state, charts),
@@ -85,9 +85,8 @@ def write_run_report(files: RunFiles, settings: RunSettings, result: EvaluationR
     out = files.report_dir
     paths = {kind: out / name for kind, name in REPORT_FILES_RUN.items()}
     for chart in charts:
-        if chart.file != REPORT_FILES["chart"]:  # evaluate wrote metrics.svg already
-            with atomic_write(out / chart.file) as handle:
-                handle.write(chart.svg)
+        with atomic_write(out / chart.file) as handle:
+            handle.write(chart.svg)
     write_json(paths["summary"], {"data": funnel.summary(), "settings": settings.values})
     with atomic_write(paths["markdown"]) as handle:
         handle.write(render_markdown(title, sections))
@@ -300,17 +299,15 @@ class SplitFunnel:
 class Funnel:
     passages_total: int | None  # passages split wrote (train + val), before any cap
     splits: list[SplitFunnel]
-    failures_recorded: bool
 
     @classmethod
-    def read(cls, files: RunFiles, state: dict) -> Funnel:
+    def read(cls, files: RunFiles, state: dict, datasets: dict[str, QADataset]) -> Funnel:
         split_summary = state.get("split", {}).get("summary", {})
         prepare = state.get("prepare", {}).get("summary", {})
         failures_file = files.data_dir / f"{files.name}_prepare_failures.jsonl"
         failures = [record for _, record in read_jsonl(failures_file)] if failures_file.is_file() else []
         splits = []
-        for split, path in (("train", files.train_dataset), ("val", files.val_dataset)):
-            dataset = QADataset.load(path)
+        for split, dataset in datasets.items():
             language_of = {node_id: passage_language(text) for node_id, text in dataset.corpus.items()}
             failed = Counter(
                 language_of.get(record.get("node_id", ""), "?") for record in failures if record.get("split") == split
@@ -318,13 +315,13 @@ class Funnel:
             dropped_file = files.data_dir / f"{files.name}_{split}_dropped.jsonl"
             dropped = [record for _, record in read_jsonl(dropped_file)] if dropped_file.is_file() else None
             splits.append(SplitFunnel(split, dataset, prepare.get(split) or {}, language_of, failed, dropped))
-        passages = split_summary.get("passages")
-        return cls(passages, splits, failures_recorded=bool(prepare))
+        return cls(split_summary.get("passages"), splits)
 
     def summary(self) -> dict:
         """The counts as data (summary.json)."""
         data: dict[str, Any] = {"passages": self.passages_total, "splits": {}}
         for part in self.splits:
+            kept, dropped = part.kept_by_language(), part.dropped_by_language()
             data["splits"][part.split] = {
                 "passages_asked": len(part.dataset.corpus),
                 "failed": sum(part.failed.values()),
@@ -334,10 +331,8 @@ class Funnel:
                     language: {
                         "passages_asked": sum(1 for value in part.language_of.values() if value == language),
                         "failed": part.failed.get(language, 0),
-                        "kept_questions": part.kept_by_language().get(language, 0),
-                        "dropped": dict(part.dropped_by_language().get(language, {}))
-                        if part.dropped is not None
-                        else None,
+                        "kept_questions": kept.get(language, 0),
+                        "dropped": dict(dropped.get(language, {})) if part.dropped is not None else None,
                     }
                     for language in sorted(set(part.language_of.values()))
                 },
