@@ -74,7 +74,16 @@ def test_facade_evaluates_its_own_model_on_chinese_llama_index_data(tmp_path, ti
     assert result.dataset == "微生物学_val_dataset"
     assert set(result.reports) == {"json", "markdown", "chart"}
     saved = json.loads(result.reports["json"].read_text(encoding="utf-8"))
-    assert saved["models"][0]["metrics"] == result.models[0].metrics
+    assert saved["models"][0]["metrics"] == result.models[0].metrics and "per_query" not in saved["models"][0]
+    # per query, in the dataset's order: they average to the metrics and name real passages
+    per_query = result.models[0].per_query
+    assert [query.query_id for query in per_query] == list(CHINESE.queries)
+    assert sum(query.ndcg for query in per_query) / len(per_query) == pytest.approx(result.models[0].metrics["ndcg@10"])
+    hits_at_1 = sum(query.first_relevant == 1 for query in per_query) / len(per_query)
+    assert hits_at_1 == pytest.approx(result.models[0].metrics["hit_rate@1"])
+    for query in per_query:
+        assert len(query.top) == 3 and set(query.top) <= set(CHINESE.corpus)
+        assert (query.first_relevant == 1) == (query.top[0] in CHINESE.relevant_docs[query.query_id])
     assert "# Retrieval evaluation: 微生物学_val_dataset" in result.reports["markdown"].read_text(encoding="utf-8")
     assert "微生物学_val_dataset: 6 queries, 12 passages" in chart_labels(result.reports["chart"])  # Chinese as text
 
