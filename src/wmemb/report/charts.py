@@ -181,8 +181,8 @@ def line_chart(title: str, x_label: str, y_label: str, lines: Sequence[Line]) ->
         if y_low <= tick <= y_high:
             svg.line(left, y_of(tick), left + plot_width, y_of(tick), stroke="#e5e5e5")
             svg.text(left - 6, y_of(tick) + 4, f"{tick:.3g}", anchor="end")
-    for x in range(math.ceil(x_low), math.floor(x_high) + 1):
-        svg.text(x_of(x), top + plot_height + 16, str(x), anchor="middle")
+    for tick in range(math.ceil(x_low), math.floor(x_high) + 1):
+        svg.text(x_of(tick), top + plot_height + 16, str(tick), anchor="middle")
     svg.line(left, top + plot_height, left + plot_width, top + plot_height, stroke="#444")
     svg.text(left + plot_width / 2, top + plot_height + 36, x_label, anchor="middle")
     middle = top + plot_height / 2
