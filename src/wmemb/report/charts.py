@@ -195,7 +195,9 @@ def line_chart(title: str, x_label: str, y_label: str, lines: Sequence[Line]) ->
             svg.circle(x_of(x), y_of(y), 3, color, tip=f"{line.label} epoch {x:g}: {y:.4f}")
             if x == line.marked:
                 svg.circle(x_of(x), y_of(y), 8, color, filled=False)
-                svg.text(x_of(x), y_of(y) - 12, f"{line.mark_label} {y:.3f}", anchor="middle", fill=color)
+                # stacked per line, so marks of close curves do not print over each other
+                label_y = y_of(y) - 12 - 13 * index
+                svg.text(x_of(x), label_y, f"{line.mark_label} {y:.3f}", anchor="middle", fill=color)
     _legend(svg, [line.label for line in lines], left + plot_width + 16, top + 12)
     return svg.render()
 
