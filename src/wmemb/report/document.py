@@ -127,7 +127,7 @@ body{font-family:system-ui,-apple-system,'Segoe UI','Noto Sans','Noto Sans CJK S
  max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 nav a{margin-right:1em} table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
-th,td{border:1px solid #ddd;padding:.3em .6em;vertical-align:top;text-align:left}
+th,td{border:1px solid #ddd;padding:.3em .6em;vertical-align:top;text-align:left;overflow-wrap:anywhere}
 th{background:#f4f4f4} td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 p.note{color:#555;font-size:.9em} td.relevant{background:#eaf6ec}
 code{background:#f6f8fa;padding:0 .2em;border-radius:3px} figure.chart{margin:.8em 0;overflow-x:auto}
