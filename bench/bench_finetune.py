@@ -177,7 +177,7 @@ def main() -> None:
             f"quality (wmemb defaults: {log['settings']['epochs']} epochs, lr {log['settings']['learning_rate']}, "
             f"scale {log['settings']['scale']}, batch {log['settings']['batch_size']}; {quality_wall:.0f} s):"
         )
-        for metric in ("ndcg@10", "mrr@10", "accuracy@1", "recall@10"):
+        for metric in ("ndcg@10", "mrr@10", "hit_rate@1", "recall@10"):
             print(
                 f"  val {metric:10s} before {before[metric]:.4f}  after {best[metric]:.4f}  "
                 f"({best[metric] - before[metric]:+.4f})"

@@ -100,10 +100,10 @@ def test_pipeline_runs_skips_and_reruns_what_changed(tmp_path, tiny_bert, server
     metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
     assert [model["label"] for model in metrics["models"]] == ["base", "finetuned"]
     assert 0 <= metrics["models"][1]["metrics"]["ndcg@10"] <= 1
-    assert (report / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| finetuned |" in (report / "report.md").read_text(encoding="utf-8")
+    assert (report / "metrics.svg").read_text(encoding="utf-8").startswith("<svg")
+    assert "| finetuned − base |" in (report / "report.md").read_text(encoding="utf-8")
     summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
-    assert summary["data"]["passages"]["passages"] > 10 and summary["data"]["train_queries"]["queries"] > 10
+    assert summary["data"]["passages"] > 10 and summary["data"]["splits"]["train"]["kept_questions"] > 10
     requests = len(server.chat_requests())
 
     pipeline = Pipeline(config_for(tmp_path, tiny_bert, server))

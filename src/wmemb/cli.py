@@ -563,7 +563,7 @@ def evaluate(
     ],
     k: Annotated[str, typer.Option("--k", help="Cut-offs for hit rate and recall, comma-separated.")] = "1,3,5,10",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Folder for metrics.json, metrics.md and metrics.png.")
+        Path | None, typer.Option("--output", "-o", help="Folder for metrics.json, metrics.md and metrics.svg.")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Texts encoded per batch.")] = 32,
     split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv of a BEIR folder to use.")] = "test",

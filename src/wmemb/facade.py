@@ -101,7 +101,7 @@ class WMEmbModel:
         """Compare `models` (default: this model) on a llama_index JSON dataset or a BEIR folder.
 
         Options as in `wmemb evaluate` (ks, batch_size, split); with `out_dir`, writes metrics.json,
-        metrics.md and metrics.png there. Returns an `EvaluationResult`."""
+        metrics.md and metrics.svg there. Returns an `EvaluationResult`."""
         from wmemb.evaluate import evaluate_models
         from wmemb.models import DEFAULT_MODEL
 

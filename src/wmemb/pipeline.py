@@ -13,7 +13,7 @@ Layout of the working folder (`WorkPaths`):
     nodes/      <name>_{train,val}_nodes.jsonl        (split)
     data/       <name>_{train,val}_dataset.json       (prepare), <name>_train_mined.jsonl (mine)
     models/     finetuned/, expanded/                 (finetune, expand)
-    report/     metrics.json, report.md, report.html, metrics.png, summary.json
+    report/     report.html, report.md (+ their .svg charts), summary.json, metrics.json, metrics.md
     state.json, .wmemb.lock
 """
 
@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import html
 import json
 import logging
 import os
@@ -41,7 +40,7 @@ from wmemb.corpus import SplitOptions, split_corpus
 from wmemb.corpus.split import assign_validation
 from wmemb.errors import WMEmbError
 from wmemb.generate.prepare import PrepareOptions, prepare_datasets
-from wmemb.io import atomic_write, read_json, write_json
+from wmemb.io import read_json, write_json
 from wmemb.models import resolve_model
 from wmemb.records import read_nodes, write_nodes
 from wmemb.settings import OPTIONAL_STAGES, SETTINGS, STAGES, PipelineConfig
@@ -461,6 +460,7 @@ class Pipeline:
 
     def _evaluate(self, resume: bool) -> dict:
         from wmemb.evaluate.evaluate import evaluate_models  # imports torch: loaded only when a run gets here
+        from wmemb.report.run import RunFiles, RunSettings, write_run_report
 
         c = self.config
         models = {"base": c.model, "finetuned": str(self.paths.finetuned)}
@@ -473,7 +473,20 @@ class Pipeline:
             out_dir=self.paths.report,
             labels=list(models),
         )
-        write_report(self, result)
+        write_run_report(
+            RunFiles(
+                name=c.name,
+                state=self.state_path,
+                data_dir=self.paths.train_dataset.parent,
+                train_dataset=self.paths.train_dataset,
+                val_dataset=self.paths.val_dataset,
+                finetuned=self.paths.finetuned,
+                expanded=self.paths.expanded if c.expand else None,
+                report_dir=self.paths.report,
+            ),
+            RunSettings(asdict(c), asdict(PipelineConfig())),
+            result,
+        )
         return result.to_json()
 
 
@@ -491,87 +504,3 @@ def _jsonable(obj: Any) -> Any:
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-# --- the report folder --------------------------------------------------------------------------------
-
-
-def data_summary(pipeline: Pipeline) -> dict:
-    """Passages, queries, filtered and failed counts, from the stages' recorded summaries."""
-    state = read_json(pipeline.state_path) if pipeline.state_path.is_file() else {}
-    split = state.get("split", {}).get("summary", {})
-    prepare = state.get("prepare", {}).get("summary", {})
-    summary = {
-        "passages": {
-            k: split.get(k)
-            for k in ("passages", "train", "val", "duplicates_removed", "short_removed", "long_sentences_cut")
-        }
-    }
-    for part in ("train", "val"):
-        result = prepare.get(part) or {}
-        summary[f"{part}_queries"] = {
-            k: result.get(k) for k in ("passages", "queries", "failed", "dropped", "languages")
-        }
-    summary["llm"] = {"backend": prepare.get("backend"), "model": prepare.get("model")}
-    return summary
-
-
-def write_report(pipeline: Pipeline, result) -> None:
-    """report.md / report.html / summary.json next to evaluate's metrics.json and metrics.png."""
-    out = pipeline.paths.report
-    settings = asdict(pipeline.config)
-    summary = {"data": data_summary(pipeline), "settings": settings}
-    write_json(out / "summary.json", summary)
-    names = result.metric_names
-    header = "| model | " + " | ".join(names) + " |"
-    rule = "|---|" + "---|" * len(names)
-    rows = [
-        f"| {m.label} | " + " | ".join(f"{m.metrics.get(n, float('nan')):.4f}" for n in names) + " |"
-        for m in result.models
-    ]
-    data = summary["data"]
-    lines = [
-        f"# wmemb report: {pipeline.config.name}",
-        "",
-        f"Validation: {result.queries} queries over {result.passages} passages ({result.source}).",
-        "",
-        header,
-        rule,
-        *rows,
-        "",
-        "![metrics](metrics.png)",
-        "",
-        "## Data",
-        "",
-        "```json",
-        json.dumps(data, ensure_ascii=False, indent=2),
-        "```",
-        "",
-        "## Settings",
-        "",
-        "```json",
-        json.dumps(settings, ensure_ascii=False, indent=2),
-        "```",
-        "",
-    ]
-    with atomic_write(out / "report.md") as handle:
-        handle.write("\n".join(lines))
-    table = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-    body = "".join(
-        "<tr><td>"
-        + html.escape(m.label)
-        + "</td>"
-        + "".join(f"<td>{m.metrics.get(n, float('nan')):.4f}</td>" for n in names)
-        + "</tr>"
-        for m in result.models
-    )
-    page = (
-        f"<!doctype html><meta charset=utf-8><title>wmemb report: {html.escape(pipeline.config.name)}</title>"
-        f"<h1>wmemb report: {html.escape(pipeline.config.name)}</h1>"
-        f"<p>Validation: {result.queries} queries over {result.passages} passages.</p>"
-        f"<table border=1 cellpadding=4><tr><th>model</th>{table}</tr>{body}</table>"
-        f"<p><img src=metrics.png alt=chart></p><h2>Data</h2><pre>{html.escape(json.dumps(data, ensure_ascii=False, indent=2))}</pre>"
-        f"<h2>Settings</h2><pre>{html.escape(json.dumps(settings, ensure_ascii=False, indent=2))}</pre>"
-    )
-    with atomic_write(out / "report.html") as handle:
-        handle.write(page)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 from evaluation_sets import CHINESE, ENGLISH, write_beir
-from PIL import Image
 from typer.testing import CliRunner
 
 from wmemb import WMEmbModel
@@ -17,10 +17,11 @@ from wmemb.errors import WMEmbError
 from wmemb.evaluate import EvaluationResult, evaluate_models, metric_names
 
 
-def assert_valid_png(path):
-    with Image.open(path) as image:
-        image.verify()
-        assert image.format == "PNG" and image.width > 300 and image.height > 200
+def chart_labels(path) -> list[str]:
+    """The text of an SVG chart, which must be well-formed and of a readable size."""
+    root = ET.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and float(root.get("width")) > 300
+    return [element.text for element in root.iter("{http://www.w3.org/2000/svg}text")]
 
 
 def test_cli_compares_two_models_on_a_beir_folder_and_writes_all_reports(tmp_path, tiny_bert):
@@ -45,7 +46,7 @@ def test_cli_compares_two_models_on_a_beir_folder_and_writes_all_reports(tmp_pat
         ],
     )
     assert run.exit_code == 0, run.output
-    assert "ndcg@10" in run.output and "metrics.png" in run.output
+    assert "ndcg@10" in run.output and "metrics.svg" in run.output
 
     result = EvaluationResult.from_json(json.loads((out / "metrics.json").read_text(encoding="utf-8")))
     assert (result.dataset, result.queries, result.passages, result.ks) == ("beir/test", 8, 14, (1, 5))
@@ -60,7 +61,8 @@ def test_cli_compares_two_models_on_a_beir_folder_and_writes_all_reports(tmp_pat
         assert m.metrics["hit_rate@1"] <= m.metrics["hit_rate@5"] and m.metrics["recall@1"] <= m.metrics["recall@5"]
     # A trained retriever beats random weights on real questions.
     assert result.scores("minilm").metrics["ndcg@10"] > result.scores(str(tiny_bert)).metrics["ndcg@10"]
-    assert_valid_png(out / "metrics.png")
+    labels = chart_labels(out / "metrics.svg")
+    assert {"minilm", str(tiny_bert), *metric_names((1, 5))} <= set(labels)
 
 
 def test_facade_evaluates_its_own_model_on_chinese_llama_index_data(tmp_path, tiny_bert):
@@ -72,9 +74,18 @@ def test_facade_evaluates_its_own_model_on_chinese_llama_index_data(tmp_path, ti
     assert result.dataset == "微生物学_val_dataset"
     assert set(result.reports) == {"json", "markdown", "chart"}
     saved = json.loads(result.reports["json"].read_text(encoding="utf-8"))
-    assert saved["models"][0]["metrics"] == result.models[0].metrics
+    assert saved["models"][0]["metrics"] == result.models[0].metrics and "per_query" not in saved["models"][0]
+    # per query, in the dataset's order: they average to the metrics and name real passages
+    per_query = result.models[0].per_query
+    assert [query.query_id for query in per_query] == list(CHINESE.queries)
+    assert sum(query.ndcg for query in per_query) / len(per_query) == pytest.approx(result.models[0].metrics["ndcg@10"])
+    hits_at_1 = sum(query.first_relevant == 1 for query in per_query) / len(per_query)
+    assert hits_at_1 == pytest.approx(result.models[0].metrics["hit_rate@1"])
+    for query in per_query:
+        assert len(query.top) == 3 and set(query.top) <= set(CHINESE.corpus)
+        assert (query.first_relevant == 1) == (query.top[0] in CHINESE.relevant_docs[query.query_id])
     assert "# Retrieval evaluation: 微生物学_val_dataset" in result.reports["markdown"].read_text(encoding="utf-8")
-    assert_valid_png(result.reports["chart"])
+    assert "微生物学_val_dataset: 6 queries, 12 passages" in chart_labels(result.reports["chart"])  # Chinese as text
 
 
 def test_cli_missing_model_is_named_with_exit_status_2_and_nothing_is_written(tmp_path):

@@ -6,18 +6,19 @@ result.scores("weights/finetuned").metrics["ndcg@10"]
 """
 
 from wmemb.evaluate.data import EvalData, load_eval_data
-from wmemb.evaluate.evaluate import EvaluationResult, ModelScores, evaluate_models
+from wmemb.evaluate.evaluate import EvaluationResult, ModelScores, QueryResult, evaluate_models
 from wmemb.evaluate.metrics import metric_names
-from wmemb.evaluate.report import chart_png, metrics_markdown, metrics_table, write_reports
+from wmemb.evaluate.report import metrics_chart, metrics_markdown, metrics_table, write_reports
 
 __all__ = [
     "EvalData",
     "EvaluationResult",
     "ModelScores",
-    "chart_png",
+    "QueryResult",
     "evaluate_models",
     "load_eval_data",
     "metric_names",
+    "metrics_chart",
     "metrics_markdown",
     "metrics_table",
     "write_reports",

@@ -25,6 +25,7 @@ from wmemb.evaluate.metrics import (
     NDCG_AT,
     check_ks,
     metric_names,
+    ndcg_per_query,
     rank_corpus,
     relevance_matrix,
     retrieval_metrics,
@@ -34,6 +35,19 @@ from wmemb.io import check_output_dir, reject_overwriting_inputs
 from wmemb.models import check_model_folder, load_sentence_model, query_prompt
 
 log = logging.getLogger(__name__)
+
+TOP_PASSAGES = 3
+"""Best-ranked passages kept per query and model (what a person reads to see what changed)."""
+
+
+@dataclass
+class QueryResult:
+    """One model's result on one query."""
+
+    query_id: str
+    ndcg: float  # NDCG@10 of this query
+    top: list[str]  # ids of the best-ranked passages, best first
+    first_relevant: int | None  # rank (1 = best) of the first relevant passage within the search depth
 
 
 @dataclass
@@ -47,6 +61,8 @@ class ModelScores:
     encoded_texts: int  # queries + passages
     encode_seconds: float
     search_seconds: float
+    # per query, in the dataset's order; kept in memory only: metrics.json holds the averages
+    per_query: list[QueryResult] = field(default_factory=list, repr=False)
 
     @property
     def texts_per_second(self) -> float:
@@ -83,7 +99,7 @@ class EvaluationResult:
             "passages": self.passages,
             "ks": list(self.ks),
             "metric_names": self.metric_names,
-            "models": [asdict(model) | {"texts_per_second": model.texts_per_second} for model in self.models],
+            "models": [_model_json(model) for model in self.models],
         }
 
     @classmethod
@@ -103,11 +119,19 @@ class EvaluationResult:
         )
 
 
+def _model_json(model: ModelScores) -> dict:
+    summary = asdict(model) | {"texts_per_second": model.texts_per_second}
+    del summary["per_query"]
+    return summary
+
+
 @dataclass(frozen=True)
 class _IndexedData:
     """The evaluation data as arrays: passages ranked by index, indices in ascending id order."""
 
+    query_ids: list[str]
     query_texts: list[str]
+    corpus_ids: list[str]  # in id order: what the indices of a ranking point to
     corpus_texts: list[str]  # in the dataset's order, which is the order they are encoded in
     id_order: torch.Tensor  # corpus positions sorted by id: search ties then follow id order
     relevant: list[list[int]]  # per query, relevant passages as indices into the id order
@@ -120,7 +144,9 @@ class _IndexedData:
         rank_of = {corpus_ids[position]: rank for rank, position in enumerate(id_order)}
         relevant = [sorted({rank_of[doc] for doc in data.relevant_docs[qid]}) for qid in data.queries]
         return cls(
+            query_ids=list(data.queries),
             query_texts=list(data.queries.values()),
+            corpus_ids=[corpus_ids[position] for position in id_order],
             corpus_texts=list(data.corpus.values()),
             id_order=torch.tensor(id_order, dtype=torch.long),
             relevant=relevant,
@@ -142,7 +168,7 @@ def evaluate_models(
     """Evaluate each model on `data` (an `EvalData`, a llama_index JSON file or a BEIR folder).
 
     `models`: folders, hub ids or "minilm"; `ks`: cut-offs for hit rate and recall; `split`: the
-    qrels file of a BEIR folder; `out_dir`: where metrics.json, metrics.md and metrics.png go;
+    qrels file of a BEIR folder; `out_dir`: where metrics.json, metrics.md and metrics.svg go;
     `labels`: names for the models in reports (default: as given; the pipeline uses "base", "finetuned").
     """
     ks = check_ks(ks)
@@ -227,6 +253,7 @@ def _evaluate_model(
     )
     hits = relevance_matrix(ranking, data.relevant, len(data.corpus_texts))
     metrics = retrieval_metrics(hits, data.relevant_counts, ks)
+    per_query = _per_query(data, ranking, hits)
     searched = time.perf_counter()
     log.info(
         "%s: ndcg@%d %.4f, mrr@%d %.4f (encoding %.1f s, search %.2f s)",
@@ -246,4 +273,20 @@ def _evaluate_model(
         encoded_texts=len(data.query_texts) + len(data.corpus_texts),
         encode_seconds=encoded - started,
         search_seconds=searched - encoded,
+        per_query=per_query,
     )
+
+
+def _per_query(data: _IndexedData, ranking: np.ndarray, hits: np.ndarray) -> list[QueryResult]:
+    ndcg = ndcg_per_query(hits, data.relevant_counts)
+    found = hits.any(axis=1)
+    first = hits.argmax(axis=1) + 1
+    return [
+        QueryResult(
+            query_id=query_id,
+            ndcg=float(ndcg[row]),
+            top=[data.corpus_ids[index] for index in ranking[row, :TOP_PASSAGES]],
+            first_relevant=int(first[row]) if found[row] else None,
+        )
+        for row, query_id in enumerate(data.query_ids)
+    ]

@@ -92,6 +92,16 @@ def relevance_matrix(ranking: np.ndarray, relevant: Sequence[Sequence[int]], cor
     return np.isin(query_rows * corpus_size + ranking, relevant_keys)
 
 
+def ndcg_per_query(hits: np.ndarray, relevant_counts: np.ndarray) -> np.ndarray:
+    """NDCG@10 of each query (binary gain, discount log2(rank + 1)), from a relevance matrix."""
+    hits = hits[:, :NDCG_AT].astype(np.float64)
+    discount = 1.0 / np.log2(np.arange(1, hits.shape[1] + 1) + 1)
+    dcg = (hits * discount).sum(axis=1)
+    ideal_discount = 1.0 / np.log2(np.arange(1, NDCG_AT + 1) + 1)
+    ideal = np.cumsum(ideal_discount)[np.minimum(np.asarray(relevant_counts), NDCG_AT).astype(np.int64) - 1]
+    return dcg / ideal
+
+
 def retrieval_metrics(hits: np.ndarray, relevant_counts: np.ndarray, ks: Sequence[int]) -> dict[str, float]:
     """All metrics of `metric_names(ks)`, averaged over queries, from a relevance matrix."""
     hits = hits.astype(np.float64)
@@ -100,11 +110,7 @@ def retrieval_metrics(hits: np.ndarray, relevant_counts: np.ndarray, ks: Sequenc
     metrics = {f"hit_rate@{k}": hits[:, :k].any(axis=1).mean() for k in ks}
     metrics[f"mrr@{MRR_AT}"] = (hits[:, :MRR_AT] / rank[:MRR_AT]).max(axis=1, initial=0.0).mean()
 
-    discount = 1.0 / np.log2(rank[:NDCG_AT] + 1)
-    dcg = (hits[:, :NDCG_AT] * discount).sum(axis=1)
-    ideal_discount = 1.0 / np.log2(np.arange(1, NDCG_AT + 1) + 1)
-    ideal = np.cumsum(ideal_discount)[np.minimum(relevant_counts, NDCG_AT).astype(np.int64) - 1]
-    metrics[f"ndcg@{NDCG_AT}"] = (dcg / ideal).mean()
+    metrics[f"ndcg@{NDCG_AT}"] = ndcg_per_query(hits, relevant_counts).mean()
 
     metrics.update({f"recall@{k}": (hits[:, :k].sum(axis=1) / relevant_counts).mean() for k in ks})
     top = hits[:, :MAP_AT]

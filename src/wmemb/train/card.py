@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from wmemb.report.tables import markdown_table
 from wmemb.train.finetune import METRICS_FILE, FinetuneSummary
 
-_SHOWN_METRICS = ("ndcg@10", "mrr@10", "accuracy@1", "recall@1", "recall@5", "recall@10")
+_SHOWN_METRICS = ("ndcg@10", "mrr@10", "hit_rate@1", "recall@1", "recall@5", "recall@10")
 
 
 def model_card(summary: FinetuneSummary) -> str:
@@ -21,17 +22,16 @@ def model_card(summary: FinetuneSummary) -> str:
         "",
         "## Data",
         "",
-        f"- training pairs (query, passage): {summary.train_pairs}, hard negatives per query: {settings['hard_negatives']}",
+        f"- training pairs (query, passage): {summary.train_pairs}, "
+        f"hard negatives per query: {settings['hard_negatives']}",
         f"- validation: {summary.val_queries} queries over {summary.val_corpus} passages"
         if summary.val_queries
         else "- validation: none (the last epoch is saved)",
         "",
         "## Training",
         "",
-        "| setting | value |",
-        "| --- | --- |",
     ]
-    for key in (
+    keys = (
         "epochs",
         "learning_rate",
         "batch_size",
@@ -45,8 +45,8 @@ def model_card(summary: FinetuneSummary) -> str:
         "seed",
         "early_stopping",
         "merge_with_base",
-    ):
-        lines.append(f"| {key} | {settings.get(key)!r} |")
+    )
+    lines.append(markdown_table(["setting", "value"], [[key, repr(settings.get(key))] for key in keys]))
     if summary.epochs:
         lines += [
             "",
@@ -56,15 +56,19 @@ def model_card(summary: FinetuneSummary) -> str:
             + (" (then merged with the base)" if summary.merged_metrics is not None else "")
             + ".",
             "",
-            "| epoch | train loss | " + " | ".join(_SHOWN_METRICS) + " |",
-            "| --- " * (len(_SHOWN_METRICS) + 2) + "|",
         ]
-        rows = [(str(e.epoch), e.train_loss, e.metrics) for e in summary.epochs]
+        epochs = [(str(e.epoch), e.train_loss, e.metrics) for e in summary.epochs]
         if summary.merged_metrics is not None:
-            rows.append(("merged", None, summary.merged_metrics))
-        for label, loss, metrics in rows:
-            cells = [f"{metrics[m]:.4f}" if m in metrics else "" for m in _SHOWN_METRICS]
-            lines.append(f"| {label} | {'' if loss is None else f'{loss:.4f}'} | " + " | ".join(cells) + " |")
+            epochs.append(("merged", None, summary.merged_metrics))
+        rows = [
+            [
+                label,
+                "" if loss is None else f"{loss:.4f}",
+                *(f"{metrics[m]:.4f}" if m in metrics else "" for m in _SHOWN_METRICS),
+            ]
+            for label, loss, metrics in epochs
+        ]
+        lines.append(markdown_table(["epoch", "train loss", *_SHOWN_METRICS], rows, "lr" + "r" * len(_SHOWN_METRICS)))
     instruction = settings.get("query_instruction")
     lines += [
         "",

@@ -90,7 +90,7 @@ class FinetuneOptions:
 class EpochMetrics:
     epoch: int  # 0 is the model before training
     train_loss: float | None
-    metrics: dict[str, float]  # ndcg@10, mrr@10, recall@k, accuracy@k, ... on the validation set
+    metrics: dict[str, float]  # ndcg@10, mrr@10, recall@k, hit_rate@k, ... on the validation set
 
 
 @dataclass
@@ -441,13 +441,15 @@ def _evaluate(trainer, model) -> dict[str, float]:
 
 
 def _short_metric_names(metrics: dict) -> dict[str, float]:
-    """`eval_val_cosine_ndcg@10` -> `ndcg@10`; run-time figures are dropped."""
+    """`eval_val_cosine_ndcg@10` -> `ndcg@10`, `..._accuracy@1` -> `hit_rate@1` (the name `wmemb evaluate`
+    and every report use); run-time figures are dropped."""
     prefixes = (f"eval_{EVALUATOR_NAME}_cosine_", f"{EVALUATOR_NAME}_cosine_")
     short = {}
     for key, value in metrics.items():
         for prefix in prefixes:
             if key.startswith(prefix):
-                short[key[len(prefix) :]] = round(float(value), 6)
+                name = key[len(prefix) :].replace("accuracy@", "hit_rate@")
+                short[name] = round(float(value), 6)
     return short
 
 

@@ -1,0 +1,92 @@
+"""The run report of a real bilingual run, read as a person would: in a browser and as Markdown."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import asdict
+
+import pytest
+from browser import probe_page, screenshot
+
+from conftest import NAME
+from wmemb.cli import parse_setting_flags
+from wmemb.evaluate import evaluate_models
+from wmemb.io import write_jsonl
+from wmemb.pipeline import PipelineConfig
+from wmemb.records import QADataset
+from wmemb.report.run import RunFiles, RunSettings, write_run_report
+
+SECTIONS = ["Verdict", "Training", "Data", "Queries that changed", "Vocabulary", "Use the model"]
+
+
+def test_page_renders_in_chromium_with_chinese_labels_and_a_verdict(finished_run, tmp_path):
+    page = finished_run / "report" / "report.html"
+    found = probe_page(page, tmp_path)
+    shot = screenshot(page, tmp_path / "report.png", found["height"])
+    print(f"screenshot: {shot}")
+
+    if not found["cjkFont"]:
+        pytest.skip(f"no CJK font: Chinese shows as boxes (apt-get install fonts-noto-cjk); screenshot {shot}")
+    assert found["sections"] == SECTIONS
+    assert found["external"] == [] and found["images"] == []  # self-contained: charts are inline SVG
+    assert len(found["svgs"]) == 5  # verdict, all metrics, training, data funnel, added terms
+    assert all(svg["width"] > 200 and svg["height"] > 80 and svg["texts"] > 3 for svg in found["svgs"])
+    chinese = {label["text"] for label in found["chineseLabels"] if label["width"] > 10}
+    assert {"革兰氏阳性菌", "细胞壁", "train · 中文 (zh): kept"} <= chinese
+    assert any(text.startswith(f"{NAME}_val_dataset") for text in chinese)  # the metrics chart's title
+    verdict = r"(The \w+ model wins.*|No clear winner): NDCG@10 \d\.\d{3} → \d\.\d{3} \([+-]\d\.\d{3}; 95% CI"
+    assert re.match(f"{verdict}|No difference: NDCG@10 .* the same NDCG@10", found["verdict"]), found["verdict"]
+    assert shot.stat().st_size > 50_000
+
+
+def test_markdown_holds_the_same_sections_and_its_charts_exist(finished_run):
+    report = finished_run / "report"
+    markdown = (report / "report.md").read_text(encoding="utf-8")
+    assert re.findall(r"^## (.+)$", markdown, re.M) == SECTIONS
+    for chart in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown):
+        assert (report / chart).read_text(encoding="utf-8").startswith("<svg")
+    assert "| lipopolysaccharide | added |" in markdown and "✓ one token" in markdown
+    assert "encode_query" in markdown and "HuggingFaceEmbedding(" in markdown and "HuggingFaceEmbeddings(" in markdown
+    command = re.search(r"^wmemb run .*$", markdown, re.M).group(0)
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    # the command gives back the run's settings exactly
+    assert asdict(PipelineConfig.load(None, parse_setting_flags(shlex.split(command)[2:]))) == summary["settings"]
+    assert "--expand --expand-terms 革兰氏阳性菌" in command.replace("'", "") and "--epochs" not in command  # a default
+    languages = summary["data"]["splits"]["train"]["by_language"]
+    assert set(languages) == {"en", "zh"} and all(counts["kept_questions"] > 0 for counts in languages.values())
+
+
+def test_dropped_questions_are_shown_when_prepare_recorded_them(finished_run, tmp_path):
+    data = finished_run / "data"
+    val = QADataset.load(data / f"{NAME}_val_dataset.json")
+    passage_id = next(iter(val.corpus))
+    write_jsonl(
+        data / f"{NAME}_val_dropped.jsonl", [{"node_id": passage_id, "query": "芽孢 好", "reason": "not_question"}]
+    )
+    models = {"base": None, "finetuned": finished_run / "models" / "finetuned"}
+    models["base"] = json.loads((finished_run / "report" / "metrics.json").read_text(encoding="utf-8"))["models"][0][
+        "path"
+    ]
+    result = evaluate_models(
+        list(models.values()), data / f"{NAME}_val_dataset.json", labels=list(models), show_progress=False
+    )
+    files = RunFiles(
+        name=NAME,
+        state=finished_run / "state.json",
+        data_dir=data,
+        train_dataset=data / f"{NAME}_train_dataset.json",
+        val_dataset=data / f"{NAME}_val_dataset.json",
+        finetuned=finished_run / "models" / "finetuned",
+        expanded=None,
+        report_dir=tmp_path,
+    )
+    write_run_report(files, RunSettings({"epochs": 2}, {"epochs": 2}), result)
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    (data / f"{NAME}_val_dropped.jsonl").unlink()
+
+    assert "| val | not_question | 芽孢 好 |" in markdown  # the sample, next to its passage
+    assert "| val | 中文 (zh) |" in markdown or "| val | English (en) |" in markdown
+    assert "Dropped questions: not recorded for train " in markdown  # the train split has no list
+    assert "Vocabulary expansion was off" in markdown and "\nwmemb run\n" in markdown
