@@ -21,6 +21,8 @@ from pathlib import Path
 
 from wmemb.io import atomic_write, write_json
 from wmemb.pipeline import Pipeline, PipelineConfig
+from wmemb.report.charts import Line, line_chart
+from wmemb.report.tables import markdown_table
 from wmemb.train.finetune import finetune
 from wmemb.vocab import expand_model
 
@@ -73,68 +75,50 @@ def run_expand_order(config: PipelineConfig, epochs: int = 4) -> ExpandOrderResu
 
 
 def write_expand_order_report(result: ExpandOrderResult, out: Path) -> dict[str, str]:
-    names = ["ndcg@10", "mrr@10", "recall@10", "accuracy@1"]
+    names = ["ndcg@10", "mrr@10", "recall@10", "hit_rate@1"]
+    last_epoch = max(point[0] for arm in result.arms for point in arm.curve)
+    best_rows = []
+    for arm in result.arms:
+        epoch, metrics = arm.best
+        best_rows.append(
+            [arm.name, epoch, *(f"{metrics.get(n, float('nan')):.4f}" for n in names)]
+            + [f"{arm.curve[-1][1].get(METRIC, float('nan')):.4f}"]
+        )
+    curve_rows = []
+    for arm in result.arms:
+        by_epoch = {e: m.get(METRIC) for e, m in arm.curve}
+        value = by_epoch.get
+        curve_rows.append(
+            [arm.name, *(f"{value(e):.4f}" if value(e) is not None else "" for e in range(last_epoch + 1))]
+        )
+    terms = ", ".join(result.terms[:30]) + (" ..." if len(result.terms) > 30 else "")
     lines = [
         "# Expand-order experiment",
         "",
-        f"{len(result.terms)} terms added: {', '.join(result.terms[:30])}" + (" ..." if len(result.terms) > 30 else ""),
+        f"{len(result.terms)} terms added: {terms}",
         "",
-        "| arm | best epoch | " + " | ".join(f"best {n}" for n in names) + f" | final {METRIC} |",
-        "|---|---|" + "---|" * (len(names) + 1),
-    ]
-    for arm in result.arms:
-        epoch, metrics = arm.best
-        lines.append(
-            f"| {arm.name} | {epoch} | "
-            + " | ".join(f"{metrics.get(n, float('nan')):.4f}" for n in names)
-            + f" | {arm.curve[-1][1].get(METRIC, float('nan')):.4f} |"
-        )
-    lines += [
+        markdown_table(["arm", "best epoch", *(f"best {n}" for n in names), f"final {METRIC}"], best_rows, "lr"),
         "",
         f"{METRIC} per epoch (epoch 0 = before training):",
         "",
-        "| arm | " + " | ".join(str(e) for e in range(max(p[0] for a in result.arms for p in a.curve) + 1)) + " |",
+        markdown_table(["arm", *(str(e) for e in range(last_epoch + 1))], curve_rows, "l" + "r" * (last_epoch + 1)),
     ]
-    lines.append("|---|" + "---|" * (max(p[0] for a in result.arms for p in a.curve) + 1))
-    for arm in result.arms:
-        by_epoch = dict((e, m.get(METRIC)) for e, m in arm.curve)
-        lines.append(
-            f"| {arm.name} | "
-            + " | ".join(f"{by_epoch[e]:.4f}" if by_epoch.get(e) is not None else "" for e in range(max(by_epoch) + 1))
-            + " |"
-        )
     files = {
         "json": str(out / "experiment.json"),
         "markdown": str(out / "experiment.md"),
-        "chart": str(out / "experiment.png"),
+        "chart": str(out / "experiment.svg"),
     }
     write_json(files["json"], {"terms": result.terms, "arms": [asdict(arm) for arm in result.arms]})
     with atomic_write(files["markdown"]) as handle:
-        handle.write("\n".join(lines) + "\n\n![NDCG@10 per epoch](experiment.png)\n")
-    with atomic_write(files["chart"], "wb") as handle:
+        handle.write("\n".join(lines) + "\n\n![NDCG@10 per epoch](experiment.svg)\n")
+    with atomic_write(files["chart"]) as handle:
         handle.write(_chart(result))
     return files
 
 
-def _chart(result: ExpandOrderResult) -> bytes:
-    import io
-
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7, 4.2), dpi=120)
-    axes = figure.subplots()
-    for arm in result.arms:
-        xs, ys = zip(*[(epoch, metrics.get(METRIC, float("nan"))) for epoch, metrics in arm.curve])
-        if arm.name == "base":
-            axes.axhline(ys[0], color="grey", linestyle="--", label="base")
-        else:
-            axes.plot(xs, ys, marker="o", label=arm.name)
-    axes.set_xlabel("epochs trained")
-    axes.set_ylabel(f"validation {METRIC.upper()}")
-    axes.set_title("Expand before or after fine-tuning?")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+def _chart(result: ExpandOrderResult) -> str:
+    curves = [
+        Line(arm.name, [(epoch, metrics.get(METRIC, float("nan"))) for epoch, metrics in arm.curve], arm.best[0])
+        for arm in result.arms
+    ]
+    return line_chart("Expand before or after fine-tuning?", "epochs trained", f"validation {METRIC}", curves)

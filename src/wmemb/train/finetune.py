@@ -337,6 +337,7 @@ def _build_trainer(
     log.info("precision: %s%s", precision, " (mixed; validation in fp32)" if precision != "fp32" else "")
 
     gather = world_size > 1  # share in-batch negatives across DDP processes
+    loss: torch.nn.Module
     if options.loss == "cached":
         loss = losses.CachedMultipleNegativesRankingLoss(
             model, scale=settings["scale"], mini_batch_size=options.mini_batch_size, gather_across_devices=gather

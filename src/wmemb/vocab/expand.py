@@ -305,7 +305,8 @@ def _compare_embeddings(old_model, new_model, old_tokenizer, texts: list[str], r
     import torch
 
     new_tokenizer = new_model[0].tokenizer
-    unaffected, affected = [], []
+    unaffected: list[str] = []
+    affected: list[str] = []
     for text in texts:
         same = old_tokenizer(text)["input_ids"] == new_tokenizer(text)["input_ids"]
         (unaffected if same else affected).append(text)

@@ -43,7 +43,7 @@ import math
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,7 +167,7 @@ class SuggestResult:
     dropped: Counter = field(default_factory=Counter)  # reason -> count
 
 
-def load_sentences(inputs: list[str | os.PathLike]) -> list[str]:
+def load_sentences(inputs: Sequence[str | os.PathLike]) -> list[str]:
     """Sentences of corpus files/folders (read like `split` does) and of node JSONL files."""
     texts: list[str] = []
     documents = [path for path in map(Path, inputs) if path.suffix.lower() != ".jsonl"]
@@ -175,7 +175,7 @@ def load_sentences(inputs: list[str | os.PathLike]) -> list[str]:
         if path.suffix.lower() == ".jsonl":
             texts += [node.text for node in read_nodes(path)]
     if documents:
-        texts += [document.text for document in read_corpus(documents).documents]
+        texts += [document.text for document in read_corpus([*documents]).documents]
     result = [clean(text[start:end]) for text in texts for start, end in sentences(text)]
     if not result:
         raise WMEmbError(f"{inputs[0]}: no text to look for terms in")
@@ -211,7 +211,7 @@ def count_ngrams(runs: list[str], max_chars: int, min_freq: int) -> Counter:
     parts are frequent (apriori pruning keeps memory proportional to the frequent n-grams)."""
     counts = Counter(char for run in runs for char in run)
     for n in range(2, max_chars + 1):
-        level = Counter()
+        level: Counter[str] = Counter()
         for run in runs:
             for start in range(len(run) - n + 1):
                 gram = run[start : start + n]
@@ -276,8 +276,11 @@ def chinese_candidates(
         origins
     )
 
-    left, right = defaultdict(Counter), defaultdict(Counter)
-    left_edge, right_edge, example = Counter(), Counter(), {}
+    left: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    right: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    left_edge: Counter[str] = Counter()
+    right_edge: Counter[str] = Counter()
+    example: dict[str, int] = {}
     lengths = sorted({len(gram) for gram in origins})
     for run, sentence_index in zip(runs, run_sentence):
         for n in lengths:
@@ -295,7 +298,7 @@ def chinese_candidates(
                 else:
                     right_edge[gram] += 1
     candidates = []
-    for gram, origin in origins.items():
+    for gram, sources in origins.items():
         if gram[0] in _BAD_FIRST or gram[-1] in _BAD_LAST:
             dropped["Chinese n-grams with a function character at an edge"] += 1
             continue
@@ -306,7 +309,7 @@ def chinese_candidates(
         if is_chinese_clause(gram):
             dropped["Chinese n-grams that are clauses (function words inside)"] += 1
             continue
-        candidates.append(Candidate(gram, counts[gram], 0, corpus[example[gram]], origin))
+        candidates.append(Candidate(gram, counts[gram], 0, corpus[example[gram]], sources))
     return candidates
 
 
@@ -341,8 +344,11 @@ def _jieba_cut(text: str) -> Iterable[str]:
 def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dropped: Counter) -> list[Candidate]:
     """Words and 2..max_phrase_words-word phrases; uncased tokenizers merge capitalisations."""
     fold = str.lower if is_uncased(tokenizer) else str
-    words, phrases, surface, example = Counter(), Counter(), defaultdict(Counter), {}
-    in_paths = Counter()  # occurrences inside file paths, URLs and file names: /usr/lib, notes.txt
+    words: Counter[str] = Counter()
+    phrases: Counter[str] = Counter()
+    surface: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    example: dict[str, int] = {}
+    in_paths: Counter[str] = Counter()  # occurrences inside file paths, URLs and file names: /usr/lib, notes.txt
     for index, sentence in enumerate(corpus):
         for run in _LATIN_RUN.finditer(sentence):
             matches = list(_LATIN_WORD.finditer(sentence, run.start(), run.end()))
@@ -538,9 +544,9 @@ def compound_parts(term: str, listed: set[str]) -> list[str]:
     for end in range(1, len(term) + 1):
         for start in range(end):
             part = term[start:end]
-            if best[start] is not None and part in listed:
-                if best[end] is None or len(best[start]) + 1 < len(best[end]):
-                    best[end] = best[start] + [part]
+            prefix, current = best[start], best[end]
+            if prefix is not None and part in listed and (current is None or len(prefix) + 1 < len(current)):
+                best[end] = prefix + [part]
     parts = best[-1] or []
     return parts if len(parts) >= 2 else []
 
