@@ -656,8 +656,11 @@ def run(
         from wmemb.evaluate.evaluate import EvaluationResult
         from wmemb.evaluate.report import metrics_table
         from wmemb.io import read_json
+        from wmemb.report.run import final_model_sentences
 
-        console.print(metrics_table(EvaluationResult.from_json(read_json(metrics))))
+        result = EvaluationResult.from_json(read_json(metrics))
+        console.print(metrics_table(result))
+        console.print(" ".join(final_model_sentences(result, pipeline.paths.final)), highlight=False, soft_wrap=True)
         console.print(f"report: {pipeline.paths.report / 'report.md'}")
 
 

@@ -13,6 +13,7 @@ Layout of the working folder (`WorkPaths`):
     nodes/      <name>_{train,val}_nodes.jsonl        (split)
     data/       <name>_{train,val}_dataset.json       (prepare), <name>_train_mined.jsonl (mine)
     models/     finetuned/, expanded/                 (finetune, expand)
+                final -> the best of base / finetuned / expanded on validation (evaluate; a symbolic link)
     report/     report.html, report.md (+ their .svg charts), summary.json, metrics.json, metrics.md
     state.json, .wmemb.lock
 """
@@ -32,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 
@@ -42,12 +43,17 @@ from wmemb.errors import WMEmbError
 from wmemb.generate.prepare import PrepareOptions, prepare_datasets
 from wmemb.io import read_json, write_json
 from wmemb.models import resolve_model
-from wmemb.records import read_nodes, write_nodes
+from wmemb.records import QADataset, read_nodes, write_nodes
 from wmemb.settings import OPTIONAL_STAGES, SETTINGS, STAGES, PipelineConfig
-from wmemb.train.finetune import FinetuneOptions, finetune
+from wmemb.train.finetune import BEST_METRIC, FinetuneOptions, finetune
 from wmemb.train.mine import mine
-from wmemb.vocab import expand_model, read_word_file, validate_terms
+from wmemb.vocab import ExpandReport, expand_model, read_word_file, validate_terms
+from wmemb.vocab.adapt import adapt_new_tokens
+from wmemb.vocab.coverage import TermCoverage, term_coverage, uncovered_summary
 from wmemb.vocab.suggest import SuggestOptions, suggest_terms, write_terms_tsv
+
+if TYPE_CHECKING:
+    from wmemb.evaluate.evaluate import ModelScores
 
 __all__ = ["STAGES", "Pipeline", "PipelineConfig", "Stage", "StageInterrupted", "StageRecord", "WorkPaths"]
 
@@ -82,6 +88,7 @@ class WorkPaths:
     finetuned: Path
     expanded: Path
     terms: Path  # the suggested terms expand used when none were given
+    final: Path  # a link to the model the run ships: the best on validation
     report: Path
 
     @classmethod
@@ -100,6 +107,7 @@ class WorkPaths:
             finetuned=models / "finetuned",
             expanded=models / "expanded",
             terms=models / "expand_terms.tsv",
+            final=models / "final",
             report=workdir / "report",
         )
 
@@ -378,7 +386,9 @@ class Pipeline:
                 )
             )
         evaluated = [p.finetuned] + ([p.expanded] if c.expand else [])
-        stages.append(Stage("evaluate", [p.val_dataset, *evaluated], [p.report / "metrics.json"], self._evaluate))
+        stages.append(
+            Stage("evaluate", [p.val_dataset, *evaluated], [p.report / "metrics.json", p.final], self._evaluate)
+        )
         return stages
 
     # -- stage options and bodies --
@@ -434,11 +444,30 @@ class Pipeline:
         return _jsonable(finetune(c.model, self.paths.finetuned, self.train_data, self.paths.val_dataset, options))
 
     def _expand(self, resume: bool) -> dict:
-        p = self.paths
+        c, p = self.config, self.paths
         report = expand_model(p.finetuned, p.expanded, self.expand_terms(), overwrite=True, report_texts=p.val_nodes)
-        options = self.finetune_options(self.config.expand_epochs, resume=False)
-        summary = finetune(p.expanded, p.expanded, self.train_data, p.val_dataset, options)
-        return {"expand": _jsonable(report), "finetune": _jsonable(summary)}
+        coverage = self._term_coverage(report)
+        summary: dict[str, Any] = {"expand": _jsonable(report), "coverage": _jsonable(coverage)}
+        if c.expand_adapt_epochs:
+            texts = [node.text for node in read_nodes(p.train_nodes)]
+            token_ids = [term.token_id for term in report.added if term.token_id is not None]
+            adapted = adapt_new_tokens(p.expanded, texts, token_ids, c.expand_adapt_epochs, seed=c.seed)
+            summary["adapt"] = _jsonable(adapted)
+        options = self.finetune_options(c.expand_epochs, resume=False)
+        summary["finetune"] = _jsonable(finetune(p.expanded, p.expanded, self.train_data, p.val_dataset, options))
+        return summary
+
+    def _term_coverage(self, report: ExpandReport) -> list[TermCoverage]:
+        """How many training questions and paired passages contain each added term; warns about uncovered ones."""
+        from transformers import AutoTokenizer  # heavy: only runs with expansion
+
+        tokenizer = AutoTokenizer.from_pretrained(self.paths.expanded)
+        token_ids = {term.term: term.token_id for term in report.added if term.token_id is not None}
+        coverage = term_coverage(tokenizer, token_ids, QADataset.load(self.paths.train_dataset))
+        warning = uncovered_summary(coverage)
+        if warning:
+            log.warning("expand: %s", warning)
+        return coverage
 
     def expand_terms(self) -> list[str]:
         """The terms to add: given in the config, read from a file, or the top suggestions."""
@@ -460,7 +489,7 @@ class Pipeline:
 
     def _evaluate(self, resume: bool) -> dict:
         from wmemb.evaluate.evaluate import evaluate_models  # imports torch: loaded only when a run gets here
-        from wmemb.report.run import RunFiles, RunSettings, write_run_report
+        from wmemb.report.run import RunFiles, RunSettings, choose_final, final_model_sentences, write_run_report
 
         c = self.config
         models = {"base": c.model, "finetuned": str(self.paths.finetuned)}
@@ -473,6 +502,8 @@ class Pipeline:
             out_dir=self.paths.report,
             labels=list(models),
         )
+        final = choose_final(result)
+        self._link_final(final)
         write_run_report(
             RunFiles(
                 name=c.name,
@@ -483,11 +514,40 @@ class Pipeline:
                 finetuned=self.paths.finetuned,
                 expanded=self.paths.expanded if c.expand else None,
                 report_dir=self.paths.report,
+                final=self.paths.final,
             ),
             RunSettings(asdict(c), asdict(PipelineConfig())),
             result,
         )
-        return result.to_json()
+        base = result.models[0]
+        log.info("evaluate: %s", " ".join(final_model_sentences(result, self.paths.final)))
+        return {
+            **result.to_json(),
+            "final": {
+                "model": final.label,
+                "path": final.path,
+                "link": str(self.paths.final),
+                BEST_METRIC: final.metrics[BEST_METRIC],
+                f"base_{BEST_METRIC}": base.metrics[BEST_METRIC],
+            },
+        }
+
+    def _link_final(self, final: ModelScores) -> None:
+        """Point models/final at the chosen model: its folder name when it lives in models/, else its full path."""
+        link = self.paths.final
+        target = Path(final.path)
+        if target.resolve().parent == link.parent.resolve():
+            target = Path(target.name)  # relative: the working folder can be moved
+        else:
+            target = target.resolve()
+        staged = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+        staged.unlink(missing_ok=True)
+        staged.symlink_to(target, target_is_directory=True)
+        try:
+            os.replace(staged, link)
+        except OSError as exc:
+            staged.unlink(missing_ok=True)
+            raise WMEmbError(f"{link}: cannot point it at the final model ({exc.strerror}); move it away") from None
 
 
 def _jsonable(obj: Any) -> Any:

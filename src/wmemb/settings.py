@@ -141,6 +141,13 @@ class PipelineConfig:
     suggest_top: int = setting(
         50, "Without terms: add this many top suggestions (kept in models/expand_terms.tsv).", "expand", ge=1
     )
+    expand_adapt_epochs: int = setting(
+        0,
+        "Masked-language-model epochs over the training passages after expanding, before fine-tuning, so new "
+        "terms learn from all their occurrences; 0 = off.",
+        "expand",
+        ge=0,
+    )
     expand_epochs: int = setting(2, "Fine-tuning epochs after expanding.", "expand", ge=1)
     ks: list[Positive] = setting(
         [1, 3, 5, 10], "Cut-offs k of hit rate@k and recall@k; repeat the flag for several.", "evaluate", min_length=1

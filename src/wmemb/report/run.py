@@ -26,6 +26,7 @@ from wmemb.report.bootstrap import Difference, paired_bootstrap
 from wmemb.report.charts import Interval, Line, hbar_chart, interval_chart, line_chart
 from wmemb.report.document import CHECK_MARK, Chart, Code, Heading, Section, Table, Text, render_html, render_markdown
 from wmemb.train.finetune import BEST_METRIC, METRICS_FILE
+from wmemb.vocab.coverage import term_coverage, uncovered_summary
 
 REPORT_FILES_RUN = {"html": "report.html", "markdown": "report.md", "summary": "summary.json"}
 CHART_FILES = {"verdict": "verdict.svg", "training": "training.svg", "funnel": "funnel.svg", "terms": "terms.svg"}
@@ -56,6 +57,7 @@ class RunFiles:
     finetuned: Path
     expanded: Path | None  # None when vocabulary expansion was off
     report_dir: Path
+    final: Path | None = None  # the link the pipeline points at the chosen model (choose_final)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def write_run_report(files: RunFiles, settings: RunSettings, result: EvaluationR
     funnel = Funnel.read(files, state, {"train": train, "val": val})
     charts: list[Chart] = []
     sections = [
-        verdict_section(result, state, charts),
+        verdict_section(result, state, charts, files.final),
         training_section(files, charts),
         funnel.section(charts),
         per_query_section(result, val),
@@ -150,9 +152,49 @@ def _reading(difference: Difference | None) -> str:
     return "better" if difference.low > 0 else "worse" if difference.high < 0 else "within noise"
 
 
-def verdict_section(result: EvaluationResult, state: dict, charts: list[Chart]) -> Section:
+def choose_final(result: EvaluationResult) -> ModelScores:
+    """The model a run ships: the highest validation NDCG@10. The models come simplest first (base,
+    fine-tuned, expanded) and a tie goes to the simpler one: a model that is not better is not worth its cost."""
+    return max(result.models, key=lambda model: model.metrics[BEST_METRIC])  # max keeps the first of equals
+
+
+def final_model_sentences(result: EvaluationResult, link: Path | None = None) -> list[str]:
+    """Which model the run ships and by how much it won; says so plainly when training did not help."""
+    final, base = choose_final(result), result.models[0]
+    score = final.metrics[BEST_METRIC]
+    where = f" ({link} → {final.path})" if link else f" ({final.path})"
+    others = [model for model in result.models if model is not final]
+    runner_up = max(others, key=lambda model: model.metrics[BEST_METRIC]) if others else None
+    margin = (
+        f", {score - runner_up.metrics[BEST_METRIC]:+.3f} over the {runner_up.label} model"
+        + (" (a tie goes to the simpler model)" if score == runner_up.metrics[BEST_METRIC] else "")
+        if runner_up
+        else ""
+    )
+    sentences = [f"The run's final model is the {final.label} model{where}: validation NDCG@10 {score:.3f}{margin}."]
+    trained = result.models[1:]
+    if trained and final is base:
+        best = max(trained, key=lambda model: model.metrics[BEST_METRIC])
+        sentences.append(
+            f"Fine-tuning did not beat the base model on the validation questions (best trained model: "
+            f"{best.label}, NDCG@10 {best.metrics[BEST_METRIC]:.3f} vs {base.metrics[BEST_METRIC]:.3f}), "
+            "so the base model is kept."
+        )
+    elif final is not result.models[-1] and len(trained) > 1:
+        expanded = result.models[-1]
+        sentences.append(
+            f"The {expanded.label} model did not beat the {final.label} model (NDCG@10 "
+            f"{expanded.metrics[BEST_METRIC]:.3f} vs {score:.3f}), so the {final.label} model is kept."
+        )
+    return sentences
+
+
+def verdict_section(result: EvaluationResult, state: dict, charts: list[Chart], link: Path | None) -> Section:
     base, final = result.models[0], result.models[-1]
-    blocks: list[Any] = [Text(headline(base, final, compare(base, final)))]
+    blocks: list[Any] = [
+        Text(headline(base, final, compare(base, final))),
+        Text("**" + " ".join(final_model_sentences(result, link)) + "**"),
+    ]
     pairs = [(base, model) for model in result.models[1:]]
     if len(result.models) > 2:
         pairs.append((result.models[-2], final))
@@ -512,16 +554,17 @@ def vocabulary_section(expand: dict | None, train: QADataset, charts: list[Chart
     terms = expand.get("terms", [])
     added = [term for term in terms if term.get("added")]
     passages = list(train.corpus.values())
-    queries = list(train.queries.values())
     from transformers import AutoTokenizer  # heavy; only runs with expansion
 
     # read from disk each time: the expanded folder is rewritten when the stage reruns
     old_tokenizer = AutoTokenizer.from_pretrained(expand["source"])
     new_tokenizer = AutoTokenizer.from_pretrained(expand["output"])
     before = [len(ids) for ids in old_tokenizer(passages, add_special_tokens=False)["input_ids"]]
-    after_ids = new_tokenizer(passages + queries, add_special_tokens=False)["input_ids"]
-    after = [len(ids) for ids in after_ids[: len(passages)]]
-    token_sets = [set(ids) for ids in after_ids]
+    after = [len(ids) for ids in new_tokenizer(passages, add_special_tokens=False)["input_ids"]]
+    coverage = {
+        item.term: item
+        for item in term_coverage(new_tokenizer, {term["term"]: term["token_id"] for term in added}, train)
+    }
     blocks: list[Any] = []
     if passages:
         mean_before, mean_after = sum(before) / len(passages), sum(after) / len(passages)
@@ -539,9 +582,7 @@ def vocabulary_section(expand: dict | None, train: QADataset, charts: list[Chart
                 [term["term"], "skipped: " + term.get("reason", ""), " ".join(term.get("old_pieces", [])), "", "", ""]
             )
             continue
-        token_id = term.get("token_id")
-        in_passages = sum(token_id in ids for ids in token_sets[: len(passages)])
-        in_queries = sum(token_id in ids for ids in token_sets[len(passages) :])
+        in_queries, in_passages = coverage[term["term"]].queries, coverage[term["term"]].passages
         probes = term.get("probes") or {}
         single = bool(probes) and all(probes.values())
         check = (
@@ -556,19 +597,22 @@ def vocabulary_section(expand: dict | None, train: QADataset, charts: list[Chart
                 "result",
                 "pieces before",
                 "training questions with it",
-                "training passages with it",
+                "training passages with it (of those with a question)",
                 "single-token check",
             ],
             rows,
             "lllrrl",
         )
     )
+    uncovered = uncovered_summary(list(coverage.values()))
+    if uncovered:
+        blocks.append(Text(uncovered[0].upper() + uncovered[1:] + "."))
     if counts:
         shown = sorted(counts, key=lambda item: -item[1])[:30]
         charts.append(
             Chart(
                 CHART_FILES["terms"],
-                hbar_chart("Training passages containing each added term", shown),
+                hbar_chart("Training passages (with a question) containing each added term", shown),
                 "passages per term",
             )
         )
@@ -611,7 +655,7 @@ def reproduce_command(settings: RunSettings) -> str:
 
 
 def usage_section(result: EvaluationResult, val: QADataset, settings: RunSettings) -> Section:
-    final = result.models[-1]
+    final = choose_final(result)
     path = str(Path(final.path).resolve())
     prompt = final.query_prompt or ""
     query_id = next(iter(val.queries), None)
