@@ -1,6 +1,7 @@
 """The pipeline end to end: tiny corpus, tiny model, a real local OpenAI-protocol server as the LLM."""
 
 import json
+import logging
 import re
 import sys
 from pathlib import Path
@@ -93,6 +94,21 @@ def actions(records) -> dict[str, str]:
     return {record.stage: record.action for record in records}
 
 
+def final_choice(workdir: Path) -> dict:
+    """The evaluate stage's choice, checked against metrics.json (highest NDCG@10, ties to the simpler model)
+    and against models/final."""
+    state = json.loads((workdir / "state.json").read_text(encoding="utf-8"))
+    final = state["evaluate"]["summary"]["final"]
+    models = json.loads((workdir / "report" / "metrics.json").read_text(encoding="utf-8"))["models"]
+    scores = [model["metrics"]["ndcg@10"] for model in models]
+    assert final["model"] == models[scores.index(max(scores))]["label"]  # index(): the first, simplest, of equals
+    assert (workdir / "models" / "final").resolve() == Path(final["path"]).resolve()
+    report = (workdir / "report" / "report.md").read_text(encoding="utf-8")
+    assert f"The run's final model is the {final['model']} model" in report
+    assert "were written by" in report  # the validation questions are said to be synthetic
+    return final
+
+
 def test_pipeline_runs_skips_and_reruns_what_changed(tmp_path, tiny_bert, server):
     pipeline = Pipeline(config_for(tmp_path, tiny_bert, server))
     assert actions(pipeline.run()) == {"split": "ran", "prepare": "ran", "finetune": "ran", "evaluate": "ran"}
@@ -104,6 +120,8 @@ def test_pipeline_runs_skips_and_reruns_what_changed(tmp_path, tiny_bert, server
     assert "| finetuned − base |" in (report / "report.md").read_text(encoding="utf-8")
     summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
     assert summary["data"]["passages"] > 10 and summary["data"]["splits"]["train"]["kept_questions"] > 10
+    final = final_choice(tmp_path / "work")
+    assert final["model"] in ("base", "finetuned")
     requests = len(server.chat_requests())
 
     pipeline = Pipeline(config_for(tmp_path, tiny_bert, server))
@@ -130,18 +148,31 @@ def test_pipeline_runs_skips_and_reruns_what_changed(tmp_path, tiny_bert, server
     }
 
 
-def test_pipeline_with_expansion_evaluates_three_models(tmp_path, tiny_bert, server):
+def test_pipeline_with_expansion_evaluates_three_models(tmp_path, tiny_bert, server, caplog):
     config = config_for(
         tmp_path,
         tiny_bert,
         server,
         expand=True,
-        expand_terms=["革兰氏阳性菌", "lipopolysaccharide"],
+        expand_terms=["革兰氏阳性菌", "lipopolysaccharide", "鞭毛马达"],
         expand_epochs=1,
+        expand_adapt_epochs=1,
     )
-    Pipeline(config).run()
+    with caplog.at_level(logging.WARNING, logger="wmemb"):
+        Pipeline(config).run()
     metrics = json.loads((tmp_path / "work" / "report" / "metrics.json").read_text(encoding="utf-8"))
     assert [model["label"] for model in metrics["models"]] == ["base", "finetuned", "expanded"]
+    final_choice(tmp_path / "work")
+    expand = json.loads((tmp_path / "work" / "state.json").read_text(encoding="utf-8"))["expand"]["summary"]
+    coverage = {item["term"]: item for item in expand["coverage"]}
+    assert coverage["革兰氏阳性菌"]["passages"] > 0 and coverage["鞭毛马达"] == {
+        "term": "鞭毛马达",
+        "queries": 0,
+        "passages": 0,
+    }
+    uncovered = [r.message for r in caplog.records if "occur in no training question" in r.message]
+    assert len(uncovered) == 1 and "1 of 3 added terms" in uncovered[0] and "'鞭毛马达'" in uncovered[0]
+    assert expand["adapt"]["epochs"] == 1 and expand["adapt"]["new_token_targets"] > 0
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "work" / "models" / "expanded")
@@ -175,13 +206,19 @@ def test_cli_run_takes_settings_as_flags(tmp_path, tiny_bert, server, capsys):
         f'llm = "openai"\nbase_url = ["{server.base_url}"]\nllm_model = "test-model"\n',
         encoding="utf-8",
     )
+    # a learning rate too small to move any fp32 weight: fine-tuning cannot help, so the base model is kept
     result = CliRunner().invoke(
-        app, ["run", str(config_file), "--chunk-tokens", "64", "--epochs", "1", "--batch-size", "8"]
+        app, ["run", str(config_file), "--chunk-tokens", "64", "--epochs", "1", "--batch-size", "8", "--lr", "1e-12"]
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "work" / "report" / "report.html").is_file() and corpus.is_file()
     state = json.loads((tmp_path / "work" / "state.json").read_text(encoding="utf-8"))
     assert state["finetune"]["summary"]["settings"]["epochs"] == 1
+    assert final_choice(tmp_path / "work")["model"] == "base"
+    kept = "Fine-tuning did not beat the base model on the validation questions"
+    output = " ".join(result.output.split())
+    assert "The run's final model is the base model" in output and kept in output and "base model is kept" in output
+    assert kept in (tmp_path / "work" / "report" / "report.md").read_text(encoding="utf-8")
 
 
 def test_expand_terms_come_from_a_reviewed_suggest_tsv(tmp_path):
