@@ -48,6 +48,7 @@ def test_markdown_holds_the_same_sections_and_its_charts_exist(finished_run):
     for chart in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown):
         assert (report / chart).read_text(encoding="utf-8").startswith("<svg")
     assert "| lipopolysaccharide | added |" in markdown and "✓ one token" in markdown
+    assert "**The run's final model is the " in markdown  # the verdict names the model the run ships
     assert "encode_query" in markdown and "HuggingFaceEmbedding(" in markdown and "HuggingFaceEmbeddings(" in markdown
     command = re.search(r"^wmemb run .*$", markdown, re.M).group(0)
     summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
