@@ -612,6 +612,16 @@ def _given_settings(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any
     }
 
 
+def run_config(args: list[str]) -> PipelineConfig:
+    """The settings `wmemb run ARGS` would run with (config file and flags), parsed as the command does."""
+    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    ctx = command.make_context("wmemb run", list(args))
+    params = dict(ctx.params)
+    config = params.pop("config", None)
+    params.pop("from_stage", None)
+    return PipelineConfig.load(config, _given_settings(ctx, params))
+
+
 ConfigArgument = Annotated[
     Path | None,
     typer.Argument(

@@ -11,10 +11,9 @@ import pytest
 from browser import probe_page, screenshot
 
 from conftest import NAME
-from wmemb.cli import parse_setting_flags
+from wmemb.cli import run_config
 from wmemb.evaluate import evaluate_models
 from wmemb.io import write_jsonl
-from wmemb.pipeline import PipelineConfig
 from wmemb.records import QADataset
 from wmemb.report.run import RunFiles, RunSettings, write_run_report
 
@@ -52,7 +51,7 @@ def test_markdown_holds_the_same_sections_and_its_charts_exist(finished_run):
     command = re.search(r"^wmemb run .*$", markdown, re.M).group(0)
     summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
     # the command gives back the run's settings exactly
-    assert asdict(PipelineConfig.load(None, parse_setting_flags(shlex.split(command)[2:]))) == summary["settings"]
+    assert asdict(run_config(shlex.split(command)[2:])) == summary["settings"]
     assert "--expand --expand-terms 革兰氏阳性菌" in command.replace("'", "") and "--epochs" not in command  # a default
     languages = summary["data"]["splits"]["train"]["by_language"]
     assert set(languages) == {"en", "zh"} and all(counts["kept_questions"] > 0 for counts in languages.values())
