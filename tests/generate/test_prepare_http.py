@@ -12,17 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EN_PASSAGES, ZH_PASSAGES, write_node_files
+from conftest import EN_PASSAGES, ZH_PASSAGES, fast_options, write_node_files
 from openai_server import Fault, default_reply, openai_server
 from wmemb.errors import WMEmbError
 from wmemb.generate import PrepareOptions, prepare_datasets
 from wmemb.records import QADataset
-
-
-def fast_options(server, **overrides) -> PrepareOptions:
-    values = dict(llm="openai", base_urls=[server.base_url], retry_base_delay=0.05, retry_max_delay=1.0, timeout=5.0)
-    values.update(overrides)
-    return PrepareOptions(**values)
 
 
 def all_queries(out: Path, stem: str = "book") -> list[str]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from wmemb.errors import WMEmbError
+from wmemb.generate.parse import is_answer
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,8 @@ class HTTPBackend:
                 ) from None
             if response.status_code in (401, 403):
                 raise WMEmbError(
-                    f"{url}: the server refused the API key (HTTP {response.status_code}); set the variable named by --api-key-env"
+                    f"{url}: the server refused the API key (HTTP {response.status_code}); "
+                    "set the variable named by --api-key-env"
                 )
             self.check_model(url, response)
 
@@ -144,9 +146,12 @@ class HTTPBackend:
         if status >= 400:
             raise RequestError(f"{base_url}: HTTP {status}: {_error_text(response)}")
         try:
-            return self.read_reply(response.json())
+            completion = self.read_reply(response.json())
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise RetryableError(f"{base_url}: malformed reply ({type(exc).__name__})") from None
+        if not is_answer(completion.text):  # sampling servers may answer the next time
+            raise RetryableError(f"{base_url}: empty reply")
+        return completion
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -364,6 +369,8 @@ class LocalBackend:
             for (_, _, future), result in zip(batch, results):
                 if future.done():  # caller was cancelled
                     continue
+                if not isinstance(result, Exception) and not is_answer(result.text):
+                    result = RequestError("local: empty reply (greedy decoding would write the same again)")
                 if isinstance(result, Exception):
                     future.set_exception(result)
                 else:
