@@ -298,3 +298,17 @@ def test_facade_prepare(node_files, tmp_path):
         with pytest.raises(WMEmbError, match="unexpected keyword argument 'colour'"):
             WMEmbModel().prepare(train, val, tmp_path / "out", colour="blue")
     assert summary.train.queries == 12 and (tmp_path / "out" / "book_val_dataset.json").is_file()
+
+
+def test_both_splits_share_one_queue(tmp_path):
+    """Val passages do not wait for the train split: with 4 in flight, all 4 requests (2 train,
+    2 val) are sent before the first reply arrives, and each reply lands in its own split."""
+    train, val = write_node_files(tmp_path / "nodes", EN_PASSAGES[:2], ZH_PASSAGES[:2])
+    with openai_server(delay=0.4) as server:
+        summary = prepare_datasets(train, val, tmp_path / "out", fast_options(server, concurrency=4))
+        times = [request.time for request in server.chat_requests()]
+    assert len(times) == 4 and max(times) - min(times) < 0.3, times
+    assert summary.train.languages == {"en": 2} and summary.val.languages == {"zh": 2}
+    assert summary.train.queries == summary.val.queries == 4
+    val_cache = (tmp_path / "out" / "book_val_replies.jsonl").read_text(encoding="utf-8")
+    assert val_cache.count("\n") == 2 and '"split": "val"' in val_cache and "革兰氏" in val_cache

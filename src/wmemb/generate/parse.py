@@ -40,7 +40,7 @@ _PREAMBLE = re.compile(
     r"以下是|以下为|下面是|好的|当然|根据(?:上面|以上|上述)?的?材料)",
     re.I,
 )
-_QUESTION_MARK = re.compile(r"[?？]")
+QUESTION_MARK = re.compile(r"[?？]")
 _QUESTION_END = re.compile(r"[?？][\"'”’」』]?")
 
 
@@ -133,7 +133,7 @@ def parse_reply(text: str) -> ParsedReply:
         line = clean_line(raw)
         if not line:
             continue
-        is_question = bool(_QUESTION_MARK.search(line))
+        is_question = bool(QUESTION_MARK.search(line))
         if not is_question and (_PREAMBLE.match(line) or line.endswith((":", "：")) or line.startswith("```")):
             discarded.append((raw.strip(), "preamble"))  # "Here are two questions:", "以下是两个问题：", headers
             continue
