@@ -13,6 +13,7 @@ from conftest import EN_PASSAGES, write_node_files
 from wmemb.generate import PrepareOptions, prepare_datasets
 from wmemb.generate.backends import LocalBackend, generate_batch, load_causal_lm, smollm2_gguf
 from wmemb.generate.filters import is_question, units
+from wmemb.generate.prompts import PromptSet
 from wmemb.records import QADataset
 
 STOPWORDS = set(
@@ -88,3 +89,17 @@ def test_concurrent_requests_are_generated_as_one_batch(smollm2):
     assert batch_sizes == [3]
     assert [c.text for c in completions] == [c.text for c in generate_batch(*smollm2, prompts, max_new_tokens=16)]
     assert all(0 < c.completion_tokens <= 16 and c.prompt_tokens > 10 for c in completions)
+
+
+def test_generation_stops_once_the_questions_are_written(smollm2):
+    """Greedy decoding: the early-stopped reply is the full reply cut after its 2nd question line."""
+    prompts = [PromptSet.builtin().render(text, 2)[2] for text in EN_PASSAGES[:2]]
+    full = generate_batch(*smollm2, prompts, max_new_tokens=64)
+    stopped = generate_batch(*smollm2, prompts, max_new_tokens=64, stop_after_questions=2)
+    for whole, cut in zip(full, stopped):
+        assert whole.text.startswith(cut.text) and cut.completion_tokens <= whole.completion_tokens
+        complete_lines = cut.text.split("\n")[:-1]
+        assert sum("?" in line for line in complete_lines) <= 2
+        if cut.completion_tokens < whole.completion_tokens:  # stopped early: exactly at the 2nd question line
+            assert sum("?" in line for line in complete_lines) == 2 and cut.text.endswith("\n")
+    assert sum(c.completion_tokens for c in stopped) < sum(c.completion_tokens for c in full)

@@ -281,10 +281,14 @@ def load_causal_lm(path: str):
             f"{source}: local LLM not found; pass --model with a Hugging Face causal-LM folder or a .gguf file"
         )
     folder, gguf = (source.parent, {"gguf_file": source.name}) if source.is_file() else (source, {})
+    if torch.cuda.is_available():  # half precision on a GPU; fp32 on a CPU, where half is slow
+        device, dtype = "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    else:
+        device, dtype = "cpu", torch.float32
     started = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, **gguf)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **gguf)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **gguf).to(device)
     except Exception as exc:  # transformers raises many types for unreadable models
         raise WMEmbError(
             f"{source}: could not load it as a causal LM ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
@@ -293,7 +297,13 @@ def load_causal_lm(path: str):
     tokenizer.padding_side = "left"  # generation continues from the right end of every row
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    log.info("local LLM %s loaded in %.1f s", source.name, time.perf_counter() - started)
+    log.info(
+        "local LLM %s loaded in %.1f s on %s (%s)",
+        source.name,
+        time.perf_counter() - started,
+        device,
+        str(dtype).removeprefix("torch."),
+    )
     return tokenizer, model
 
 
@@ -361,11 +371,18 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, model_path: str | Path | None = None, batch_size: int = 8, default_max_tokens: int = 128):
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        batch_size: int = 8,
+        default_max_tokens: int = 128,
+        stop_after_questions: int | None = None,
+    ):
         self.path = Path(model_path) if model_path else smollm2_gguf()
         self.model = self.path.name
         self.batch_size = max(1, batch_size)
         self.default_max_tokens = default_max_tokens
+        self.stop_after_questions = stop_after_questions  # end a reply once it has this many question lines
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
         self._loaded = None
@@ -393,7 +410,9 @@ class LocalBackend:
             prompts = [prompt for prompt, _, _ in batch]
             self.batch_sizes.append(len(batch))
             try:
-                results = await asyncio.to_thread(generate_batch, *self._loaded, prompts, max(m for _, m, _ in batch))
+                results = await asyncio.to_thread(
+                    generate_batch, *self._loaded, prompts, max(m for _, m, _ in batch), self.stop_after_questions
+                )
             except Exception as exc:  # e.g. out of memory: fail these passages, keep serving
                 results = [RequestError(f"local generation failed ({type(exc).__name__}: {exc})")] * len(batch)
             for (_, _, future), result in zip(batch, results):
@@ -429,10 +448,12 @@ async def open_backend(
     timeout: float,
     concurrency: int,
     local_max_tokens: int = 128,
+    local_stop_after_questions: int | None = None,
 ):
     """Create and start the backend `llm` names; `auto` falls back to local when no server answers.
 
-    `concurrency` is the local batch size; `local_max_tokens` caps a local reply when a request sets no cap."""
+    `concurrency` is the local batch size; `local_max_tokens` caps a local reply when a request sets no cap;
+    `local_stop_after_questions` ends a local reply once it holds that many question lines."""
     if llm not in BACKENDS:
         raise WMEmbError(f"--llm {llm}: unknown backend; choose one of {', '.join(BACKENDS)}")
     api_key = os.environ.get(api_key_env) if api_key_env else None
@@ -452,7 +473,12 @@ async def open_backend(
             log.info("LLM backend: %s, model %s at %s", server.name, server.model, ", ".join(server.base_urls))
             return server
     local_model = model if llm == "local" else None  # a server model name is not a local path
-    backend = LocalBackend(local_model, batch_size=concurrency, default_max_tokens=local_max_tokens)
+    backend = LocalBackend(
+        local_model,
+        batch_size=concurrency,
+        default_max_tokens=local_max_tokens,
+        stop_after_questions=local_stop_after_questions,
+    )
     log.info("LLM backend: local, %s (batches of up to %d)", backend.path, backend.batch_size)
     await backend.start()
     return backend

@@ -347,6 +347,8 @@ async def prepare_async(
         options.timeout,
         options.concurrency,
         local_max_tokens=options.max_tokens or 48 * options.questions_per_chunk,
+        # a JSON reply holds its questions inside one object: cutting it at a question line would break it
+        local_stop_after_questions=None if options.json_mode else options.questions_per_chunk,
     )
     try:
         with contextlib.ExitStack() as caches:
@@ -366,7 +368,10 @@ async def prepare_async(
                     len(split.jobs) - len(split.todo),
                     split.cache.path.name,
                 )
-            await Generator(backend, options).run([job for split in splits for job in split.todo])
+            # one language at a time, longest prompt first: a local model then batches prompts of similar
+            # token length, with little padding (prefill is about half its time); servers do not mind
+            queue = sorted((job for split in splits for job in split.todo), key=lambda j: (j.language, -len(j.prompt)))
+            await Generator(backend, options).run(queue)
             built = {split.name: build_dataset(split, options) for split in splits}
     finally:
         await backend.close()
