@@ -14,7 +14,7 @@ from wmemb.records import QADataset
 def messy_reply(prompt: str) -> str:
     if "材料：" in prompt:
         head = prompt.split("材料：\n", 1)[1][:6]
-        return f"以下是两个问题：\n问题1：{head}指的是什么？\n答：见材料。\n这是一个陈述句。"
+        return f"以下是两个问题：\n问题1：{head}指的是什么？\n答：见材料。\n---\n这是一个陈述句。"
     head = " ".join(prompt.split("Context:\n", 1)[1].split()[:4])
     return (
         f"Here are two questions:\n1. What does the text say about {head}?\nAnswer: it explains it.\n"
@@ -41,6 +41,7 @@ def test_dropped_lines_and_per_language_counts(tmp_path):
     assert [(d["query"], d["reason"], d["language"]) for d in lines if d["node_id"] == zh_id] == [
         ("以下是两个问题：", "preamble", "zh"),
         ("答：见材料。", "answer", "zh"),
+        ("---", "markup", "zh"),
         ("这是一个陈述句。", "not_question", "zh"),
     ]
     assert summary.train.dropped == dict(Counter(d["reason"] for d in lines))
@@ -51,7 +52,12 @@ def test_dropped_lines_and_per_language_counts(tmp_path):
             "queries": 4,
             "dropped": {"preamble": 2, "answer": 2, "duplicate": 2, "extra": 2},
         },
-        "zh": {"passages": 1, "failed": 0, "queries": 1, "dropped": {"preamble": 1, "answer": 1, "not_question": 1}},
+        "zh": {
+            "passages": 1,
+            "failed": 0,
+            "queries": 1,
+            "dropped": {"preamble": 1, "answer": 1, "markup": 1, "not_question": 1},
+        },
     }
     assert summary.train.dropped_path == str(out / "book_train_dropped.jsonl")
     assert summary.val.by_language["en"]["queries"] == 2 and (out / "book_val_dropped.jsonl").is_file()

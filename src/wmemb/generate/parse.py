@@ -118,7 +118,7 @@ class ParsedReply:
 
 def parse_reply(text: str) -> ParsedReply:
     """Candidate questions from one model reply, and the lines set aside: "preamble" (announcements,
-    headers, code fences) and "answer" (answers and explanations)."""
+    headers, code fences), "answer" (answers and explanations) and "markup" (lines with no text)."""
     text = strip_think(text)
     from_json = _json_questions(text)
     if from_json is not None:
@@ -132,6 +132,7 @@ def parse_reply(text: str) -> ParsedReply:
             continue
         line = clean_line(raw)
         if not line:
+            discarded.append((raw.strip(), "markup"))  # "---", a lone "1.", "**"
             continue
         is_question = bool(QUESTION_MARK.search(line))
         if not is_question and (_PREAMBLE.match(line) or line.endswith((":", "：")) or line.startswith("```")):

@@ -38,6 +38,10 @@ from wmemb.records import Node, QADataset, read_nodes
 
 log = logging.getLogger(__name__)
 
+# SmolLM2's questions are 10-25 tokens; what runs past 32 per question is rambling that yields no
+# question but costs decode steps for its whole batch (bench/bench_local_llm.py: 48 -> 32 kept as many)
+LOCAL_TOKENS_PER_QUESTION = 32
+
 
 @dataclass
 class PrepareOptions:
@@ -53,7 +57,7 @@ class PrepareOptions:
     max_retries: int = 5
     timeout: float = 120.0  # seconds per request
     json_mode: bool = False
-    max_tokens: int | None = None  # reply cap; servers: their default, local: 48 per question
+    max_tokens: int | None = None  # reply cap; servers: their default, local: LOCAL_TOKENS_PER_QUESTION each
     temperature: float | None = None  # servers: their default; local is greedy
     retry_base_delay: float = 1.0  # first backoff; doubles per attempt, capped at retry_max_delay
     retry_max_delay: float = 60.0
@@ -346,7 +350,7 @@ async def prepare_async(
         options.api_key_env,
         options.timeout,
         options.concurrency,
-        local_max_tokens=options.max_tokens or 48 * options.questions_per_chunk,
+        local_max_tokens=options.max_tokens or LOCAL_TOKENS_PER_QUESTION * options.questions_per_chunk,
         # a JSON reply holds its questions inside one object: cutting it at a question line would break it
         local_stop_after_questions=None if options.json_mode else options.questions_per_chunk,
     )
