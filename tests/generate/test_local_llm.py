@@ -92,14 +92,11 @@ def test_concurrent_requests_are_generated_as_one_batch(smollm2):
 
 
 def test_generation_stops_once_the_questions_are_written(smollm2):
-    """Greedy decoding: the early-stopped reply is the full reply cut after its 2nd question line."""
+    """Greedy decoding: the early-stopped reply is the full reply cut right after its question line
+    (asked for 2 questions, stopped after 1, so that every reply is cut)."""
     prompts = [PromptSet.builtin().render(text, 2)[2] for text in EN_PASSAGES[:2]]
     full = generate_batch(*smollm2, prompts, max_new_tokens=64)
-    stopped = generate_batch(*smollm2, prompts, max_new_tokens=64, stop_after_questions=2)
+    stopped = generate_batch(*smollm2, prompts, max_new_tokens=64, stop_after_questions=1)
     for whole, cut in zip(full, stopped):
-        assert whole.text.startswith(cut.text) and cut.completion_tokens <= whole.completion_tokens
-        complete_lines = cut.text.split("\n")[:-1]
-        assert sum("?" in line for line in complete_lines) <= 2
-        if cut.completion_tokens < whole.completion_tokens:  # stopped early: exactly at the 2nd question line
-            assert sum("?" in line for line in complete_lines) == 2 and cut.text.endswith("\n")
-    assert sum(c.completion_tokens for c in stopped) < sum(c.completion_tokens for c in full)
+        assert whole.text.startswith(cut.text) and cut.completion_tokens < whole.completion_tokens
+        assert cut.text.endswith("\n") and sum("?" in line for line in cut.text.split("\n")) == 1
