@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 from dataclasses import asdict
 
 import pytest
@@ -58,12 +59,14 @@ def test_markdown_holds_the_same_sections_and_its_charts_exist(finished_run):
 
 
 def test_dropped_questions_are_shown_when_prepare_recorded_them(finished_run, tmp_path):
-    data = finished_run / "data"
+    data = tmp_path / "data"  # a copy: the run is shared by the tests of this module
+    shutil.copytree(finished_run / "data", data)
     val = QADataset.load(data / f"{NAME}_val_dataset.json")
     passage_id = next(iter(val.corpus))
     write_jsonl(
         data / f"{NAME}_val_dropped.jsonl", [{"node_id": passage_id, "query": "芽孢 好", "reason": "not_question"}]
     )
+    (data / f"{NAME}_train_dropped.jsonl").unlink()  # as an older prepare left it: no list for train
     models = {"base": None, "finetuned": finished_run / "models" / "finetuned"}
     models["base"] = json.loads((finished_run / "report" / "metrics.json").read_text(encoding="utf-8"))["models"][0][
         "path"
@@ -79,11 +82,10 @@ def test_dropped_questions_are_shown_when_prepare_recorded_them(finished_run, tm
         val_dataset=data / f"{NAME}_val_dataset.json",
         finetuned=finished_run / "models" / "finetuned",
         expanded=None,
-        report_dir=tmp_path,
+        report_dir=tmp_path / "report",
     )
     write_run_report(files, RunSettings({"epochs": 2}, {"epochs": 2}), result)
-    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
-    (data / f"{NAME}_val_dropped.jsonl").unlink()
+    markdown = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
 
     assert "| val | not_question | 芽孢 好 |" in markdown  # the sample, next to its passage
     assert "| val | 中文 (zh) |" in markdown or "| val | English (en) |" in markdown

@@ -16,6 +16,9 @@ _THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|$)", re.S | re.I)
 _THINK_TAIL = re.compile(r"^.*?</think>", re.S | re.I)  # reasoning whose opening tag was in the prompt
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.S)
 
+SET_ASIDE_REASONS = frozenset({"preamble", "answer", "markup"})
+"""Reasons for reply lines that were never candidate questions (as opposed to questions the filters drop)."""
+
 _CN_NUM = "一二三四五六七八九十"
 _LABEL = (
     rf"(?:q(?:uestion)?|问题|问|题)\s*[0-9{_CN_NUM}]*\s*[.:：、)）]"  # Q1: / Question 2. / 问题1： / 问：
