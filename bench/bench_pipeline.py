@@ -49,17 +49,16 @@ def main() -> None:
         rows.append((stage, seconds, peak / 1024 if peak > before else None))
     print(f"\n{'stage':10s} {'seconds':>8s} {'peak RSS MB':>12s}")
     for stage, seconds, peak in rows:
-        print(
-            f"{stage:10s} {seconds:8.1f} {('<= %.0f' % (max(p for _, _, p in rows if p) or 0)) if peak is None else f'{peak:.0f}':>12s}"
-        )
+        # a skipped stage has no peak of its own: show the run's peak as a bound
+        shown = f"<= {max(p for _, _, p in rows if p) or 0:.0f}" if peak is None else f"{peak:.0f}"
+        print(f"{stage:10s} {seconds:8.1f} {shown:>12s}")
     print(f"{'total':10s} {sum(r[1] for r in rows):8.1f}")
     metrics = json.loads((pipeline.paths.report / "metrics.json").read_text(encoding="utf-8"))
     print(f"\nvalidation: {metrics['queries']} queries over {metrics['passages']} passages")
     for model in metrics["models"]:
         m = model["metrics"]
-        print(
-            f"{model['label']:10s} NDCG@10 {m['ndcg@10']:.4f}  MRR@10 {m['mrr@10']:.4f}  hit@1 {m.get('hit_rate@1', float('nan')):.4f}"
-        )
+        hit = m.get("hit_rate@1", float("nan"))
+        print(f"{model['label']:10s} NDCG@10 {m['ndcg@10']:.4f}  MRR@10 {m['mrr@10']:.4f}  hit@1 {hit:.4f}")
 
 
 if __name__ == "__main__":

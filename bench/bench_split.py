@@ -30,7 +30,8 @@ start = time.perf_counter()
 if kind == "wmemb":
     from wmemb.corpus import SplitOptions, Splitter
     from wmemb.corpus.read import Document
-    passages = len(Splitter(tokenizer, SplitOptions(chunk_tokens=chunk)).split_document(Document(path, text), set()).kept)
+    splitter = Splitter(tokenizer, SplitOptions(chunk_tokens=chunk))
+    passages = len(splitter.split_document(Document(path, text), set()).kept)
 else:
     from llama_index.core import Document
     from llama_index.core.node_parser import SentenceSplitter
@@ -38,7 +39,8 @@ else:
                                 tokenizer=lambda t: tokenizer(t, add_special_tokens=False)["input_ids"])
     passages = len(splitter.get_nodes_from_documents([Document(text=text)]))
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "passages": passages, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "passages": passages, "rss_mb": rss_mb}))
 """
 
 
@@ -90,7 +92,8 @@ def main() -> None:
         results = {kind: run(kind, corpus, args.model, args.chunk_tokens, env) for kind in ("wmemb", "llama_index")}
     for kind, r in results.items():
         print(
-            f"{kind:12s} {r['seconds']:7.1f} s  {mb / r['seconds']:6.2f} MB/s  {r['passages']:7d} passages  peak RSS {r['rss_mb']:6.0f} MB"
+            f"{kind:12s} {r['seconds']:7.1f} s  {mb / r['seconds']:6.2f} MB/s  {r['passages']:7d} passages  "
+            f"peak RSS {r['rss_mb']:6.0f} MB"
         )
     ratio = results["llama_index"]["seconds"] / results["wmemb"]["seconds"]
     print(f"speed ratio wmemb / llama_index: {ratio:.2f}x (target >= 2)")

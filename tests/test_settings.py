@@ -65,7 +65,9 @@ def test_every_setting_is_a_typed_flag_with_help_and_default():
         line = lines[spec.flag]
         assert spec.help[:40] in line, spec.name
         if spec.type is bool:
-            assert f"--no-{spec.flag[2:]}" in line and f"[default: {'' if spec.default else 'no-'}{spec.flag[2:]}]" in line
+            assert (
+                f"--no-{spec.flag[2:]}" in line and f"[default: {'' if spec.default else 'no-'}{spec.flag[2:]}]" in line
+            )
         elif spec.default not in (None, []):
             shown = ", ".join(map(str, spec.default)) if spec.is_list else str(spec.default)
             assert f"[default: {shown}]" in line, spec.name

@@ -166,7 +166,8 @@ def prepare(
     model: Annotated[
         str | None,
         typer.Option(
-            help="Server model name, or for --llm local a causal-LM folder or .gguf file. Defaults: served model / qwen:14b / SmolLM2."
+            help="Server model name, or for --llm local a causal-LM folder or .gguf file. "
+            "Defaults: served model / qwen:14b / SmolLM2."
         ),
     ] = None,
     api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
@@ -210,18 +211,21 @@ def prepare(
     rows: list[tuple[str, object]] = [("backend", f"{summary.backend} ({summary.model})")]
     for result in (summary.train, summary.val):
         dropped = ", ".join(f"{reason} {count}" for reason, count in sorted(result.dropped.items())) or "none"
+        per_language = ", ".join(
+            f"{language} {counts['queries']} from {counts['passages']} passages"
+            for language, counts in result.by_language.items()
+        )
         rows += [
             (
                 f"{result.split} passages",
                 f"{result.passages} ({result.reused} from cache, {result.generated} generated, {result.failed} failed)",
             ),
-            (f"{result.split} queries", f"{result.queries} (dropped: {dropped})"),
-            (
-                f"{result.split} tokens",
-                f"{result.prompt_tokens} prompt, {result.completion_tokens} completion in {result.seconds:.1f} s",
-            ),
+            (f"{result.split} queries", f"{result.queries} ({per_language})"),
+            (f"{result.split} dropped", f"{dropped} (lines in {result.dropped_path})"),
+            (f"{result.split} tokens", f"{result.prompt_tokens} prompt, {result.completion_tokens} completion"),
             (f"{result.split} dataset", result.dataset_path),
         ]
+    rows.append(("time", f"{summary.seconds:.1f} s"))
     if summary.failures_path:
         rows.append(("failed passages", f"{summary.failures_path} (rerun to retry them)"))
     print_table("prepare", rows)
@@ -610,6 +614,16 @@ def _given_settings(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any
         for name, value in values.items()
         if (source := ctx.get_parameter_source(name)) is not None and source.name == "COMMANDLINE"
     }
+
+
+def run_config(args: list[str]) -> PipelineConfig:
+    """The settings `wmemb run ARGS` would run with (config file and flags), parsed as the command does."""
+    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    ctx = command.make_context("wmemb run", list(args))
+    params = dict(ctx.params)
+    config = params.pop("config", None)
+    params.pop("from_stage", None)
+    return PipelineConfig.load(config, _given_settings(ctx, params))
 
 
 ConfigArgument = Annotated[

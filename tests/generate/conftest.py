@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/openai_server.py
 
+from wmemb.generate import PrepareOptions  # noqa: E402
 from wmemb.records import Node, content_id, write_nodes  # noqa: E402
 
 EN_PASSAGES = [
@@ -45,3 +46,10 @@ def write_node_files(folder: Path, train: list[str], val: list[str], stem: str =
 def node_files(tmp_path) -> tuple[Path, Path]:
     """Train: 4 English + 2 Chinese passages; val: 2 English + 1 Chinese."""
     return write_node_files(tmp_path / "nodes", EN_PASSAGES[:4] + ZH_PASSAGES[:2], EN_PASSAGES[4:] + ZH_PASSAGES[2:])
+
+
+def fast_options(server, **overrides) -> PrepareOptions:
+    """Options for a test server: short backoff and timeout."""
+    values = dict(llm="openai", base_urls=[server.base_url], retry_base_delay=0.05, retry_max_delay=1.0, timeout=5.0)
+    values.update(overrides)
+    return PrepareOptions(**values)

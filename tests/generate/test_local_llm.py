@@ -13,6 +13,7 @@ from conftest import EN_PASSAGES, write_node_files
 from wmemb.generate import PrepareOptions, prepare_datasets
 from wmemb.generate.backends import LocalBackend, generate_batch, load_causal_lm, smollm2_gguf
 from wmemb.generate.filters import is_question, units
+from wmemb.generate.prompts import PromptSet
 from wmemb.records import QADataset
 
 STOPWORDS = set(
@@ -88,3 +89,14 @@ def test_concurrent_requests_are_generated_as_one_batch(smollm2):
     assert batch_sizes == [3]
     assert [c.text for c in completions] == [c.text for c in generate_batch(*smollm2, prompts, max_new_tokens=16)]
     assert all(0 < c.completion_tokens <= 16 and c.prompt_tokens > 10 for c in completions)
+
+
+def test_generation_stops_once_the_questions_are_written(smollm2):
+    """Greedy decoding: the early-stopped reply is the full reply cut right after its question line
+    (asked for 2 questions, stopped after 1, so that every reply is cut)."""
+    prompts = [PromptSet.builtin().render(text, 2)[2] for text in EN_PASSAGES[:2]]
+    full = generate_batch(*smollm2, prompts, max_new_tokens=64)
+    stopped = generate_batch(*smollm2, prompts, max_new_tokens=64, stop_after_questions=1)
+    for whole, cut in zip(full, stopped):
+        assert whole.text.startswith(cut.text) and cut.completion_tokens < whole.completion_tokens
+        assert cut.text.endswith("\n") and sum("?" in line for line in cut.text.split("\n")) == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from wmemb.generate.filters import FilterRules, QueryFilter, is_question, units
-from wmemb.generate.parse import clean_line, parse_questions, strip_think
+from wmemb.generate.parse import clean_line, parse_reply, strip_think
 from wmemb.generate.prompts import EN_TEMPLATE, ZH_TEMPLATE, PromptSet, fill, passage_language
 
 DATA = Path(__file__).parent / "data"
@@ -19,7 +19,7 @@ def _cases(name: str) -> list[dict]:
 
 
 def questions_of(reply: str) -> list[str]:
-    return [q for q in parse_questions(reply) if is_question(q)]
+    return [q for q in parse_reply(reply).questions if is_question(q)]
 
 
 @pytest.mark.parametrize("case", _cases("qwen_zh_replies.json"), ids=lambda c: c["name"])
@@ -38,8 +38,7 @@ def test_real_smollm2_replies_yield_clean_questions():
     assert len(cases) >= 10
     kept_total = 0
     for case in cases:
-        query_filter = QueryFilter()
-        kept = query_filter.keep(parse_questions(case["reply"]), case["passage"])
+        kept, _ = QueryFilter().keep(parse_reply(case["reply"]).questions, case["passage"])
         kept_total += len(kept)
         for question in kept:
             assert question.endswith("?") or is_question(question), question
@@ -65,33 +64,27 @@ def test_filters_count_each_reason():
     passage = (
         "The apt tool installs Debian packages from the repositories listed in the sources list file on the system."
     )
-    query_filter = QueryFilter(FilterRules(max_units=20))
-    kept = query_filter.keep(
+    kept, dropped = QueryFilter(FilterRules(max_units=20)).keep(
         [
             "What does apt install?",
             "what does APT install ?",  # duplicate after normalisation
             "Why?",  # too short
             "Here are two questions about the passage",  # not a question
-            "The apt tool installs Debian packages from the repositories listed in the sources list file?",  # copies the passage
+            # copies the passage
+            "The apt tool installs Debian packages from the repositories listed in the sources list file?",
             "How " + "very " * 30 + "long is this?",  # too long
             "Which file lists the repositories apt uses?",
         ],
         passage,
     )
     assert kept == ["What does apt install?", "Which file lists the repositories apt uses?"]
-    assert dict(query_filter.dropped) == {
-        "duplicate": 1,
-        "too_short": 1,
-        "not_question": 1,
-        "copied_span": 1,
-        "too_long": 1,
-    }
+    assert [reason for _, reason in dropped] == ["duplicate", "too_short", "not_question", "copied_span", "too_long"]
+    assert dropped[0] == ("what does APT install ?", "duplicate")
 
 
 def test_filters_chinese():
     passage = "革兰氏阳性菌的细胞壁较厚，主要由肽聚糖构成，革兰氏染色后呈紫色。"
-    query_filter = QueryFilter()
-    kept = query_filter.keep(
+    kept, dropped = QueryFilter().keep(
         [
             "革兰氏阳性菌的细胞壁由什么构成？",
             "革兰氏阳性菌的细胞壁由什么构成?",
@@ -102,7 +95,7 @@ def test_filters_chinese():
         passage,
     )
     assert kept == ["革兰氏阳性菌的细胞壁由什么构成？"]
-    assert dict(query_filter.dropped) == {"duplicate": 1, "not_question": 1, "copied_span": 1, "too_short": 1}
+    assert [reason for _, reason in dropped] == ["duplicate", "not_question", "copied_span", "too_short"]
 
 
 def test_language_pick_and_templates(tmp_path):
@@ -131,7 +124,7 @@ def test_language_pick_and_templates(tmp_path):
 def test_real_smollm2_replies_golden():
     """What survives of SmolLM2's real replies to wmemb's prompt (reviewed by hand)."""
     cases = [c for c in _cases("smollm2_replies.json") if c["prompt_style"] == "wmemb"]
-    kept = [QueryFilter().keep(parse_questions(c["reply"]), c["passage"]) for c in cases]
+    kept = [QueryFilter().keep(parse_reply(c["reply"]).questions, c["passage"])[0] for c in cases]
     assert kept[0] == [
         "What is the purpose of the GNU/Linux operating system?",
         "How does GNU/Linux differ from other operating systems?",

@@ -12,17 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EN_PASSAGES, ZH_PASSAGES, write_node_files
+from conftest import EN_PASSAGES, ZH_PASSAGES, fast_options, write_node_files
 from openai_server import Fault, default_reply, openai_server
 from wmemb.errors import WMEmbError
 from wmemb.generate import PrepareOptions, prepare_datasets
 from wmemb.records import QADataset
-
-
-def fast_options(server, **overrides) -> PrepareOptions:
-    values = dict(llm="openai", base_urls=[server.base_url], retry_base_delay=0.05, retry_max_delay=1.0, timeout=5.0)
-    values.update(overrides)
-    return PrepareOptions(**values)
 
 
 def all_queries(out: Path, stem: str = "book") -> list[str]:
@@ -140,6 +134,8 @@ def test_resume_after_kill_9_redoes_only_missing_passages(tmp_path):
         process.send_signal(signal.SIGKILL)
         process.wait()
     done_before = replies.read_text(encoding="utf-8").count("\n")
+    val_replies = out / "book_val_replies.jsonl"  # both splits share one queue: val may have started
+    val_done = val_replies.read_text(encoding="utf-8").count("\n") if val_replies.exists() else 0
     assert 4 <= done_before < 12 and not (out / "book_train_dataset.json").exists()
     with replies.open("a", encoding="utf-8") as handle:  # a write torn by the kill
         handle.write('{"key": "abc", "reply": "What is')
@@ -148,7 +144,7 @@ def test_resume_after_kill_9_redoes_only_missing_passages(tmp_path):
         summary = prepare_datasets(train, val, out, fast_options(server))
         asked = [r.prompt for r in server.chat_requests()]
     assert summary.train.reused == done_before and summary.train.generated == 12 - done_before
-    assert len(asked) == 12 - done_before + 2
+    assert summary.val.reused == val_done and len(asked) == 12 - done_before + 2 - val_done
     queries = all_queries(out)
     assert len(queries) == len(set(queries)) == 2 * 14  # every passage answered, no query twice
     lines = replies.read_text(encoding="utf-8").splitlines()
@@ -304,3 +300,17 @@ def test_facade_prepare(node_files, tmp_path):
         with pytest.raises(WMEmbError, match="unexpected keyword argument 'colour'"):
             WMEmbModel().prepare(train, val, tmp_path / "out", colour="blue")
     assert summary.train.queries == 12 and (tmp_path / "out" / "book_val_dataset.json").is_file()
+
+
+def test_both_splits_share_one_queue(tmp_path):
+    """Val passages do not wait for the train split: with 4 in flight, all 4 requests (2 train,
+    2 val) are sent before the first reply arrives, and each reply lands in its own split."""
+    train, val = write_node_files(tmp_path / "nodes", EN_PASSAGES[:2], ZH_PASSAGES[:2])
+    with openai_server(delay=0.4) as server:
+        summary = prepare_datasets(train, val, tmp_path / "out", fast_options(server, concurrency=4))
+        times = [request.time for request in server.chat_requests()]
+    assert len(times) == 4 and max(times) - min(times) < 0.3, times
+    assert summary.train.languages == {"en": 2} and summary.val.languages == {"zh": 2}
+    assert summary.train.queries == summary.val.queries == 4
+    val_cache = (tmp_path / "out" / "book_val_replies.jsonl").read_text(encoding="utf-8")
+    assert val_cache.count("\n") == 2 and '"split": "val"' in val_cache and "革兰氏" in val_cache

@@ -61,16 +61,16 @@ def finished_run(tmp_path_factory, tiny_bert) -> Path:
                 "model": str(tiny_bert),
                 "workdir": str(folder / "work"),
                 "name": NAME,
-                "chunk_tokens": "64",
+                "chunk_tokens": 64,
                 "llm": "openai",
                 "base_url": [server.base_url],
                 "llm_model": "test-model",
-                "epochs": "2",
-                "batch_size": "8",
-                "lr": "1e-3",  # a tiny random model must move far enough to change rankings
-                "expand": "true",
+                "epochs": 2,
+                "batch_size": 8,
+                "lr": 1e-3,  # a tiny random model must move far enough to change rankings
+                "expand": True,
                 "expand_terms": ["革兰氏阳性菌", "细胞壁", "lipopolysaccharide"],
-                "expand_epochs": "1",
+                "expand_epochs": 1,
             },
         )
         Pipeline(config).run()

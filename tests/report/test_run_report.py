@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 from dataclasses import asdict
 
 import pytest
 from browser import probe_page, screenshot
 
 from conftest import NAME
-from wmemb.cli import parse_setting_flags
+from wmemb.cli import run_config
 from wmemb.evaluate import evaluate_models
 from wmemb.io import write_jsonl
-from wmemb.pipeline import PipelineConfig
 from wmemb.records import QADataset
 from wmemb.report.run import RunFiles, RunSettings, write_run_report
 
@@ -53,19 +53,21 @@ def test_markdown_holds_the_same_sections_and_its_charts_exist(finished_run):
     command = re.search(r"^wmemb run .*$", markdown, re.M).group(0)
     summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
     # the command gives back the run's settings exactly
-    assert asdict(PipelineConfig.load(None, parse_setting_flags(shlex.split(command)[2:]))) == summary["settings"]
+    assert asdict(run_config(shlex.split(command)[2:])) == summary["settings"]
     assert "--expand --expand-terms 革兰氏阳性菌" in command.replace("'", "") and "--epochs" not in command  # a default
     languages = summary["data"]["splits"]["train"]["by_language"]
     assert set(languages) == {"en", "zh"} and all(counts["kept_questions"] > 0 for counts in languages.values())
 
 
 def test_dropped_questions_are_shown_when_prepare_recorded_them(finished_run, tmp_path):
-    data = finished_run / "data"
+    data = tmp_path / "data"  # a copy: the run is shared by the tests of this module
+    shutil.copytree(finished_run / "data", data)
     val = QADataset.load(data / f"{NAME}_val_dataset.json")
     passage_id = next(iter(val.corpus))
     write_jsonl(
         data / f"{NAME}_val_dropped.jsonl", [{"node_id": passage_id, "query": "芽孢 好", "reason": "not_question"}]
     )
+    (data / f"{NAME}_train_dropped.jsonl").unlink()  # as an older prepare left it: no list for train
     models = {"base": None, "finetuned": finished_run / "models" / "finetuned"}
     models["base"] = json.loads((finished_run / "report" / "metrics.json").read_text(encoding="utf-8"))["models"][0][
         "path"
@@ -81,11 +83,10 @@ def test_dropped_questions_are_shown_when_prepare_recorded_them(finished_run, tm
         val_dataset=data / f"{NAME}_val_dataset.json",
         finetuned=finished_run / "models" / "finetuned",
         expanded=None,
-        report_dir=tmp_path,
+        report_dir=tmp_path / "report",
     )
     write_run_report(files, RunSettings({"epochs": 2}, {"epochs": 2}), result)
-    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
-    (data / f"{NAME}_val_dropped.jsonl").unlink()
+    markdown = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
 
     assert "| val | not_question | 芽孢 好 |" in markdown  # the sample, next to its passage
     assert "| val | 中文 (zh) |" in markdown or "| val | English (en) |" in markdown

@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from wmemb.errors import WMEmbError
+from wmemb.generate.parse import QUESTION_MARK, is_answer
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ class HTTPBackend:
             timeout=httpx.Timeout(timeout),
             headers=headers,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+            # plain-http servers (local ones) need no CA certificates, whose loading takes ~80 ms
+            verify=any(url.startswith("https:") for url in self.base_urls),
         )
 
     async def start(self) -> None:
@@ -98,7 +101,8 @@ class HTTPBackend:
                 ) from None
             if response.status_code in (401, 403):
                 raise WMEmbError(
-                    f"{url}: the server refused the API key (HTTP {response.status_code}); set the variable named by --api-key-env"
+                    f"{url}: the server refused the API key (HTTP {response.status_code}); "
+                    "set the variable named by --api-key-env"
                 )
             self.check_model(url, response)
 
@@ -144,9 +148,12 @@ class HTTPBackend:
         if status >= 400:
             raise RequestError(f"{base_url}: HTTP {status}: {_error_text(response)}")
         try:
-            return self.read_reply(response.json())
+            completion = self.read_reply(response.json())
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise RetryableError(f"{base_url}: malformed reply ({type(exc).__name__})") from None
+        if not is_answer(completion.text):  # sampling servers may answer the next time
+            raise RetryableError(f"{base_url}: empty reply")
+        return completion
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -274,10 +281,14 @@ def load_causal_lm(path: str):
             f"{source}: local LLM not found; pass --model with a Hugging Face causal-LM folder or a .gguf file"
         )
     folder, gguf = (source.parent, {"gguf_file": source.name}) if source.is_file() else (source, {})
+    if torch.cuda.is_available():  # half precision on a GPU; fp32 on a CPU, where half is slow
+        device, dtype = "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    else:
+        device, dtype = "cpu", torch.float32
     started = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, **gguf)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **gguf)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **gguf).to(device)
     except Exception as exc:  # transformers raises many types for unreadable models
         raise WMEmbError(
             f"{source}: could not load it as a causal LM ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
@@ -286,7 +297,13 @@ def load_causal_lm(path: str):
     tokenizer.padding_side = "left"  # generation continues from the right end of every row
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    log.info("local LLM %s loaded in %.1f s", source.name, time.perf_counter() - started)
+    log.info(
+        "local LLM %s loaded in %.1f s on %s (%s)",
+        source.name,
+        time.perf_counter() - started,
+        device,
+        str(dtype).removeprefix("torch."),
+    )
     return tokenizer, model
 
 
@@ -300,23 +317,51 @@ def chat_inputs(tokenizer, prompts: list[str]) -> list[str]:
     ]
 
 
-def generate_batch(tokenizer, model, prompts: list[str], max_new_tokens: int) -> list[Completion]:
-    """Greedy generation for a batch of prompts (left-padded), with per-row token counts."""
+def questions_complete(tokenizer, prompt_length: int, questions: int):
+    """A StoppingCriteria that ends a row once it has written `questions` complete lines holding a
+    question mark: what a small model writes after the questions it was asked for is chatter that
+    the parser drops, and on a CPU every token costs time."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class QuestionsComplete(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            texts = tokenizer.batch_decode(input_ids[:, prompt_length:], skip_special_tokens=True)
+            done = [
+                sum(QUESTION_MARK.search(line) is not None for line in t.split("\n")[:-1]) >= questions for t in texts
+            ]
+            return torch.tensor(done, device=input_ids.device)
+
+    return QuestionsComplete()
+
+
+def generate_batch(
+    tokenizer, model, prompts: list[str], max_new_tokens: int, stop_after_questions: int | None = None
+) -> list[Completion]:
+    """Greedy generation for a batch of prompts (left-padded), with per-row token counts; with
+    `stop_after_questions`, each row ends as soon as it has written that many question lines."""
     import torch
 
     encoded = tokenizer(chat_inputs(tokenizer, prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+    encoded = encoded.to(model.device)
+    prompt_length = encoded["input_ids"].shape[1]
+    stopping = [questions_complete(tokenizer, prompt_length, stop_after_questions)] if stop_after_questions else []
     with torch.inference_mode():
         output = model.generate(
-            **encoded, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+            **encoded,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            stopping_criteria=stopping,
         )
-    new_tokens = output[:, encoded["input_ids"].shape[1] :]
+    new_tokens = output[:, prompt_length:]
     prompt_lengths = encoded["attention_mask"].sum(dim=1).tolist()
     stop_ids = {tokenizer.pad_token_id, tokenizer.eos_token_id}
     completions = []
-    for row, prompt_length in zip(new_tokens.tolist(), prompt_lengths):
+    for row, row_prompt_length in zip(new_tokens.tolist(), prompt_lengths):
         produced = [token for token in row if token not in stop_ids]
         completions.append(
-            Completion(tokenizer.decode(produced, skip_special_tokens=True), int(prompt_length), len(produced))
+            Completion(tokenizer.decode(produced, skip_special_tokens=True), int(row_prompt_length), len(produced))
         )
     return completions
 
@@ -326,11 +371,18 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, model_path: str | Path | None = None, batch_size: int = 8, default_max_tokens: int = 128):
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        batch_size: int = 8,
+        default_max_tokens: int = 128,
+        stop_after_questions: int | None = None,
+    ):
         self.path = Path(model_path) if model_path else smollm2_gguf()
         self.model = self.path.name
         self.batch_size = max(1, batch_size)
         self.default_max_tokens = default_max_tokens
+        self.stop_after_questions = stop_after_questions  # end a reply once it has this many question lines
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
         self._loaded = None
@@ -358,12 +410,16 @@ class LocalBackend:
             prompts = [prompt for prompt, _, _ in batch]
             self.batch_sizes.append(len(batch))
             try:
-                results = await asyncio.to_thread(generate_batch, *self._loaded, prompts, max(m for _, m, _ in batch))
+                results = await asyncio.to_thread(
+                    generate_batch, *self._loaded, prompts, max(m for _, m, _ in batch), self.stop_after_questions
+                )
             except Exception as exc:  # e.g. out of memory: fail these passages, keep serving
                 results = [RequestError(f"local generation failed ({type(exc).__name__}: {exc})")] * len(batch)
             for (_, _, future), result in zip(batch, results):
                 if future.done():  # caller was cancelled
                     continue
+                if not isinstance(result, Exception) and not is_answer(result.text):
+                    result = RequestError("local: empty reply (greedy decoding would write the same again)")
                 if isinstance(result, Exception):
                     future.set_exception(result)
                 else:
@@ -392,10 +448,12 @@ async def open_backend(
     timeout: float,
     concurrency: int,
     local_max_tokens: int = 128,
+    local_stop_after_questions: int | None = None,
 ):
     """Create and start the backend `llm` names; `auto` falls back to local when no server answers.
 
-    `concurrency` is the local batch size; `local_max_tokens` caps a local reply when a request sets no cap."""
+    `concurrency` is the local batch size; `local_max_tokens` caps a local reply when a request sets no cap;
+    `local_stop_after_questions` ends a local reply once it holds that many question lines."""
     if llm not in BACKENDS:
         raise WMEmbError(f"--llm {llm}: unknown backend; choose one of {', '.join(BACKENDS)}")
     api_key = os.environ.get(api_key_env) if api_key_env else None
@@ -415,7 +473,12 @@ async def open_backend(
             log.info("LLM backend: %s, model %s at %s", server.name, server.model, ", ".join(server.base_urls))
             return server
     local_model = model if llm == "local" else None  # a server model name is not a local path
-    backend = LocalBackend(local_model, batch_size=concurrency, default_max_tokens=local_max_tokens)
+    backend = LocalBackend(
+        local_model,
+        batch_size=concurrency,
+        default_max_tokens=local_max_tokens,
+        stop_after_questions=local_stop_after_questions,
+    )
     log.info("LLM backend: local, %s (batches of up to %d)", backend.path, backend.batch_size)
     await backend.start()
     return backend

@@ -5,6 +5,7 @@ line being written. On open, a partial last line is cut off (it would otherwise 
 append) and corrupt lines elsewhere are skipped with a warning. Entries are keyed by a hash of
 everything that determines the reply: split, passage text, prompt template, model and the number of
 questions - changing any of them regenerates, and a train passage never reuses a val entry.
+A reply with no text (empty, null, or reasoning only) is not an answer: its passage is asked again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json
 import logging
 import os
 from pathlib import Path
+
+from wmemb.generate.parse import is_answer
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +49,24 @@ class ReplyCache:
             )
             with self.path.open("r+b") as handle:
                 handle.truncate(len(complete))
-        bad = 0
+        bad = empty = 0
         for line in complete.decode("utf-8", errors="replace").splitlines():
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-                self.entries.setdefault(record["key"], record)  # first reply wins; later copies never add queries
+                key, reply = record["key"], record["reply"]
             except (json.JSONDecodeError, KeyError, TypeError):
                 bad += 1
+                continue
+            if not is_answer(reply):
+                empty += 1
+                continue
+            self.entries.setdefault(key, record)  # first reply wins; later copies never add queries
         if bad:
             log.warning("%s: skipped %d corrupt lines; their passages will be generated again", self.path, bad)
+        if empty:
+            log.warning("%s: skipped %d empty replies; their passages will be generated again", self.path, empty)
         log.info("%s: %d cached replies", self.path, len(self.entries))
 
     def __contains__(self, key: str) -> bool:

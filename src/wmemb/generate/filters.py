@@ -12,7 +12,6 @@ import difflib
 import logging
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,6 @@ class QueryFilter:
     def __init__(self, rules: FilterRules = FilterRules()):
         self.rules = rules
         self.seen: set[str] = set()
-        self.dropped: Counter[str] = Counter()
 
     def reason_to_drop(self, question: str, passage: str) -> str | None:
         """None to keep the question, else the name of the filter that drops it."""
@@ -84,15 +82,16 @@ class QueryFilter:
         self.seen.add(key)
         return None
 
-    def keep(self, questions: list[str], passage: str) -> list[str]:
-        kept = []
+    def keep(self, questions: list[str], passage: str) -> tuple[list[str], list[tuple[str, str]]]:
+        """(kept questions, [(dropped question, reason)])."""
+        kept, dropped = [], []
         for question in questions:
             reason = self.reason_to_drop(question, passage)
             if reason is None:
                 kept.append(question)
             else:
-                self.dropped[reason] += 1
-        return kept
+                dropped.append((question, reason))
+        return kept, dropped
 
 
 def consistent_queries(

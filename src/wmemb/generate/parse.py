@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 _THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|$)", re.S | re.I)
 _THINK_TAIL = re.compile(r"^.*?</think>", re.S | re.I)  # reasoning whose opening tag was in the prompt
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.S)
+
+SET_ASIDE_REASONS = frozenset({"preamble", "answer", "markup"})
+"""Reasons for reply lines that were never candidate questions (as opposed to questions the filters drop)."""
 
 _CN_NUM = "一二三四五六七八九十"
 _LABEL = (
@@ -39,7 +43,7 @@ _PREAMBLE = re.compile(
     r"以下是|以下为|下面是|好的|当然|根据(?:上面|以上|上述)?的?材料)",
     re.I,
 )
-_QUESTION_MARK = re.compile(r"[?？]")
+QUESTION_MARK = re.compile(r"[?？]")
 _QUESTION_END = re.compile(r"[?？][\"'”’」』]?")
 
 
@@ -69,6 +73,12 @@ def strip_think(text: str) -> str:
     if re.search(r"</think>", text, re.I):
         text = _THINK_TAIL.sub("", text)
     return text.strip()
+
+
+def is_answer(reply: object) -> bool:
+    """A reply worth keeping: text that is more than whitespace or reasoning. Anything else (empty,
+    null, a reasoning model cut off before its answer) is a failed request, never a cached answer."""
+    return isinstance(reply, str) and bool(strip_think(reply))
 
 
 def _json_questions(text: str) -> list[str] | None:
@@ -103,23 +113,35 @@ def clean_line(line: str) -> str:
     return _unquote(_LEAD.sub("", line).strip())
 
 
-def parse_questions(text: str) -> list[str]:
-    """Candidate questions, in order, from one model reply."""
+@dataclass(frozen=True)
+class ParsedReply:
+    questions: list[str]  # candidate questions, in order
+    discarded: list[tuple[str, str]]  # (line, reason) for the lines that are not candidates
+
+
+def parse_reply(text: str) -> ParsedReply:
+    """Candidate questions from one model reply, and the lines set aside: "preamble" (announcements,
+    headers, code fences), "answer" (answers and explanations) and "markup" (lines with no text)."""
     text = strip_think(text)
     from_json = _json_questions(text)
     if from_json is not None:
-        return [clean_line(item) for item in from_json if clean_line(item)]
-    questions = []
+        return ParsedReply([clean_line(item) for item in from_json if clean_line(item)], [])
+    questions, discarded = [], []
     for raw in text.splitlines():
-        if not raw.strip() or _ANSWER_LINE.match(_MARKUP.sub("", raw)):
+        if not raw.strip():
+            continue
+        if _ANSWER_LINE.match(_MARKUP.sub("", raw)):
+            discarded.append((raw.strip(), "answer"))
             continue
         line = clean_line(raw)
         if not line:
+            discarded.append((raw.strip(), "markup"))  # "---", a lone "1.", "**"
             continue
-        is_question = bool(_QUESTION_MARK.search(line))
+        is_question = bool(QUESTION_MARK.search(line))
         if not is_question and (_PREAMBLE.match(line) or line.endswith((":", "：")) or line.startswith("```")):
-            continue  # "Here are two questions:", "以下是两个问题：", headers, code fences
+            discarded.append((raw.strip(), "preamble"))  # "Here are two questions:", "以下是两个问题：", headers
+            continue
         if is_question and _PREAMBLE.match(line) and re.search(r"[:：]\s*\S", line):
             line = re.split(r"[:：]", line, maxsplit=1)[1].strip()  # "Sure! Here it is: What is X?"
         questions.append(line)
-    return questions
+    return ParsedReply(questions, discarded)

@@ -1,17 +1,27 @@
 """`prepare`: ask an LLM for the questions each passage answers and write llama_index QA datasets.
 
 files -> dataclasses -> files: node files (from `split`) -> prompts -> replies (appended to a cache
-as they arrive) -> parsed, filtered queries -> `<stem>_train_dataset.json` / `<stem>_val_dataset.json`.
-Requests run concurrently with retries; a rerun after an interruption only asks for what is missing.
+as they arrive) -> parsed, filtered queries -> `<stem>_train_dataset.json` / `<stem>_val_dataset.json`,
+`<stem>_{train,val}_dropped.jsonl` (each dropped candidate line and why) and `<stem>_prepare_summary.json`.
+
+Both splits' passages share one queue of requests, `concurrency` in flight, with retries; a rerun
+after an interruption only asks for what is missing. Every input is checked before anything is
+written, and a run's outputs are written together or not at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
+import os
 import random
+import shutil
+import tempfile
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,12 +31,16 @@ from wmemb.errors import WMEmbError
 from wmemb.generate.backends import Completion, RequestError, RetryableError, open_backend
 from wmemb.generate.cache import ReplyCache, cache_key
 from wmemb.generate.filters import QueryFilter, consistent_queries
-from wmemb.generate.parse import parse_questions
+from wmemb.generate.parse import parse_reply
 from wmemb.generate.prompts import PromptSet
 from wmemb.io import ensure_writable_dir, write_json, write_jsonl
 from wmemb.records import Node, QADataset, read_nodes
 
 log = logging.getLogger(__name__)
+
+# SmolLM2's questions are 10-25 tokens; what runs past 32 per question is rambling that yields no
+# question but costs decode steps for its whole batch (bench/bench_local_llm.py: 48 -> 32 kept as many)
+LOCAL_TOKENS_PER_QUESTION = 32
 
 
 @dataclass
@@ -43,7 +57,7 @@ class PrepareOptions:
     max_retries: int = 5
     timeout: float = 120.0  # seconds per request
     json_mode: bool = False
-    max_tokens: int | None = None  # reply cap; servers: their default, local: 48 per question
+    max_tokens: int | None = None  # reply cap; servers: their default, local: LOCAL_TOKENS_PER_QUESTION each
     temperature: float | None = None  # servers: their default; local is greedy
     retry_base_delay: float = 1.0  # first backoff; doubles per attempt, capped at retry_max_delay
     retry_max_delay: float = 60.0
@@ -70,12 +84,13 @@ class SplitResult:
     generated: int
     failed: int
     queries: int
-    dropped: dict[str, int]
-    languages: dict[str, int]
+    dropped: dict[str, int]  # reason -> candidate lines dropped; the lines are in dropped_path
+    languages: dict[str, int]  # language -> passages
+    by_language: dict[str, dict]  # language -> {passages, failed, queries, dropped: {reason: n}}
     prompt_tokens: int
     completion_tokens: int
-    seconds: float
     dataset_path: str
+    dropped_path: str
 
 
 @dataclass
@@ -85,13 +100,30 @@ class PrepareSummary:
     train: SplitResult
     val: SplitResult
     failures_path: str | None
+    seconds: float  # wall time of the whole run, both splits
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
 @dataclass
+class _Split:
+    """One split's passages and, while generating, its reply cache, failures and token counts."""
+
+    name: str
+    nodes_path: Path
+    nodes: list[Node]
+    jobs: list[_Job] = field(default_factory=list)
+    todo: list[_Job] = field(default_factory=list)  # jobs with no cached reply: asked in this run
+    cache: ReplyCache | None = None
+    failures: list[dict] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
 class _Job:
+    split: _Split
     node: Node
     key: str
     language: str
@@ -130,19 +162,17 @@ async def complete_with_retries(backend, job: _Job, options: PrepareOptions, rng
 
 
 class Generator:
-    """Runs the jobs of one split through the backend with `concurrency` workers."""
+    """Runs the jobs of both splits through the backend from one queue, `concurrency` in flight
+    from the first request to the last; each reply goes to its own split's cache."""
 
-    def __init__(self, backend, options: PrepareOptions, cache: ReplyCache, split: str):
-        self.backend, self.options, self.cache, self.split = backend, options, cache, split
-        self.failures: list[dict] = []
-        self.prompt_tokens = self.completion_tokens = 0
+    def __init__(self, backend, options: PrepareOptions):
+        self.backend, self.options = backend, options
+        self.failed = self.tokens = 0
         self.rng = random.Random()
 
     async def run(self, jobs: list[_Job]) -> None:
         pending = deque(jobs)
-        with tqdm(
-            total=len(jobs), unit="passage", desc=f"prepare {self.split}", dynamic_ncols=True, disable=not jobs
-        ) as bar:
+        with tqdm(total=len(jobs), unit="passage", desc="prepare", dynamic_ncols=True, disable=not jobs) as bar:
             workers = [
                 asyncio.create_task(self._work(pending, bar)) for _ in range(min(self.options.concurrency, len(jobs)))
             ]
@@ -156,18 +186,20 @@ class Generator:
     async def _work(self, pending: deque, bar: tqdm) -> None:
         while pending:
             job = pending.popleft()
+            split = job.split
             try:
                 completion = await complete_with_retries(self.backend, job, self.options, self.rng)
             except RequestError as exc:
-                self.failures.append(
-                    {"split": self.split, "node_id": job.node.id, "source": job.node.source, "error": str(exc)}
+                split.failures.append(
+                    {"split": split.name, "node_id": job.node.id, "source": job.node.source, "error": str(exc)}
                 )
+                self.failed += 1
                 log.debug("passage %s failed: %s", job.node.id, exc)
             else:
-                self.cache.add(
+                split.cache.add(
                     {
                         "key": job.key,
-                        "split": self.split,
+                        "split": split.name,
                         "node_id": job.node.id,
                         "model": self.backend.model,
                         "language": job.language,
@@ -176,121 +208,141 @@ class Generator:
                         "completion_tokens": completion.completion_tokens,
                     }
                 )
-                self.prompt_tokens += completion.prompt_tokens
-                self.completion_tokens += completion.completion_tokens
+                split.prompt_tokens += completion.prompt_tokens
+                split.completion_tokens += completion.completion_tokens
+                self.tokens += completion.prompt_tokens + completion.completion_tokens
             bar.update(1)
-            bar.set_postfix(
-                tokens=self.prompt_tokens + self.completion_tokens, failed=len(self.failures), refresh=False
-            )
+            bar.set_postfix(tokens=self.tokens, failed=self.failed, refresh=False)
 
 
-def build_dataset(
-    nodes: list[Node], jobs: list[_Job], cache: ReplyCache, options: PrepareOptions
-) -> tuple[QADataset, Counter]:
-    """Queries from the cached replies, filtered; the corpus is every passage (the others are the
+def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, list[dict]]:
+    """Queries from the cached replies, filtered, and one record per dropped candidate
+    ({node_id, language, query, reason}); the corpus is every passage (the others are the
     distractors retrieval is scored against)."""
     query_filter = QueryFilter()
     queries: dict[str, str] = {}
-    relevant: dict[str, str] = {}
-    for job in jobs:
-        record = cache.get(job.key)
+    job_of: dict[str, _Job] = {}
+    dropped: list[dict] = []
+    for job in split.jobs:
+        record = split.cache.get(job.key)
         if record is None:
             continue
-        kept = query_filter.keep(parse_questions(record["reply"]), job.node.text)
-        if len(kept) > options.questions_per_chunk:
-            query_filter.dropped["extra"] += len(kept) - options.questions_per_chunk
+        parsed = parse_reply(record["reply"])
+        kept, rejected = query_filter.keep(parsed.questions, job.node.text)
+        extra = [(question, "extra") for question in kept[options.questions_per_chunk :]]
+        for line, reason in parsed.discarded + rejected + extra:
+            dropped.append({"node_id": job.node.id, "language": job.language, "query": line, "reason": reason})
         for index, question in enumerate(kept[: options.questions_per_chunk]):
             qid = f"{job.node.id}-q{index}"
             queries[qid] = question
-            relevant[qid] = job.node.id
-    corpus = {node.id: node.text for node in nodes}
-    dropped = query_filter.dropped
+            job_of[qid] = job
+    corpus = {node.id: node.text for node in split.nodes}
     if options.filter_topk and queries:
+        relevant = {qid: job.node.id for qid, job in job_of.items()}
         keep = consistent_queries(queries, relevant, corpus, options.embed_model, options.filter_topk)
-        dropped["inconsistent"] = len(queries) - len(keep)
-        queries = {qid: text for qid, text in queries.items() if qid in keep}
-    dataset = QADataset(queries=queries, corpus=corpus, relevant_docs={qid: [relevant[qid]] for qid in queries})
+        for qid in [qid for qid in queries if qid not in keep]:
+            job = job_of[qid]
+            dropped.append(
+                {"node_id": job.node.id, "language": job.language, "query": queries.pop(qid), "reason": "inconsistent"}
+            )
+    dataset = QADataset(queries=queries, corpus=corpus, relevant_docs={qid: [job_of[qid].node.id] for qid in queries})
     return dataset, dropped
 
 
-async def _prepare_split(
-    backend,
-    split: str,
-    nodes_path: Path,
-    dataset_path: Path,
-    cache_path: Path,
-    prompts: PromptSet,
-    options: PrepareOptions,
-) -> tuple[SplitResult, list[dict]]:
-    started = time.perf_counter()
-    nodes = read_nodes(nodes_path)
-    jobs = []
-    for node in nodes:
-        language, template, prompt = prompts.render(node.text, options.questions_per_chunk)
-        jobs.append(
-            _Job(
-                node,
-                cache_key(split, node.text, template, backend.model, options.questions_per_chunk),
-                language,
-                prompt,
-            )
-        )
-    languages = Counter(job.language for job in jobs)
-    log.info(
-        "%s: %d passages (%s)",
-        nodes_path,
-        len(nodes),
-        ", ".join(f"{n} {lang}" for lang, n in sorted(languages.items())),
-    )
-    with ReplyCache(cache_path) as cache:
-        todo = [job for job in jobs if job.key not in cache]
-        reused = len(jobs) - len(todo)
-        if reused:
-            log.info("%s: %d passages already answered in %s; generating %d", split, reused, cache_path.name, len(todo))
-        generator = Generator(backend, options, cache, split)
-        await generator.run(todo)
-        dataset, dropped = build_dataset(nodes, jobs, cache, options)
-    if not dataset.queries:
-        raise WMEmbError(
-            f"{nodes_path}: no usable questions came back ({len(generator.failures)} passages failed, "
-            f"dropped: {dict(dropped) or 'none'}); check the failures file and the model (--model, --llm)"
-        )
-    dataset.validate(dataset_path).save(dataset_path)
-    log.info("%s: %d queries -> %s (dropped: %s)", split, len(dataset.queries), dataset_path, dict(dropped) or "none")
-    result = SplitResult(
-        split=split,
-        passages=len(nodes),
-        reused=reused,
-        generated=len(todo) - len(generator.failures),
-        failed=len(generator.failures),
+def _split_result(split: _Split, dataset: QADataset, dropped: list[dict], paths: dict[str, Path]) -> SplitResult:
+    languages = Counter(job.language for job in split.jobs)
+    failed_ids = {failure["node_id"] for failure in split.failures}
+    language_of_node = {job.node.id: job.language for job in split.jobs}
+    by_language = {
+        language: {
+            "passages": passages,
+            "failed": sum(language_of_node[node_id] == language for node_id in failed_ids),
+            "queries": sum(language_of_node[docs[0]] == language for docs in dataset.relevant_docs.values()),
+            "dropped": dict(Counter(d["reason"] for d in dropped if d["language"] == language)),
+        }
+        for language, passages in sorted(languages.items())
+    }
+    return SplitResult(
+        split=split.name,
+        passages=len(split.nodes),
+        reused=len(split.jobs) - len(split.todo),
+        generated=len(split.todo) - len(split.failures),
+        failed=len(split.failures),
         queries=len(dataset.queries),
-        dropped=dict(dropped),
+        dropped=dict(Counter(d["reason"] for d in dropped)),
         languages=dict(languages),
-        prompt_tokens=generator.prompt_tokens,
-        completion_tokens=generator.completion_tokens,
-        seconds=round(time.perf_counter() - started, 3),
-        dataset_path=str(dataset_path),
+        by_language=by_language,
+        prompt_tokens=split.prompt_tokens,
+        completion_tokens=split.completion_tokens,
+        dataset_path=str(paths["dataset"]),
+        dropped_path=str(paths["dropped"]),
     )
-    return result, generator.failures
+
+
+def _no_questions_error(split: _Split, dropped: list[dict], failures_path: Path) -> WMEmbError:
+    """Why a split has no query: its requests failed, or its replies held no usable question."""
+    causes = []
+    if split.failures:
+        causes.append(
+            f"{len(split.failures)} of {len(split.jobs)} passages failed (first error: {split.failures[0]['error']}; "
+            f"all listed in {failures_path})"
+        )
+    answered = len(split.jobs) - len(split.failures)
+    if answered:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in Counter(d["reason"] for d in dropped).most_common())
+        example = f"; e.g. {dropped[0]['query'][:60]!r}" if dropped else ""
+        causes.append(f"{answered} replies held no usable question (dropped: {reasons or 'no lines'}{example})")
+    return WMEmbError(
+        f"{split.nodes_path}: {split.name}: no usable questions came back: {'; '.join(causes)}; "
+        "check the server and the model (--llm, --model, --base-url)"
+    )
+
+
+def _write_together(out: Path, writers: dict[str, Callable[[Path], object]]) -> None:
+    """Write every file into a staging folder inside `out`, then move them all into place, so a run
+    that fails while writing leaves the previous run's outputs as they were."""
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".prepare-"))
+    try:
+        for name, write in writers.items():
+            write(staging / name)
+        for name in writers:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _read_split(name: str, path: str | Path) -> _Split:
+    path = Path(path)
+    if not path.is_file():
+        raise WMEmbError(f"{path}: node file not found; run `wmemb split` first and pass the *_nodes.jsonl it reports")
+    return _Split(name, path, read_nodes(path))
 
 
 async def prepare_async(
     train_nodes: str | Path, val_nodes: str | Path, out_dir: str | Path, options: PrepareOptions | None = None
 ) -> PrepareSummary:
+    started = time.perf_counter()
+    # every input is checked before anything is written or sent
     options = (options or PrepareOptions()).check()
-    train_nodes, val_nodes = Path(train_nodes), Path(val_nodes)
-    for path in (train_nodes, val_nodes):
-        if not path.is_file():
-            raise WMEmbError(
-                f"{path}: node file not found; run `wmemb split` first and pass the *_nodes.jsonl it reports"
-            )
-    out = ensure_writable_dir(out_dir)
-    stem = output_stem(train_nodes)
     prompts = (
         PromptSet.from_file(options.prompt_file, options.json_mode)
         if options.prompt_file
         else PromptSet.builtin(options.json_mode)
     )
+    splits = [_read_split("train", train_nodes), _read_split("val", val_nodes)]
+    stem = output_stem(train_nodes)
+    out = Path(out_dir)
+    names = {
+        split.name: {kind: f"{stem}_{split.name}_{kind}" for kind in ("dataset.json", "dropped.jsonl", "replies.jsonl")}
+        for split in splits
+    }
+    summary_name, failures_name = f"{stem}_prepare_summary.json", f"{stem}_prepare_failures.jsonl"
+    inputs = {Path(p).resolve() for p in (train_nodes, val_nodes, options.prompt_file) if p}
+    for name in [summary_name, failures_name] + [n for kinds in names.values() for n in kinds.values()]:
+        if (out / name).resolve() in inputs:
+            raise WMEmbError(f"{out / name}: prepare would write over its own input; choose another -o/--output")
+    out = ensure_writable_dir(out)
+
     backend = await open_backend(
         options.llm,
         options.base_urls,
@@ -298,46 +350,85 @@ async def prepare_async(
         options.api_key_env,
         options.timeout,
         options.concurrency,
-        local_max_tokens=options.max_tokens or 48 * options.questions_per_chunk,
+        local_max_tokens=options.max_tokens or LOCAL_TOKENS_PER_QUESTION * options.questions_per_chunk,
+        # a JSON reply holds its questions inside one object: cutting it at a question line would break it
+        local_stop_after_questions=None if options.json_mode else options.questions_per_chunk,
     )
     try:
-        results, failures = {}, []
-        for split, nodes_path in (("train", train_nodes), ("val", val_nodes)):
-            results[split], split_failures = await _prepare_split(
-                backend,
-                split,
-                nodes_path,
-                out / f"{stem}_{split}_dataset.json",
-                out / f"{stem}_{split}_replies.jsonl",
-                prompts,
-                options,
-            )
-            failures += split_failures
+        with contextlib.ExitStack() as caches:
+            for split in splits:
+                split.cache = caches.enter_context(ReplyCache(out / names[split.name]["replies.jsonl"]))
+                for node in split.nodes:
+                    language, template, prompt = prompts.render(node.text, options.questions_per_chunk)
+                    key = cache_key(split.name, node.text, template, backend.model, options.questions_per_chunk)
+                    split.jobs.append(_Job(split, node, key, language, prompt))
+                split.todo = [job for job in split.jobs if job.key not in split.cache]
+                languages = Counter(job.language for job in split.jobs)
+                log.info(
+                    "%s: %d passages (%s), %d already answered in %s",
+                    split.nodes_path,
+                    len(split.nodes),
+                    ", ".join(f"{n} {lang}" for lang, n in sorted(languages.items())),
+                    len(split.jobs) - len(split.todo),
+                    split.cache.path.name,
+                )
+            # one language at a time, longest prompt first: a local model then batches prompts of similar
+            # token length, with little padding (prefill is about half its time); servers do not mind
+            queue = sorted((job for split in splits for job in split.todo), key=lambda j: (j.language, -len(j.prompt)))
+            await Generator(backend, options).run(queue)
+            built = {split.name: build_dataset(split, options) for split in splits}
     finally:
         await backend.close()
-    failures_path = out / f"{stem}_prepare_failures.jsonl"
-    if failures:
+
+    failures = [failure for split in splits for failure in split.failures]
+    failures_path = out / failures_name
+    if failures:  # written even when the run fails below: it says why
         write_jsonl(failures_path, failures)
         log.warning(
             "%d passages failed; listed in %s - rerun the same command to retry them", len(failures), failures_path
         )
-    else:
-        failures_path.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
+    for split in splits:
+        dataset, dropped = built[split.name]
+        if not dataset.queries:
+            raise _no_questions_error(split, dropped, failures_path)
+        dataset.validate(out / names[split.name]["dataset.json"])
+    results = {}
+    for split in splits:
+        dataset, dropped = built[split.name]
+        paths = {kind.split(".")[0]: out / name for kind, name in names[split.name].items()}
+        results[split.name] = _split_result(split, dataset, dropped, paths)
+        log.info(
+            "%s: %d queries -> %s (dropped: %s)",
+            split.name,
+            len(dataset.queries),
+            paths["dataset"],
+            results[split.name].dropped or "none",
+        )
     summary = PrepareSummary(
         backend=backend.name,
         model=backend.model,
         train=results["train"],
         val=results["val"],
         failures_path=str(failures_path) if failures else None,
+        seconds=round(time.perf_counter() - started, 3),
     )
-    write_json(out / f"{stem}_prepare_summary.json", summary.to_json())
+    writers: dict[str, Callable[[Path], object]] = {summary_name: lambda path: write_json(path, summary.to_json())}
+    for split in splits:
+        dataset, dropped = built[split.name]
+        writers[names[split.name]["dataset.json"]] = dataset.save
+        writers[names[split.name]["dropped.jsonl"]] = functools.partial(write_jsonl, records=dropped)
+    _write_together(out, writers)
+    if not failures:
+        failures_path.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
     return summary
 
 
 def prepare_datasets(
     train_nodes: str | Path, val_nodes: str | Path, out_dir: str | Path, options: PrepareOptions | None = None
 ) -> PrepareSummary:
-    """Write `<stem>_train_dataset.json` and `<stem>_val_dataset.json` into `out_dir`; see PrepareOptions."""
+    """Write `<stem>_train_dataset.json` and `<stem>_val_dataset.json` into `out_dir`, with
+    `<stem>_{train,val}_dropped.jsonl` (every candidate question dropped, and why) and
+    `<stem>_prepare_summary.json`; see PrepareOptions."""
     return asyncio.run(prepare_async(train_nodes, val_nodes, out_dir, options))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from wmemb.evaluate.evaluate import EvaluationResult, ModelScores, QueryResult
 from wmemb.evaluate.report import REPORT_FILES, metrics_chart, metrics_comparison
+from wmemb.generate.parse import SET_ASIDE_REASONS
 from wmemb.generate.prompts import passage_language
 from wmemb.io import atomic_write, read_json, read_jsonl, write_json
 from wmemb.records import QADataset
@@ -385,7 +386,11 @@ class Funnel:
         asked = sum(len(part.dataset.corpus) for part in self.splits)
         failed = sum(sum(part.failed.values()) for part in self.splits)
         kept = sum(len(part.dataset.queries) for part in self.splits)
-        dropped_total = sum(sum((part.summary.get("dropped") or {}).values()) for part in self.splits)
+        dropped_by_reason: Counter = Counter()
+        for part in self.splits:
+            dropped_by_reason.update(part.summary.get("dropped") or {})
+        set_aside = sum(n for reason, n in dropped_by_reason.items() if reason in SET_ASIDE_REASONS)
+        dropped_total = sum(dropped_by_reason.values()) - set_aside  # questions the filters dropped
         steps = ([("passages in the corpus", self.passages_total)] if self.passages_total else []) + [
             ("passages asked (requests)", asked),
             ("replies", asked - failed),
@@ -399,8 +404,8 @@ class Funnel:
         blocks: list[Any] = [
             Text(
                 f"{asked} passages were sent to the LLM, {asked - failed} replies came back, "
-                f"{kept + dropped_total} questions were read from them and {kept} kept "
-                f"({dropped_total} dropped by the filters)."
+                f"{kept + dropped_total} questions were read from them ({set_aside} other lines set aside: "
+                f"preambles, answers, markup) and {kept} kept ({dropped_total} dropped by the filters)."
             ),
             charts[-1],
             self._counts_table(),
