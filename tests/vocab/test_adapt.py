@@ -32,6 +32,7 @@ def test_adaptation_trains_the_new_rows_and_saves_a_complete_model(tiny_bert, tm
 
     assert summary.steps == 4 and len(summary.epoch_losses) == 2 and summary.new_token_targets > 0
     assert "adaptation epoch 2/2" in caplog.text
+    assert all(loss > 0 for loss in summary.head_losses)  # the fresh head had its own pass first
     after = SentenceTransformer(str(folder), device="cpu")  # reloads as a complete model
     rows_after = after[0].auto_model.get_input_embeddings().weight[ids].detach()
     occurring = [report.added[i].term in "".join(TEXTS) for i in range(len(ids))]

@@ -11,7 +11,8 @@ TSDAE adds a second copy of the encoder as a decoder with new cross-attention la
 deletes words found by nltk's tokenizer, which leaves Chinese text unsplit. MLM needs only a small
 prediction head on the encoder the model already has, and transformers' DataCollatorForLanguageModeling
 masks any tokenizer's text. The head is built fresh (sentence-transformers checkpoints do not ship
-one), so the learning rate stays low.
+one): it first learns alone for one pass over the texts, with the encoder frozen, so that the
+encoder's first updates are not driven by a random head.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from wmemb.errors import WMEmbError
 from wmemb.io import atomic_dir
 from wmemb.models import load_sentence_model
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 MLM_PROBABILITY = 0.15  # share of ordinary tokens masked (BERT's)
 NEW_TOKEN_MASK_PROBABILITY = 0.5  # share of the new terms' tokens masked
 LEARNING_RATE = 2e-5
+HEAD_LEARNING_RATE = 1e-3  # the fresh head alone, while the encoder is frozen
 BATCH_SIZE = 16
 
 
@@ -38,6 +41,7 @@ class AdaptSummary:
     epochs: int
     steps: int
     new_token_targets: int  # masked occurrences of new tokens the model learnt to predict
+    head_losses: tuple[float, float]  # MLM loss at the first and last step of the head's pass alone
     epoch_losses: list[float]  # mean MLM loss per epoch
     seconds: float
 
@@ -49,6 +53,8 @@ def adapt_new_tokens(
     import torch
     from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling
 
+    if not texts:
+        raise WMEmbError("expand adaptation: no passages to train on; check the training nodes")
     started = time.perf_counter()
     torch.manual_seed(seed)
     model = load_sentence_model(model_dir).model
@@ -63,23 +69,35 @@ def adapt_new_tokens(
     examples = [{key: encoded[key][index] for key in encoded} for index in range(len(texts))]
     new_ids = torch.tensor(sorted(new_token_ids), device=encoder.device)
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(mlm.parameters(), lr=LEARNING_RATE)
-    summary = AdaptSummary(len(texts), epochs, 0, 0, [], 0.0)
-    mlm.train()
-    for epoch in range(epochs):
+    summary = AdaptSummary(len(texts), epochs, 0, 0, (0.0, 0.0), [], 0.0)
+
+    def one_pass(optimizer) -> tuple[list[float], int]:
+        """One pass over the texts in a new order: the loss per step, and the new tokens that were targets."""
+        losses, new_token_targets = [], 0
         order = torch.randperm(len(examples), generator=generator).tolist()
-        losses = []
         for start in range(0, len(order), BATCH_SIZE):
             batch = collator([examples[index] for index in order[start : start + BATCH_SIZE]])
             batch = {key: value.to(encoder.device) for key, value in batch.items()}
-            summary.new_token_targets += _mask_more(batch, new_ids, tokenizer.mask_token_id, generator)
+            new_token_targets += _mask_more(batch, new_ids, tokenizer.mask_token_id, generator)
             loss = mlm(**batch).loss
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
             losses.append(float(loss.detach()))
-            summary.steps += 1
-        summary.epoch_losses.append(round(sum(losses) / max(len(losses), 1), 4))
+        return losses, new_token_targets
+
+    mlm.train()
+    encoder.requires_grad_(False)  # the tied output embeddings too: only the head's own layers learn here
+    losses, _ = one_pass(torch.optim.AdamW([p for p in mlm.parameters() if p.requires_grad], lr=HEAD_LEARNING_RATE))
+    summary.head_losses = (round(losses[0], 4), round(losses[-1], 4))
+    encoder.requires_grad_(True)
+    log.info("expand: adaptation head trained alone, MLM loss %.4f -> %.4f", *summary.head_losses)
+    optimizer = torch.optim.AdamW(mlm.parameters(), lr=LEARNING_RATE)
+    for epoch in range(epochs):
+        losses, new_token_targets = one_pass(optimizer)
+        summary.steps += len(losses)
+        summary.new_token_targets += new_token_targets
+        summary.epoch_losses.append(round(sum(losses) / len(losses), 4))
         log.info("expand: adaptation epoch %d/%d, MLM loss %.4f", epoch + 1, epochs, summary.epoch_losses[-1])
     with atomic_dir(model_dir, overwrite=True) as folder:
         model.save(str(folder))
