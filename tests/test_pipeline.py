@@ -106,6 +106,8 @@ def final_choice(workdir: Path) -> dict:
     report = (workdir / "report" / "report.md").read_text(encoding="utf-8")
     assert f"The run's final model is the {final['model']} model" in report
     assert "were written by" in report  # the validation questions are said to be synthetic
+    summary = json.loads((workdir / "report" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["final_model"] == final["model"]
     return final
 
 

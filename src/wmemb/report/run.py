@@ -90,7 +90,10 @@ def write_run_report(files: RunFiles, settings: RunSettings, result: EvaluationR
     for chart in charts:
         with atomic_write(out / chart.file) as handle:
             handle.write(chart.svg)
-    write_json(paths["summary"], {"data": funnel.summary(), "settings": settings.values})
+    write_json(
+        paths["summary"],
+        {"final_model": choose_final(result).label, "data": funnel.summary(), "settings": settings.values},
+    )
     with atomic_write(paths["markdown"]) as handle:
         handle.write(render_markdown(title, sections))
     with atomic_write(paths["html"]) as handle:
