@@ -59,7 +59,7 @@ MAX_HEADING_CHARS = 80
 MAX_HEADING_WORDS = 12
 MAX_UNNUMBERED_CHARS = 60
 MAX_UNNUMBERED_WORDS = 8
-MIN_BODY_CHARS = 60
+MIN_BODY_WIDTH = 60  # columns (a CJK character takes two)
 
 
 def find_headings(text: str, source: str) -> list[Heading]:
@@ -172,7 +172,7 @@ def _plain_headings(text: str) -> list[Heading]:
     lines = _lines(text)
     candidates: list[tuple[int, int, str]] = []  # (line index, level or 0 for unnumbered, title)
     for i, line in enumerate(lines):
-        if line.blank or not _starts_section(lines, i):
+        if line.blank:
             continue
         numbered = _numbered(line.text.strip())
         if numbered:
@@ -182,6 +182,8 @@ def _plain_headings(text: str) -> list[Heading]:
     by_line = {i: level for i, level, _ in candidates}
     headings = []
     for i, level, title in candidates:
+        if not _starts_section(lines, i):
+            continue
         following = _next_content(lines, i)
         if following is not None and _continues(lines[i], lines[following], lines[i + 1].blank):
             continue
@@ -282,7 +284,7 @@ def _standalone_title(lines: list[_Line], i: int) -> bool:
             break
         paragraph.append(lines[j].text.strip())
     text = " ".join(paragraph)
-    return len(text) >= MIN_BODY_CHARS and text.endswith(tuple('.!?。！？"”」）)'))
+    return _display_width(text) >= MIN_BODY_WIDTH and text.endswith(tuple('.!?。！？"”」）)'))
 
 
 def _levels_for_unnumbered(headings: list[Heading]) -> list[Heading]:
