@@ -86,7 +86,12 @@ def test_html_headings_come_from_the_tags_with_offsets_into_the_text(tmp_path):
         encoding="utf-8",
     )
     doc = read_corpus([page]).documents[0]
-    assert [(h.level, h.title) for h in doc.headings] == [(1, "细菌 学"), (2, "Cell walls"), (3, "Gram stain"), (2, "芽孢")]
+    assert [(h.level, h.title) for h in doc.headings] == [
+        (1, "细菌 学"),
+        (2, "Cell walls"),
+        (3, "Gram stain"),
+        (2, "芽孢"),
+    ]
     assert [doc.text[h.start : h.end] for h in doc.headings] == [h.title for h in doc.headings]
     assert "\x00" not in doc.text and ZH_BODY in doc.text
     assert [" > ".join(p) for p in section_paths(list(doc.headings))][2] == "细菌 学 > Cell walls > Gram stain"
@@ -134,7 +139,9 @@ def test_numbered_section_lines_in_plain_text_english_and_chinese():
 
 
 def test_unnumbered_title_needs_to_stand_alone_before_body_text():
-    text = f"Introduction\n\n{EN_BODY}\n\n细胞结构\n\n{ZH_BODY}\n\nNote\n\n{EN_BODY}\n\nSee also\n\nfoo login: penguin\n"
+    text = (
+        f"Introduction\n\n{EN_BODY}\n\n细胞结构\n\n{ZH_BODY}\n\nNote\n\n{EN_BODY}\n\nSee also\n\nfoo login: penguin\n"
+    )
     assert titles(text, "a.txt") == [(1, "Introduction"), (1, "细胞结构")]
 
 
