@@ -256,16 +256,22 @@ class Splitter:
 
     def _pack(self, units: list[_Unit]) -> list[list[_Unit]]:
         """Greedy packing of consecutive units into passages, with optional token overlap; a section that
-        does not fit whole into the passage so far starts a new one (no overlap across a heading)."""
+        does not fit whole into the passage so far starts a new one (no overlap across a heading), and is
+        cut into as few passages as the budget allows, of even size (no short tail)."""
         blocks = _block_tokens(units)
         passages = []
         current: list[_Unit] = []
         used = 0
+        left = 0  # tokens of the current section not packed yet
+        target = self.budget  # passage size that cuts the rest of a long section evenly
         for i, unit in enumerate(units):
-            if current and i in blocks and used + blocks[i] > self.budget:
-                passages.append(current)
-                current, used = [], 0
-            elif current and used + unit.tokens > self.budget:
+            if i in blocks:
+                left = blocks[i]
+                if current and used + left > self.budget:
+                    passages.append(current)
+                    current, used = [], 0
+                target = _even_share(left, self.budget) if not current else self.budget
+            elif current and (used + unit.tokens > self.budget or (used >= target and used + left > self.budget)):
                 passages.append(current)
                 carry: list[_Unit] = []
                 carried = 0
@@ -278,8 +284,10 @@ class Splitter:
                     carry.insert(0, prev)
                     carried += prev.tokens
                 current, used = carry, carried
+                target = _even_share(carried + left, self.budget)
             current.append(unit)
             used += unit.tokens
+            left -= unit.tokens
         if current:
             passages.append(current)
         return passages
@@ -299,10 +307,15 @@ def _sections(doc: Document) -> list[tuple[int, int, int, bool]]:
     return spans
 
 
+def _even_share(tokens: int, budget: int) -> int:
+    """Passage size that cuts `tokens` into as few passages of at most `budget` as possible, evenly."""
+    return -(-tokens // -(-tokens // budget))
+
+
 def _block_tokens(units: list[_Unit]) -> dict[int, int]:
-    """For each heading that follows body text: tokens from it to the next such heading (its headings
-    and the body of its section)."""
-    starts = [i for i, unit in enumerate(units) if unit.heading and (i == 0 or not units[i - 1].heading)]
+    """Where each section starts (the text's first unit, and each heading that follows body text), and
+    its tokens up to the next section (its headings and its body)."""
+    starts = [i for i, unit in enumerate(units) if i == 0 or (unit.heading and not units[i - 1].heading)]
     ends = [*starts[1:], len(units)]
     return {start: sum(unit.tokens for unit in units[start:end]) for start, end in zip(starts, ends)}
 
