@@ -238,7 +238,10 @@ def test_short_sections_are_packed_together_and_long_ones_start_a_passage(tmp_pa
         f"## Long section\n\n{EN_PARAGRAPH}\n\n{ZH_PARAGRAPH}"
     ]
     book.write_text("# 细菌学\n\n" + "\n\n".join(sections), encoding="utf-8")
-    split_corpus([book], tmp_path / "out", model=str(tiny_bert), options=SplitOptions(chunk_tokens=64, min_chars=0))
+    summary = split_corpus(
+        [book], tmp_path / "out", model=str(tiny_bert), options=SplitOptions(chunk_tokens=64, min_chars=0)
+    )
+    assert summary.headings == 5
     nodes = sorted(
         read_nodes(tmp_path / "out" / "book_train_nodes.jsonl") + read_nodes(tmp_path / "out" / "book_val_nodes.jsonl"),
         key=lambda node: node.position,

@@ -63,6 +63,7 @@ class SplitSummary:
     files: int = 0
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     sentences: int = 0
+    headings: int = 0  # passages start at these
     long_sentences_cut: int = 0
     passages: int = 0
     duplicates_removed: int = 0
@@ -389,6 +390,7 @@ def split_corpus(
     nodes: list[Node] = []
     for doc in tqdm(report.documents, desc="split", unit="file", disable=len(report.documents) < 2):
         result = splitter.split_document(doc, seen)
+        summary.headings += len(doc.headings)
         nodes += result.kept
         summary.duplicates_removed += len(result.duplicates)
         summary.duplicate_chars += sum(len("".join(n.text.split())) for n in result.duplicates)
