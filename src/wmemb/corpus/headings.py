@@ -152,7 +152,7 @@ def _rst_headings(text: str) -> list[Heading]:
             and (over is not None or not title.text[0].isspace())
             and not _RST_ADORNMENT.fullmatch(title.text)
         )
-        if fits:
+        if fits and under is not None:
             style = (under.text.strip()[0], over is not None)
             if style not in styles:
                 styles.append(style)
@@ -187,7 +187,9 @@ def _plain_headings(text: str) -> list[Heading]:
         following = _next_content(lines, i)
         if following is not None and _continues(lines[i], lines[following], lines[i + 1].blank):
             continue
-        after, before = by_line.get(following), by_line.get(_previous_content(lines, i))
+        previous = _previous_content(lines, i)
+        after = by_line.get(following) if following is not None else None
+        before = by_line.get(previous) if previous is not None else None
         if _nested_in_list(level, after, before):
             continue  # a list or a table of contents: no body text between it and its neighbours
         headings.append(_span(lines, i, i, level, title))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -348,7 +349,7 @@ def output_paths(out: Path, stem: str) -> tuple[Path, Path, Path]:
 
 
 def split_corpus(
-    inputs: list[str | Path],
+    inputs: Sequence[str | Path],
     out_dir: str | Path,
     model: str | Path | None = None,
     options: SplitOptions = SplitOptions(),
@@ -358,6 +359,7 @@ def split_corpus(
     from tqdm.auto import tqdm
 
     options.check()
+    inputs = list(inputs)
     stem = output_stem(inputs, name)
     out = check_output_dir(out_dir)
     train_path, val_path, summary_path = output_paths(out, stem)
