@@ -2,8 +2,8 @@
 
 Sentences are packed greedily into passages of at most `chunk_tokens` tokens (special tokens
 included) measured with the model's own tokenizer. A sentence longer than that is cut at clause
-punctuation and, failing that, into token windows - never dropped (the original design dropped
-them). Exact duplicates and fragments under `min_chars` are removed and counted.
+punctuation and, failing that, into token windows - never dropped (dropping them would silently lose
+text). Exact duplicates and fragments under `min_chars` are removed and counted.
 
 Passages start at headings, so that each one stands alone: a heading is a unit of its own, and the
 passage so far is closed before it unless the whole next section (its headings and body up to the

