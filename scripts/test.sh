@@ -12,5 +12,9 @@ if ! { command -v chromium && fc-list :lang=zh | grep -q .; } >/dev/null 2>&1 \
         >/dev/null || echo "scripts/test.sh: could not install chromium; the browser test will be skipped" >&2
 fi
 . .venv/bin/activate
+# Static checks first (configured in pyproject.toml): lint, format, types.
+ruff check .
+ruff format --check .
+mypy
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 python -m pytest -q "$@"

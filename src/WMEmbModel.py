@@ -1,4 +1,4 @@
-"""Compatibility shim for scripts written for the original design: `from WMEmbModel import WMEmbModel`."""
+"""Compatibility shim for existing scripts: `from WMEmbModel import WMEmbModel`."""
 
 from wmemb.facade import WMEmbModel
 

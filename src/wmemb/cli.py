@@ -513,7 +513,11 @@ def expand(
     if (words is None) == (words_file is None):
         raise WMEmbError("pass the terms with either --words w1 w2 ... or --words-file FILE")
     reject_overwriting_inputs([output], [("--words-file", words_file)])
-    terms = [*words, *ctx.args] if words is not None else read_word_file(words_file)
+    if words is not None:
+        terms = [*words, *ctx.args]
+    else:
+        assert words_file is not None  # exactly one of the two, checked above
+        terms = read_word_file(words_file)
     report = expand_model(model, output, terms, init=init, overwrite=overwrite, report_texts=report_texts)
     for term in report.terms:
         if not term.added:

@@ -1,4 +1,4 @@
-"""`WMEmbModel`: the original design's API, wiring the stages together and nothing more.
+"""`WMEmbModel`: the script API (`from WMEmbModel import WMEmbModel`), wiring the stages together and nothing more.
 
 embModel = WMEmbModel("weights/bge-small-zh-v1.5")
 embModel.split("data/book.txt", "data")

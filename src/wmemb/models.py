@@ -174,7 +174,8 @@ def query_prompt(name_or_path: str | os.PathLike | None) -> str | None:
 
     A saved sentence-transformers model's own `prompts["query"]` wins (wmemb writes it there when
     fine-tuning); otherwise BGE v1/v1.5 models are recognised by name (bge-*-zh / bge-*-en). Forcing
-    an instruction on a model never trained with it hurts retrieval (see field notes), so unknown
+    an instruction on a model never trained with it hurts retrieval (NDCG@10 -0.06 for MiniLM
+    with BGE's English instruction, measured on human-written questions), so unknown
     models get none.
     """
     folder = resolve_model(name_or_path)

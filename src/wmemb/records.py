@@ -93,6 +93,12 @@ class Node:
     start: int  # character offsets of the passage in the source's extracted text
     end: int
     tokens: int  # length in tokens of the splitting model (special tokens excluded)
+    title: str = ""  # section path of the passage, "Chapter 1 > 1.1. Console basics" ("" where unknown)
+
+    def titled_text(self) -> str:
+        """The passage with its section path as a first line, as BEIR corpora give titles; the text
+        alone where there is no title."""
+        return f"{self.title}\n{self.text}" if self.title else self.text
 
 
 def write_nodes(path: str | Path, nodes: Iterable[Node]) -> int:
@@ -126,6 +132,7 @@ def read_nodes(path: str | os.PathLike) -> list[Node]:
                     start=int(obj.get("start", 0)),
                     end=int(obj.get("end", 0)),
                     tokens=int(obj.get("tokens", 0)),
+                    title=str(obj.get("title") or ""),
                 )
             )
         except (TypeError, ValueError) as exc:

@@ -319,7 +319,7 @@ def _declared() -> dict[str, Setting]:
             default=info.get_default(call_default_factory=True),
             help=str(info.description),
             stage=str(extra["stage"]),
-            kind=extra["kind"],  # type: ignore[arg-type]
+            kind=extra["kind"],
             hashed=bool(extra["hashed"]),
             rules=tuple(rule for rule in rules if not isinstance(rule, AfterValidator)),
         )

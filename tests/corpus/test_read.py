@@ -71,6 +71,14 @@ def test_pdf_text_is_extracted_and_page_numbers_and_running_headers_removed(tmp_
     assert report.boilerplate_lines == 8  # 4 headers + 4 page numbers, counted
 
 
+def test_pdf_numbered_section_lines_are_headings_even_without_blank_lines(tmp_path):
+    pdf = tmp_path / "guide.pdf"
+    body = "Spores survive heat and drying for years."
+    write_pdf(pdf, [["1. Introduction", body, "1.1 Scope", body, "Steps:", "1. Stop the service", "2. Edit the file"]])
+    doc = read_corpus([pdf]).documents[0]
+    assert [(h.level, h.title) for h in doc.headings] == [(1, "1. Introduction"), (2, "1.1 Scope")]
+
+
 def test_folder_reads_supported_files_recursively_and_reports_skipped_ones(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "a.txt").write_text(EN, encoding="utf-8")

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from wmemb.corpus import SplitOptions, Splitter, split_corpus
-from wmemb.corpus.read import Document
+from wmemb.corpus.read import Document, read_corpus
 from wmemb.models import load_tokenizer
+from wmemb.records import read_nodes
 
 ZH_PARAGRAPH = (
     "革兰氏阳性菌的细胞壁较厚，主要由肽聚糖构成，能保留结晶紫染料。革兰氏阴性菌的细胞壁较薄，外面还有一层外膜。"
@@ -115,7 +116,7 @@ def test_split_corpus_writes_deterministic_disjoint_train_and_val(tmp_path, tiny
     val = [json.loads(line) for line in (tmp_path / "a" / "book_val_nodes.jsonl").open(encoding="utf-8")]
     assert not {n["id"] for n in train} & {n["id"] for n in val}
     assert len(val) == round(first.passages * 0.2) and first.train + first.val == first.passages == second.passages
-    assert set(train[0]) == {"id", "text", "source", "position", "start", "end", "tokens"}
+    assert set(train[0]) == {"id", "text", "source", "position", "start", "end", "tokens", "title"}
     other_seed = split_corpus(
         [book], tmp_path / "c", model=str(tiny_bert), options=SplitOptions(chunk_tokens=64, seed=7)
     )
@@ -192,3 +193,68 @@ def test_cli_unwritable_output_folder(tmp_path, tiny_bert):
     blocker.write_text("not a folder", encoding="utf-8")
     done = run_cli("split", str(good), "--model", str(tiny_bert), "-o", str(blocker / "out"))
     assert done.returncode == 2 and "cannot create the output files" in done.stderr
+
+
+SAMPLES = Path(__file__).parents[2] / "data" / "sample"
+
+
+@pytest.mark.parametrize("name", ["debian-reference-en-ch1-2.txt", "debian-reference-zh-cn-ch1.txt"])
+def test_passages_start_at_headings_and_never_end_with_one(minilm, name):
+    doc = read_corpus([SAMPLES / name]).documents[0]
+    heading_ends = {heading.end for heading in doc.headings}
+    splitter = Splitter(load_tokenizer(minilm), SplitOptions(chunk_tokens=256))
+    without_headings = splitter.split_document(Document(doc.source, doc.text), set())
+    result = splitter.split_document(doc, set())
+    ended_before = sum(node.end in heading_ends for node in without_headings.kept)
+    ended_after = sum(node.end in heading_ends for node in result.kept)
+    before, after = len(without_headings.kept), len(result.kept)
+    print(f"{name}: passages ending with a heading {ended_before}/{before}, now {ended_after}/{after}")
+    assert len(doc.headings) > 50 and ended_before >= 5 and ended_after == 0
+    starts = {heading.start for heading in doc.headings}
+    assert sum(node.start in starts for node in result.kept) >= len(doc.headings) // 3
+    # every character is in a passage or counted as removed (fragments lie inside passage spans: compare as multisets)
+    passages = result.kept + result.duplicates + result.short
+    assert sorted(non_space("".join(node.text for node in passages))) == sorted(non_space(doc.text))
+    assert max(node.tokens for node in result.kept) <= 254
+
+
+def test_titles_are_the_section_paths_of_nested_sections(minilm):
+    en = read_corpus([SAMPLES / "debian-reference-en-ch1-2.txt"]).documents[0]
+    zh = read_corpus([SAMPLES / "debian-reference-zh-cn-ch1.txt"]).documents[0]
+    splitter = Splitter(load_tokenizer(minilm), SplitOptions(chunk_tokens=256))
+    titles = {node.text.splitlines()[0]: node.title for node in splitter.split_document(en, set()).kept}
+    titles.update({node.text.splitlines()[0]: node.title for node in splitter.split_document(zh, set()).kept})
+    # the sample puts no-break spaces after section numbers: titles and passages fold them to spaces
+    assert titles["1.1.3. The root account"] == (
+        "Chapter 1. GNU/Linux tutorials > 1.1. Console basics > 1.1.3. The root account"
+    )
+    assert titles["2.1. Debian package management prerequisites"].startswith("Chapter 2.")
+    assert titles["1.1.5. GUI 系统管理工具"] == ("第 1 章 GNU/Linux 教程 > 1.1. 控制台基础 > 1.1.5. GUI 系统管理工具")
+
+
+def test_short_sections_are_packed_together_and_long_ones_start_a_passage(tmp_path, tiny_bert):
+    book = tmp_path / "book.md"
+    sections = [f"## 短节 {i}\n\n细菌{i}很小。" for i in range(3)] + [
+        f"## Long section\n\n{EN_PARAGRAPH}\n\n{ZH_PARAGRAPH}"
+    ]
+    book.write_text("# 细菌学\n\n" + "\n\n".join(sections), encoding="utf-8")
+    summary = split_corpus(
+        [book], tmp_path / "out", model=str(tiny_bert), options=SplitOptions(chunk_tokens=64, min_chars=0)
+    )
+    assert summary.headings == 5
+    nodes = sorted(
+        read_nodes(tmp_path / "out" / "book_train_nodes.jsonl") + read_nodes(tmp_path / "out" / "book_val_nodes.jsonl"),
+        key=lambda node: node.position,
+    )
+    assert nodes[0].text.startswith("# 细菌学\n## 短节 0") and "## 短节 2" in nodes[0].text
+    assert nodes[0].title == "细菌学 > 短节 0"
+    assert nodes[1].text.startswith("## Long section") and nodes[1].title == "细菌学 > Long section"
+    assert all(node.title == "细菌学 > Long section" for node in nodes[1:])
+    assert nodes[1].titled_text() == "细菌学 > Long section\n" + nodes[1].text
+
+
+def test_node_files_without_titles_still_read(tmp_path):
+    old = tmp_path / "old_nodes.jsonl"
+    old.write_text(json.dumps({"id": "a", "text": "细菌很小。", "source": "x.txt"}) + "\n", encoding="utf-8")
+    node = read_nodes(old)[0]
+    assert node.title == "" and node.titled_text() == "细菌很小。"

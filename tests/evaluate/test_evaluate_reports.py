@@ -44,9 +44,10 @@ def test_cli_compares_two_models_on_a_beir_folder_and_writes_all_reports(tmp_pat
             "--batch-size",
             "8",
         ],
+        env={"COLUMNS": "400"},  # the table and the long tmp paths on one line each
     )
     assert run.exit_code == 0, run.output
-    assert "ndcg@10" in run.output and "metrics.svg" in run.output
+    assert "ndcg@10" in run.output and f"wrote {out / 'metrics.svg'}" in run.output
 
     result = EvaluationResult.from_json(json.loads((out / "metrics.json").read_text(encoding="utf-8")))
     assert (result.dataset, result.queries, result.passages, result.ks) == ("beir/test", 8, 14, (1, 5))

@@ -56,7 +56,10 @@ def test_gradient_checkpointing_trains(tiny_bert, train_val, tmp_path):
 
     class RecordCheckpointing(TrainerCallback):
         def on_step_end(self, args, state, control, model=None, **kwargs):
-            seen.append(model[0].auto_model.is_gradient_checkpointing)
+            auto_model = model[0].auto_model  # transformers 5.2x renamed the flag
+            seen.append(
+                getattr(auto_model, "is_activation_checkpointing", None) or auto_model.is_gradient_checkpointing
+            )
 
     train, val = train_val
     options = FinetuneOptions(epochs=1, lr=1e-3, batch_size=8, gradient_checkpointing=True)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wmemb.corpus.headings import Heading, find_headings
 from wmemb.errors import WMEmbError
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 class Document:
     source: str  # path as given/found, used in node records
     text: str
+    headings: tuple[Heading, ...] = ()  # in text order; passages start at them
 
 
 @dataclass
@@ -86,14 +88,17 @@ def _read_into(report: ReadReport, path: Path) -> None:
         report.boilerplate_lines += removed_lines
         report.boilerplate_chars += removed_chars
         encoding = "pdf"
+        headings = find_headings(text, str(path))
     else:
         text, encoding = decode_bytes(path.read_bytes(), path)
         if suffix in HTML_SUFFIXES:
-            text = html_to_text(text)
+            text, headings = html_to_text(text)
+        else:
+            headings = find_headings(text, str(path))
     if not text.strip():
         raise WMEmbError(f"{path}: no text in this file (empty{' or scanned images only' if suffix == '.pdf' else ''})")
     report.encodings[str(path)] = encoding
-    report.documents.append(Document(source=str(path), text=text))
+    report.documents.append(Document(source=str(path), text=text, headings=tuple(headings)))
 
 
 def decode_bytes(data: bytes, path: Path) -> tuple[str, str]:
@@ -186,8 +191,12 @@ _BLOCK_TAGS = [
 ]
 
 
-def html_to_text(markup: str) -> str:
-    """Visible text of an HTML page, one block element per paragraph."""
+_HEADING_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6"]
+_PLACEHOLDER = re.compile("\x00(\\d+)\x00")
+
+
+def html_to_text(markup: str) -> tuple[str, list[Heading]]:
+    """Visible text of an HTML page, one block element per paragraph, and its h1-h6 headings."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(markup, "lxml")
@@ -196,8 +205,28 @@ def html_to_text(markup: str) -> str:
     for tag in soup.find_all(_BLOCK_TAGS):
         tag.insert_before("\n\n")
         tag.insert_after("\n\n")
-    text = soup.get_text()
-    return re.sub(r"\n[ \t]*(?:\n[ \t]*)+", "\n\n", text).strip()
+    # Each heading's text is swapped for a NUL-delimited placeholder (NUL never occurs in decoded text),
+    # so its offsets in the final text can be found after whitespace is folded.
+    titles: list[tuple[int, str]] = []
+    for tag in soup.find_all(_HEADING_TAGS):
+        title = " ".join(tag.get_text().split())
+        if title:
+            tag.string = f"\x00{len(titles)}\x00"
+            titles.append((int(tag.name[1]), title))
+    text = re.sub(r"\n[ \t]*(?:\n[ \t]*)+", "\n\n", soup.get_text()).strip()
+    pieces: list[str] = []
+    headings: list[Heading] = []
+    length = pos = 0
+    for match in _PLACEHOLDER.finditer(text):
+        level, title = titles[int(match.group(1))]
+        pieces.append(text[pos : match.start()])
+        length += match.start() - pos
+        headings.append(Heading(length, length + len(title), level, title))
+        pieces.append(title)
+        length += len(title)
+        pos = match.end()
+    pieces.append(text[pos:])
+    return "".join(pieces), headings
 
 
 _PAGE_NUMBER = re.compile(

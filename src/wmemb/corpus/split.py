@@ -2,8 +2,13 @@
 
 Sentences are packed greedily into passages of at most `chunk_tokens` tokens (special tokens
 included) measured with the model's own tokenizer. A sentence longer than that is cut at clause
-punctuation and, failing that, into token windows - never dropped (the original design dropped
-them). Exact duplicates and fragments under `min_chars` are removed and counted.
+punctuation and, failing that, into token windows - never dropped (dropping them would silently lose
+text). Exact duplicates and fragments under `min_chars` are removed and counted.
+
+Passages start at headings, so that each one stands alone: a heading is a unit of its own, and the
+passage so far is closed before it unless the whole next section (its headings and body up to the
+next heading) still fits; so short sections are packed together, and a heading never ends a passage
+(except one that ends its document). Each passage's `title` is the section path of its first body text.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from wmemb.corpus.headings import section_paths
 from wmemb.corpus.read import Document, read_corpus
 from wmemb.corpus.sentences import clean, secondary_cuts, sentences
 from wmemb.errors import WMEmbError
@@ -57,6 +64,7 @@ class SplitSummary:
     files: int = 0
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     sentences: int = 0
+    headings: int = 0  # passages start at these
     long_sentences_cut: int = 0
     passages: int = 0
     duplicates_removed: int = 0
@@ -109,6 +117,8 @@ class _Unit:
     start: int
     end: int
     tokens: int
+    section: int = -1  # index of the heading whose section holds this unit (-1: before any heading)
+    heading: bool = False  # the unit is that heading's line
 
 
 @dataclass
@@ -135,19 +145,23 @@ class Splitter:
         """Passages of `doc`; `seen` holds passage texts of earlier documents (for deduplication)."""
         result = DocumentSplit()
         spans, pieces, pos = [], [], 0
-        for start, end in sentences(doc.text):
-            if self._is_fragment(doc.text[start:end]):
+        for start, end, section, heading in _sections(doc):
+            if not heading and self._is_fragment(doc.text[start:end]):
                 result.short.append(self._node(doc, doc.text[start:end], -1, start, end))
                 # blank the fragment out (same length, so offsets stay valid) to keep it out of passages
                 pieces += [doc.text[pos:start], " " * (end - start)]
                 pos = end
             else:
-                spans.append((start, end))
+                spans.append((start, end, section, heading))
         text = "".join(pieces) + doc.text[pos:]
         self.sentences += len(spans)
-        units = self._units(text, spans)
-        for position, (start, end) in enumerate(self._pack(units)):
-            node = self._node(doc, clean(text[start:end]), position, start, end)
+        titles = [" > ".join(path) for path in section_paths(list(doc.headings))]
+        for position, units in enumerate(self._pack(self._units(text, spans))):
+            start, end = units[0].start, units[-1].end
+            section = next((unit.section for unit in units if not unit.heading), units[-1].section)
+            node = self._node(
+                doc, clean(text[start:end]), position, start, end, titles[section] if section >= 0 else ""
+            )
             passage = node.text
             if len("".join(passage.split())) < self.options.min_chars:
                 result.short.append(node)
@@ -166,23 +180,31 @@ class Splitter:
         return len(chars) < self.options.min_chars and not any(char.isalpha() for char in chars)
 
     @staticmethod
-    def _node(doc: Document, text: str, position: int, start: int, end: int) -> Node:
+    def _node(doc: Document, text: str, position: int, start: int, end: int, title: str = "") -> Node:
         return Node(
-            id=content_id(text), text=text, source=doc.source, position=position, start=start, end=end, tokens=0
+            id=content_id(text),
+            text=text,
+            source=doc.source,
+            position=position,
+            start=start,
+            end=end,
+            tokens=0,
+            title=title,
         )
 
-    def _units(self, text: str, spans: list[tuple[int, int]]) -> list[_Unit]:
-        """Sentences with token counts; over-long sentences cut into pieces that fit."""
-        fits = [end - start <= self.char_cap for start, end in spans]
-        counts = iter(self.counter.count([clean(text[s:e]) for (s, e), ok in zip(spans, fits) if ok]))
+    def _units(self, text: str, spans: list[tuple[int, int, int, bool]]) -> list[_Unit]:
+        """Sentences and headings with token counts; over-long ones cut into pieces that fit."""
+        fits = [end - start <= self.char_cap for start, end, _, _ in spans]
+        counts = iter(self.counter.count([clean(text[s:e]) for (s, e, _, _), ok in zip(spans, fits) if ok]))
         units: list[_Unit] = []
-        for (start, end), ok in zip(spans, fits):
+        for (start, end, section, heading), ok in zip(spans, fits):
             tokens = next(counts) if ok else self.budget + 1
             if tokens <= self.budget:
-                units.append(_Unit(start, end, tokens))
+                units.append(_Unit(start, end, tokens, section, heading))
             else:
                 self.long_sentences_cut += 1
-                units.extend(self._cut_long(text, start, end))
+                # the pieces of an over-long heading are body text: none of them names the section alone
+                units.extend(_Unit(u.start, u.end, u.tokens, section) for u in self._cut_long(text, start, end))
         return units
 
     def _cut_long(self, text: str, start: int, end: int) -> list[_Unit]:
@@ -234,14 +256,25 @@ class Splitter:
             windows[0].start = start  # leading whitespace/untokenized characters stay in the first window
         return windows
 
-    def _pack(self, units: list[_Unit]) -> list[tuple[int, int]]:
-        """Greedy packing of consecutive units into passages, with optional token overlap."""
+    def _pack(self, units: list[_Unit]) -> list[list[_Unit]]:
+        """Greedy packing of consecutive units into passages, with optional token overlap; a section that
+        does not fit whole into the passage so far starts a new one (no overlap across a heading), and is
+        cut into as few passages as the budget allows, of even size (no short tail)."""
+        blocks = _block_tokens(units)
         passages = []
         current: list[_Unit] = []
         used = 0
-        for unit in units:
-            if current and used + unit.tokens > self.budget:
-                passages.append((current[0].start, current[-1].end))
+        left = 0  # tokens of the current section not packed yet
+        target = self.budget  # passage size that cuts the rest of a long section evenly
+        for i, unit in enumerate(units):
+            if i in blocks:
+                left = blocks[i]
+                if current and used + left > self.budget:
+                    passages.append(current)
+                    current, used = [], 0
+                target = _even_share(left, self.budget) if not current else self.budget
+            elif current and (used + unit.tokens > self.budget or (used >= target and used + left > self.budget)):
+                passages.append(current)
                 carry: list[_Unit] = []
                 carried = 0
                 for prev in reversed(current):
@@ -253,11 +286,40 @@ class Splitter:
                     carry.insert(0, prev)
                     carried += prev.tokens
                 current, used = carry, carried
+                target = _even_share(carried + left, self.budget)
             current.append(unit)
             used += unit.tokens
+            left -= unit.tokens
         if current:
-            passages.append((current[0].start, current[-1].end))
+            passages.append(current)
         return passages
+
+
+def _sections(doc: Document) -> list[tuple[int, int, int, bool]]:
+    """(start, end, section, is heading) of the sentences and headings of `doc`, in text order.
+    Sentences never straddle a heading: the text between two headings is split on its own."""
+    spans: list[tuple[int, int, int, bool]] = []
+    pos, section = 0, -1
+    for index, heading in enumerate([*doc.headings, None]):
+        stop = len(doc.text) if heading is None else heading.start
+        spans += [(pos + s, pos + e, section, False) for s, e in sentences(doc.text[pos:stop])]
+        if heading is not None:
+            spans.append((heading.start, heading.end, index, True))
+            pos, section = heading.end, index
+    return spans
+
+
+def _even_share(tokens: int, budget: int) -> int:
+    """Passage size that cuts `tokens` into as few passages of at most `budget` as possible, evenly."""
+    return -(-tokens // -(-tokens // budget))
+
+
+def _block_tokens(units: list[_Unit]) -> dict[int, int]:
+    """Where each section starts (the text's first unit, and each heading that follows body text), and
+    its tokens up to the next section (its headings and its body)."""
+    starts = [i for i, unit in enumerate(units) if i == 0 or (unit.heading and not units[i - 1].heading)]
+    ends = [*starts[1:], len(units)]
+    return {start: sum(unit.tokens for unit in units[start:end]) for start, end in zip(starts, ends)}
 
 
 def assign_validation(nodes: list[Node], val_ratio: float, seed: int) -> set[str]:
@@ -287,7 +349,7 @@ def output_paths(out: Path, stem: str) -> tuple[Path, Path, Path]:
 
 
 def split_corpus(
-    inputs: list[str | Path],
+    inputs: Sequence[str | Path],
     out_dir: str | Path,
     model: str | Path | None = None,
     options: SplitOptions = SplitOptions(),
@@ -297,6 +359,7 @@ def split_corpus(
     from tqdm.auto import tqdm
 
     options.check()
+    inputs = list(inputs)
     stem = output_stem(inputs, name)
     out = check_output_dir(out_dir)
     train_path, val_path, summary_path = output_paths(out, stem)
@@ -329,6 +392,7 @@ def split_corpus(
     nodes: list[Node] = []
     for doc in tqdm(report.documents, desc="split", unit="file", disable=len(report.documents) < 2):
         result = splitter.split_document(doc, seen)
+        summary.headings += len(doc.headings)
         nodes += result.kept
         summary.duplicates_removed += len(result.duplicates)
         summary.duplicate_chars += sum(len("".join(n.text.split())) for n in result.duplicates)

@@ -157,7 +157,7 @@ class _IndexedData:
 def evaluate_models(
     models: Sequence[str | os.PathLike],
     data: EvalData | str | os.PathLike,
-    ks: Sequence[int] = (1, 3, 5, 10),
+    ks: Sequence[int | str] = (1, 3, 5, 10),
     out_dir: str | os.PathLike | None = None,
     batch_size: int = 32,
     split: str = "test",
@@ -279,7 +279,7 @@ def _evaluate_model(
 
 def _per_query(data: _IndexedData, ranking: np.ndarray, hits: np.ndarray) -> list[QueryResult]:
     ndcg = ndcg_per_query(hits, data.relevant_counts)
-    found = hits.any(axis=1)
+    found = np.asarray(hits.any(axis=1))
     first = hits.argmax(axis=1) + 1
     return [
         QueryResult(

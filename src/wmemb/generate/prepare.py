@@ -219,6 +219,7 @@ def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, li
     """Queries from the cached replies, filtered, and one record per dropped candidate
     ({node_id, language, query, reason}); the corpus is every passage (the others are the
     distractors retrieval is scored against)."""
+    assert split.cache is not None, "the cache is open while datasets are built"
     query_filter = QueryFilter()
     queries: dict[str, str] = {}
     job_of: dict[str, _Job] = {}

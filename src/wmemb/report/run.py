@@ -25,7 +25,18 @@ from wmemb.io import atomic_write, read_json, read_jsonl, write_json
 from wmemb.records import QADataset
 from wmemb.report.bootstrap import Difference, paired_bootstrap
 from wmemb.report.charts import Interval, Line, hbar_chart, interval_chart, line_chart
-from wmemb.report.document import CHECK_MARK, Chart, Code, Heading, Section, Table, Text, render_html, render_markdown
+from wmemb.report.document import (
+    CHECK_MARK,
+    Block,
+    Chart,
+    Code,
+    Heading,
+    Section,
+    Table,
+    Text,
+    render_html,
+    render_markdown,
+)
 from wmemb.train.finetune import BEST_METRIC, METRICS_FILE
 from wmemb.vocab.coverage import term_coverage, uncovered_summary
 
@@ -195,7 +206,7 @@ def final_model_sentences(result: EvaluationResult, link: Path | None = None) ->
 
 def verdict_section(result: EvaluationResult, state: dict, charts: list[Chart], link: Path | None) -> Section:
     base, final = result.models[0], result.models[-1]
-    blocks: list[Any] = [
+    blocks: list[Block] = [
         Text(headline(base, final, compare(base, final))),
         Text("**" + " ".join(final_model_sentences(result, link)) + "**"),
     ]
@@ -252,7 +263,9 @@ def verdict_section(result: EvaluationResult, state: dict, charts: list[Chart], 
 
 def training_section(files: RunFiles, charts: list[Chart]) -> Section:
     stages = [("fine-tune", files.finetuned)] + ([("expand → fine-tune", files.expanded)] if files.expanded else [])
-    lines, rows, blocks = [], [], []
+    lines: list[Line] = []
+    rows: list[list[object]] = []
+    blocks: list[Block] = []
     for stage, folder in stages:
         record_file = folder / METRICS_FILE
         if not record_file.is_file():
@@ -404,7 +417,7 @@ class Funnel:
             for language, count in sorted(part.kept_by_language().items()):
                 steps.append((f"{part.split} · {language_name(language)}: kept", count))
         charts.append(Chart(CHART_FILES["funnel"], hbar_chart("From passages to questions", steps), "data funnel"))
-        blocks: list[Any] = [
+        blocks: list[Block] = [
             Text(
                 f"{asked} passages were sent to the LLM, {asked - failed} replies came back, "
                 f"{kept + dropped_total} questions were read from them ({set_aside} other lines set aside: "
@@ -476,7 +489,7 @@ class Funnel:
                     dropped_rows.append(
                         [part.split, reason, record.get("query", ""), _snippet(passage) or "(passage not found)"]
                     )
-        blocks: list[Any] = [
+        blocks: list[Block] = [
             Heading("A sample of kept questions"),
             Table(["split", "language", "question", "passage"], kept_rows),
         ]
@@ -505,7 +518,7 @@ def per_query_section(result: EvaluationResult, val: QADataset) -> Section:
     changes = [(after.ndcg - before.ndcg, before, after) for before, after in zip(base.per_query, final.per_query)]
     gained = sorted((c for c in changes if c[0] > 0), key=lambda c: -c[0])[:SHOWN_QUERIES]
     lost = sorted((c for c in changes if c[0] < 0), key=lambda c: c[0])[:SHOWN_QUERIES]
-    blocks: list[Any] = [
+    blocks: list[Block] = [
         Text(
             f"Between the {base.label} and the {final.label} model, {sum(c[0] > 0 for c in changes)} of "
             f"{len(changes)} validation questions improved (NDCG@10), {sum(c[0] < 0 for c in changes)} got worse "
@@ -573,7 +586,7 @@ def vocabulary_section(expand: dict | None, train: QADataset, charts: list[Chart
         item.term: item
         for item in term_coverage(new_tokenizer, {term["term"]: term["token_id"] for term in added}, train)
     }
-    blocks: list[Any] = []
+    blocks: list[Block] = []
     if passages:
         mean_before, mean_after = sum(before) / len(passages), sum(after) / len(passages)
         blocks.append(
@@ -706,7 +719,7 @@ def usage_section(result: EvaluationResult, val: QADataset, settings: RunSetting
             f"vector = embeddings.embed_query({query!r})",
         ]
     )
-    blocks = [
+    blocks: list[Block] = [
         Text(f"The model to use is the {final.label} model in `{path}`."),
         Heading("sentence-transformers"),
         Code(sentence_transformers, "python"),

@@ -183,7 +183,7 @@ def load_sentences(inputs: Sequence[str | os.PathLike]) -> list[str]:
 
 
 def suggest_terms(
-    inputs: list[str | os.PathLike], model: str | os.PathLike | None = None, options: SuggestOptions | None = None
+    inputs: Sequence[str | os.PathLike], model: str | os.PathLike | None = None, options: SuggestOptions | None = None
 ) -> SuggestResult:
     options = options or SuggestOptions()
     if options.top < 1 or options.min_freq < 1:
