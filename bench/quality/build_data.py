@@ -292,7 +292,13 @@ DOMAINS = {
         "Same terms as Perl itself (Artistic License 1.0 or GPL-1.0-or-later); perlfaq code examples public domain",
         1000,
     ),
-    "cvs": (build_cvs, ["cvs"], "GPL-1.0-or-later (CVS FAQ and the CVS manual, (C) Free Software Foundation)", 1000),
+    "cvs": (
+        build_cvs,
+        ["cvs"],
+        "FAQ: GPL-1.0-or-later (shipped in CVS, (C) Free Software Foundation); manual: the FSF's manual permission"
+        " notice (verbatim and modified copies may be distributed)",
+        1000,
+    ),
     "gnome-zh": (build_gnome_zh, ["gnome-user-docs"], "CC-BY-SA-3.0 (GNOME Documentation Project)", 400),
 }
 
