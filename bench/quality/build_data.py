@@ -330,7 +330,12 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+CONTROL = re.compile(r"\x00\x08\[[^\x00]*\x00\x08\]|[\x00-\x08\x0b-\x1f\x7f]")  # info's index markers too
+
+
 def write_domain(domain: Domain, out: Path, versions: dict[str, str]) -> dict:
+    for section in domain.sections:
+        section.text = CONTROL.sub("", section.text)
     corpus_text = "\n\n".join(
         (f"{s.heading}\n\n{s.text}" if s.heading else s.text) for s in domain.sections if s.text.strip()
     )
