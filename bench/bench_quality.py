@@ -127,12 +127,15 @@ def _pick(metrics: dict[str, float]) -> dict[str, float]:
 
 def print_result(result: dict) -> None:
     print(f"\n{result['domain']}: {result['data']['questions']} human questions, {result['data']['passages']} passages")
-    print(f"{'model':10s} " + " ".join(f"{name:>8s}" for name in METRICS) + "   | synthetic val NDCG@10")
+    print(f"{'model':10s} " + " ".join(f"{name:>8s}" for name in METRICS) + "  gain NDCG@10 | synthetic val NDCG@10")
     base = result["human"]["base"]["NDCG@10"]
     for label, metrics in result["human"].items():
-        gain = "" if label == "base" else f" ({metrics['NDCG@10'] - base:+.4f})"
         synthetic = result["synthetic"].get(label, {}).get("NDCG@10", float("nan"))
-        print(f"{label:10s} " + " ".join(f"{metrics[name]:8.4f}" for name in METRICS) + f"   | {synthetic:.4f}{gain}")
+        print(
+            f"{label:10s} "
+            + " ".join(f"{metrics[name]:8.4f}" for name in METRICS)
+            + f"  {metrics['NDCG@10'] - base:+12.4f} | {synthetic:.4f}"
+        )
     print("seconds: " + ", ".join(f"{stage} {value:.0f}" for stage, value in result["seconds"].items()))
 
 
@@ -140,9 +143,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domains", default="perl,cvs", help=f"comma-separated: {', '.join(build_data.DOMAINS)}")
     parser.add_argument(
-        "--max-train-passages", type=int, default=100, help="passages SmolLM2 writes training questions for"
+        "--max-train-passages", type=int, default=40, help="passages SmolLM2 writes training questions for"
     )
-    parser.add_argument("--max-val-passages", type=int, default=25, help="passages it writes validation questions for")
+    parser.add_argument("--max-val-passages", type=int, default=10, help="passages it writes validation questions for")
     parser.add_argument(
         "--run-flags", default="", help='more `wmemb run` settings, e.g. "--loss cached --batch-size 128"'
     )
