@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "bench" / "quality"))
 
 import build_data  # noqa: E402  (bench/quality is not a package; the path is set just above)
 
+from wmemb.errors import WMEmbError  # noqa: E402
 from wmemb.evaluate.evaluate import evaluate_models  # noqa: E402
 from wmemb.pipeline import Pipeline, PipelineConfig  # noqa: E402
 
@@ -175,7 +176,10 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
         if args.reuse and not workdir.exists():
             reuse_run(args.runs / args.reuse / domain, workdir)
-        results.append(run_domain(domain, args.cache, workdir, settings))
+        try:
+            results.append(run_domain(domain, args.cache, workdir, settings))
+        except WMEmbError as exc:  # bad settings: say what to change, as `wmemb run` does
+            raise SystemExit(f"error: {domain}: {exc}") from None
         print_result(results[-1])
     total = time.perf_counter() - started
     for result in results:
