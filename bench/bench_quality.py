@@ -13,8 +13,8 @@ Then it scores the base, fine-tuned and expanded models on the domain's human-wr
 the run's own synthetic validation questions, and the seconds each stage took. Results go to
 `<workdir>/results.json`.
 
-`--reuse LABEL` copies that run's working folders first, so split and prepare (the questions) are
-reused and only what the new flags change reruns. `--fresh` deletes the working folders first
+`--reuse LABEL` copies that run's working folders (where this label has none yet; with `--fresh`,
+always), so split and prepare (the questions) are reused and only what the new flags change reruns. `--fresh` deletes the working folders first
 (otherwise stages already done are skipped and cost ~0 s). The domains: perl (tune on it), cvs
 (confirm on it), gnome-zh (Chinese mechanics: MiniLM has no CJK vocabulary, so its figures say
 nothing about quality).
