@@ -11,13 +11,13 @@ MiniLM and the CPU, expanding the vocabulary as the README's main job does (`--e
 Then it scores the base, fine-tuned and expanded models on the domain's human-written questions
 (`wmemb evaluate` on the BEIR folder) and prints NDCG@10, MRR@10 and hit@1 there, the same figures on
 the run's own synthetic validation questions, and the seconds each stage took. Results go to
-`<workdir>/results.json`.
+`bench/quality/cache/runs/<label>/results.json`, one entry per domain.
 
 `--reuse LABEL` copies that run's working folders (where this label has none yet; with `--fresh`,
-always), so split and prepare (the questions) are reused and only what the new flags change reruns. `--fresh` deletes the working folders first
-(otherwise stages already done are skipped and cost ~0 s). The domains: perl (tune on it), cvs
-(confirm on it), gnome-zh (Chinese mechanics: MiniLM has no CJK vocabulary, so its figures say
-nothing about quality).
+always), so split and prepare (the questions) are reused and only what the new flags change
+reruns. `--fresh` deletes this label's working folders first (otherwise stages already done are
+skipped and cost ~0 s). The domains: perl (tune on it), cvs (confirm on it), gnome-zh (Chinese
+mechanics: MiniLM has no CJK vocabulary, so its figures say nothing about quality).
 """
 
 from __future__ import annotations
