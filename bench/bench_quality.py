@@ -1,8 +1,8 @@
 """Quality on questions people wrote: the default `wmemb run` per domain, then base vs each stage's model.
 
     python bench/bench_quality.py                              # baseline: perl and cvs, default settings
-    python bench/bench_quality.py --domains perl --label cached --reuse baseline \\
-        --run-flags "--loss cached --batch-size 128"           # a lever on the tuning domain, same questions
+    python bench/bench_quality.py --domains perl --label lr --reuse baseline \\
+        --run-flags "--epochs 4 --lr 5e-5"                     # a lever on the tuning domain, same questions
 
 Per domain (data from bench/quality/build_data.py, built on first use): runs `wmemb run` on the
 domain's documentation with the embedded SmolLM2 writing the training questions, the packaged
