@@ -1,0 +1,202 @@
+"""Quality on questions people wrote: the default `wmemb run` per domain, then base vs each stage's model.
+
+    python bench/bench_quality.py                              # baseline: perl and cvs, default settings
+    python bench/bench_quality.py --domains perl --label lr --reuse baseline \\
+        --run-flags "--epochs 4 --lr 5e-5"                     # a lever on the tuning domain, same questions
+
+Per domain (data from bench/quality/build_data.py, built on first use): runs `wmemb run` on the
+domain's documentation with the embedded SmolLM2 writing the training questions, the packaged
+MiniLM and the CPU, expanding the vocabulary as the README's main job does (`--expand true
+--suggest-top 30`); only the LLM's work is capped (`--max-train-passages`, `--max-val-passages`).
+Then it scores the base, fine-tuned and expanded models on the domain's human-written questions
+(`wmemb evaluate` on the BEIR folder) and prints NDCG@10, MRR@10 and hit@1 there, the same figures on
+the run's own synthetic validation questions, and the seconds each stage took. Results go to
+`bench/quality/cache/runs/<label>/results.json`, one entry per domain.
+
+`--reuse LABEL` copies that run's working folders (where this label has none yet; with `--fresh`,
+always), so split and prepare (the questions) are reused and only what the new flags change
+reruns. `--fresh` deletes this label's working folders first (otherwise stages already done are
+skipped and cost ~0 s). The domains: perl (tune on it), cvs (confirm on it), gnome-zh (Chinese
+mechanics: MiniLM has no CJK vocabulary, so its figures say nothing about quality).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench" / "quality"))
+
+import build_data  # noqa: E402  (bench/quality is not a package; the path is set just above)
+
+from wmemb.errors import WMEmbError  # noqa: E402
+from wmemb.evaluate.evaluate import evaluate_models  # noqa: E402
+from wmemb.pipeline import Pipeline, PipelineConfig  # noqa: E402
+
+METRICS = {"NDCG@10": "ndcg@10", "MRR@10": "mrr@10", "hit@1": "hit_rate@1"}
+# What the README's main job (configs/sample.toml) sets beyond the defaults, caps aside.
+BASE_SETTINGS = {"model": "minilm", "llm": "local", "expand": "true", "suggest_top": "30"}
+
+
+def parse_flags(text: str) -> dict[str, str]:
+    """`--loss cached --batch-size=128` -> {"loss": "cached", "batch_size": "128"} (wmemb run's flags)."""
+    words, settings = shlex.split(text), {}
+    while words:
+        word = words.pop(0)
+        if not word.startswith("--"):
+            raise SystemExit(f"--run-flags: expected --setting value, got {word!r}")
+        key, _, value = word[2:].partition("=")
+        if not value:
+            if not words:
+                raise SystemExit(f"--run-flags: {word} needs a value")
+            value = words.pop(0)
+        settings[key.replace("-", "_")] = value
+    return settings
+
+
+def reuse_run(source: Path, target: Path) -> None:
+    """Copy a finished run's folder; its state names its own paths, so point them at the copy."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    state = target / "state.json"
+    if state.is_file():
+        state.write_text(state.read_text(encoding="utf-8").replace(str(source), str(target)), encoding="utf-8")
+
+
+def run_domain(domain: str, cache: Path, workdir: Path, settings: dict[str, str]) -> dict:
+    data = cache / domain
+    if not (data / "meta.json").is_file():
+        build_data.build([domain], cache)
+    meta = json.loads((data / "meta.json").read_text(encoding="utf-8"))
+    overrides = {
+        **BASE_SETTINGS,
+        "corpus": [str(data / "corpus.txt")],
+        "workdir": str(workdir),
+        "name": domain,
+        **settings,
+    }
+    command = "wmemb run " + " ".join(
+        f"--{key.replace('_', '-')} {shlex.quote(','.join(value) if isinstance(value, list) else str(value))}"
+        for key, value in overrides.items()
+    )
+    print(
+        f"\n=== {domain}: {meta['questions']} human questions over {meta['passages']} passages\n{command}", flush=True
+    )
+    pipeline = Pipeline(PipelineConfig.load(None, overrides))
+    started = time.perf_counter()
+    records = pipeline.run()
+    seconds = {record.stage: round(record.seconds, 1) for record in records}
+    seconds["run"] = round(time.perf_counter() - started, 1)
+
+    models = {"base": pipeline.config.model, "finetuned": str(pipeline.paths["finetuned"])}
+    if pipeline.config.expand:
+        models["expanded"] = str(pipeline.paths["expanded"])
+    started = time.perf_counter()
+    human = evaluate_models(
+        list(models.values()),
+        data / "eval",
+        out_dir=workdir / "human-eval",
+        labels=list(models),
+        show_progress=False,
+    )
+    seconds["human_eval"] = round(time.perf_counter() - started, 1)
+    seconds["total"] = round(seconds["run"] + seconds["human_eval"], 1)
+    synthetic = json.loads((pipeline.paths["report"] / "metrics.json").read_text(encoding="utf-8"))
+    prepare = json.loads(pipeline.state_path.read_text(encoding="utf-8")).get("prepare", {}).get("summary", {})
+    return {
+        "domain": domain,
+        "command": command,
+        "data": meta,
+        "seconds": seconds,
+        "prepare": prepare,
+        "human": {model.label: _pick(model.metrics) for model in human.models},
+        "synthetic": {model["label"]: _pick(model["metrics"]) for model in synthetic["models"]},
+        "synthetic_queries": synthetic["queries"],
+    }
+
+
+def _pick(metrics: dict[str, float]) -> dict[str, float]:
+    return {name: round(metrics[key], 4) for name, key in METRICS.items()}
+
+
+def print_result(result: dict) -> None:
+    print(f"\n{result['domain']}: {result['data']['questions']} human questions, {result['data']['passages']} passages")
+    print(f"{'model':10s} " + " ".join(f"{name:>8s}" for name in METRICS) + "  gain NDCG@10 | synthetic val NDCG@10")
+    base = result["human"]["base"]["NDCG@10"]
+    for label, metrics in result["human"].items():
+        synthetic = result["synthetic"].get(label, {}).get("NDCG@10", float("nan"))
+        print(
+            f"{label:10s} "
+            + " ".join(f"{metrics[name]:8.4f}" for name in METRICS)
+            + f"  {metrics['NDCG@10'] - base:+12.4f} | {synthetic:.4f}"
+        )
+    print("seconds: " + ", ".join(f"{stage} {value:.0f}" for stage, value in result["seconds"].items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--domains", default="perl,cvs", help=f"comma-separated: {', '.join(build_data.DOMAINS)}")
+    parser.add_argument(
+        "--max-train-passages", type=int, default=40, help="passages SmolLM2 writes training questions for"
+    )
+    parser.add_argument("--max-val-passages", type=int, default=10, help="passages it writes validation questions for")
+    parser.add_argument(
+        "--run-flags", default="", help='more `wmemb run` settings, e.g. "--loss cached --batch-size 128"'
+    )
+    parser.add_argument("--label", default="baseline", help="names this run's folder under --runs")
+    parser.add_argument("--reuse", metavar="LABEL", help="start from a copy of that run (same split and questions)")
+    parser.add_argument("--runs", type=Path, default=ROOT / "bench" / "quality" / "cache" / "runs")
+    parser.add_argument("--cache", type=Path, default=build_data.HERE / "cache", help="built data (build_data.py)")
+    parser.add_argument("--fresh", action="store_true", help="delete the domains' working folders of this label first")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+    domains = [name for name in args.domains.split(",") if name]
+    unknown = sorted(set(domains) - set(build_data.DOMAINS))
+    if unknown:
+        parser.error(f"unknown domain(s) {', '.join(unknown)}; choose from {', '.join(build_data.DOMAINS)}")
+    settings = {
+        "max_train_passages": str(args.max_train_passages),
+        "max_val_passages": str(args.max_val_passages),
+        **parse_flags(args.run_flags),
+    }
+    out = args.runs / args.label
+    started = time.perf_counter()
+    results = []
+    for domain in domains:
+        workdir = out / domain
+        if args.fresh:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if args.reuse and not workdir.exists():
+            reuse_run(args.runs / args.reuse / domain, workdir)
+        try:
+            results.append(run_domain(domain, args.cache, workdir, settings))
+        except WMEmbError as exc:  # bad settings: say what to change, as `wmemb run` does
+            raise SystemExit(f"error: {domain}: {exc}") from None
+        print_result(results[-1])
+    total = time.perf_counter() - started
+    for result in results:
+        result["argv"] = sys.argv[1:]
+    # domains may be run one call at a time: keep the other domains' results of this label
+    path = out / "results.json"
+    earlier = json.loads(path.read_text(encoding="utf-8"))["domains"] if path.is_file() else []
+    kept = [result for result in earlier if result["domain"] not in domains]
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"label": args.label, "domains": kept + results}, indent=2, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    print(f"\n=== {args.label}: {total / 60:.1f} min for {', '.join(domains)}; results in {path}")
+    for result in results:
+        print_result(result)
+
+
+if __name__ == "__main__":
+    main()
