@@ -322,7 +322,7 @@ class Funnel:
         failures = [record for _, record in read_jsonl(failures_file)] if failures_file.is_file() else []
         splits = []
         for split, dataset in datasets.items():
-            language_of = {node_id: main_language(text) for node_id, text in dataset.corpus.items()}
+            language_of: dict[str, str] = {node_id: main_language(text) for node_id, text in dataset.corpus.items()}
             failed = Counter(
                 language_of.get(record.get("node_id", ""), "?") for record in failures if record.get("split") == split
             )
