@@ -583,7 +583,7 @@ def evaluate(
     result = evaluate_models(model, dataset, ks=ks, out_dir=output, batch_size=batch_size, split=split)
     console.print(metrics_table(result))
     for path in result.reports.values():
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)  # a path stays one copyable line
 
 
 def setting_options(*, exclude: tuple[str, ...] = ()) -> Callable[[Command], Command]:
