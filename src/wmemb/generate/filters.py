@@ -14,6 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from wmemb.models import query_prompt, resolve_model
 from wmemb.text import HAN
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,6 @@ def consistent_queries(
     """Ids of the queries whose own passage the embedding model ranks in the top `top_k` of `corpus`."""
     import torch
     from sentence_transformers import SentenceTransformer
-
-    from wmemb.models import query_prompt, resolve_model
 
     folder = resolve_model(embed_model)
     prompt = query_prompt(embed_model)
