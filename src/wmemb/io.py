@@ -154,10 +154,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     return dict(pairs)
 
 
-def read_json(path: str | os.PathLike, unique_keys: bool = False) -> Any:
-    """Read a JSON file; a missing or corrupt file is a WMEmbError naming the file and position.
+def read_json(path: str | os.PathLike, unique_keys: bool = False, remedy: str | None = None) -> Any:
+    """Read a JSON file; a missing, unreadable or corrupt file is a WMEmbError naming the file and position.
 
-    `unique_keys`: a key given twice in one object is an error (JSON readers silently keep the last)."""
+    `unique_keys`: a key given twice in one object is an error (JSON readers silently keep the last).
+    `remedy`: what the user should do about a corrupt file, when not "fix it or write it again"."""
     source = _existing_file(path)
     try:
         return json.loads(
@@ -165,14 +166,17 @@ def read_json(path: str | os.PathLike, unique_keys: bool = False) -> Any:
         )
     except json.JSONDecodeError as exc:
         raise WMEmbError(
-            f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}; fix it or write it again"
+            f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}; "
+            f"{remedy or 'fix it or write it again'}"
         ) from None
     except UnicodeDecodeError:
-        raise WMEmbError(f"{source}: not UTF-8 text; save it as UTF-8 JSON") from None
+        raise WMEmbError(f"{source}: not UTF-8 text; {remedy or 'save it as UTF-8 JSON'}") from None
     except ValueError as exc:  # from _unique_keys
         raise WMEmbError(
             f"{source}: id {exc.args[0]!r} appears twice in the same object; ids must be unique, rename or remove one"
         ) from None
+    except OSError as exc:
+        raise WMEmbError(f"{source}: cannot be read ({exc.strerror or exc})") from None
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:

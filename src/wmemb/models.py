@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from wmemb.errors import WMEmbError
+from wmemb.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +103,7 @@ def _hub_snapshot(repo_id: str) -> Path:
 def read_model_json(path: Path, kind: type | tuple[type, ...] = dict) -> Any:
     """A JSON settings file of a model folder (an object unless `kind` says otherwise); a damaged one is
     an error naming the file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise WMEmbError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {_DAMAGED}"
-        ) from None
-    except UnicodeDecodeError:
-        raise WMEmbError(f"{path}: not UTF-8 text; {_DAMAGED}") from None
-    except OSError as exc:
-        raise WMEmbError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    data = read_json(path, remedy=_DAMAGED)
     if not isinstance(data, kind):
         raise WMEmbError(f"{path}: holds a JSON {type(data).__name__}, not the expected settings; {_DAMAGED}")
     return data
