@@ -20,7 +20,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from wmemb.errors import WMEmbError
-from wmemb.io import check_output_file, reject_overwriting_inputs
+from wmemb.io import check_output_file, read_json, reject_overwriting_inputs
 from wmemb.settings import SETTINGS, PipelineConfig, Setting, StageName
 
 Command = TypeVar("Command", bound=Callable[..., Any])
@@ -117,6 +117,7 @@ def split(
     name: Annotated[str | None, typer.Option(help="Output file stem; default: the first input's name.")] = None,
 ) -> None:
     """Cut documents into sentence-aligned passages and divide them into train and validation sets."""
+    # each command loads its stage when it runs: `wmemb --help` loads none
     from wmemb.corpus import SplitOptions, split_corpus
 
     options = SplitOptions(
@@ -191,6 +192,7 @@ def prepare(
     ] = False,
 ) -> None:
     """Have an LLM write the questions each passage answers; write llama_index QA datasets."""
+    # imports httpx (the generation backends): only when the command runs
     from wmemb.generate import PrepareOptions, prepare_datasets
 
     options = PrepareOptions(
@@ -242,6 +244,7 @@ def import_dataset(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it as readable UTF-8 JSON.")],
 ) -> None:
     """Check a llama_index EmbeddingQAFinetuneDataset file and save it in wmemb's readable form."""
+    # imports httpx (the generation backends): only when the command runs
     from wmemb.generate import import_llama_index_dataset
 
     check_output_file(output)
@@ -277,6 +280,7 @@ def mine(
     seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 42,
 ) -> None:
     """Mine hard negatives for each query from a rank window that skips the top; writes FlagEmbedding JSONL."""
+    # each command loads its stage when it runs: `wmemb --help` loads none
     from wmemb.train import MineOptions
     from wmemb.train import mine as run_mine
 
@@ -358,6 +362,7 @@ def finetune(
     ] = "auto",
 ) -> None:
     """Contrastive fine-tuning (BGE recipe), keeping the best epoch on --val; works under torchrun."""
+    # each command loads its stage when it runs: `wmemb --help` loads none
     from wmemb.train import FinetuneOptions
     from wmemb.train import finetune as run_finetune
 
@@ -446,6 +451,7 @@ def vocab_suggest(
     ] = True,
 ) -> None:
     """Rank terms by tokens saved x specificity^4 (how much more frequent here than in general language)."""
+    # each command loads its stage when it runs: `wmemb --help` loads none
     from wmemb.vocab import SuggestOptions, suggest_terms, write_terms_tsv
 
     check_output_file(output)
@@ -505,6 +511,7 @@ def expand(
     ] = None,
 ) -> None:
     """Add domain terms to the tokenizer and embedding matrix; save a complete sentence-transformers model."""
+    # each command loads its stage when it runs: `wmemb --help` loads none
     from wmemb.vocab import expand_model, read_word_file
     from wmemb.vocab.expand import overlap_summary
 
@@ -577,13 +584,14 @@ def evaluate(
     split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv of a BEIR folder to use.")] = "test",
 ) -> None:
     """Compare models on the same queries: hit rate@k, MRR@10, NDCG@10, recall@k, MAP@100."""
+    # imports torch: only when the command runs
     from wmemb.evaluate import evaluate_models, metrics_table
 
     ks = [part.strip() for part in k.split(",") if part.strip()]
     result = evaluate_models(model, dataset, ks=ks, out_dir=output, batch_size=batch_size, split=split)
     console.print(metrics_table(result))
     for path in result.reports.values():
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)  # a path stays one copyable line
 
 
 def setting_options(*, exclude: tuple[str, ...] = ()) -> Callable[[Command], Command]:
@@ -671,9 +679,8 @@ def run(
     )
     metrics = pipeline.paths.report / "metrics.json"
     if metrics.is_file():
-        from wmemb.evaluate.evaluate import EvaluationResult
-        from wmemb.evaluate.report import metrics_table
-        from wmemb.io import read_json
+        # imports torch: only when a run wrote metrics
+        from wmemb.evaluate import EvaluationResult, metrics_table
         from wmemb.report.run import final_model_sentences
 
         result = EvaluationResult.from_json(read_json(metrics))

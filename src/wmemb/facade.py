@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
+from wmemb.models import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class WMEmbModel:
         """Split a corpus into `<stem>_train_nodes.jsonl` / `<stem>_val_nodes.jsonl` in `out_dir`.
 
         Options as in `wmemb split` (chunk_tokens, overlap, min_chars, val_ratio, seed, name, model)."""
+        # `import wmemb` loads no stage: each loads when first used
         from wmemb.corpus import SplitOptions, split_corpus
 
         inputs = list(txt_path) if isinstance(txt_path, (list, tuple)) else [txt_path]
@@ -48,6 +50,7 @@ class WMEmbModel:
         Options as in `wmemb prepare` (llm, base_urls, model, concurrency, questions_per_chunk,
         prompt_file, filter_topk, embed_model, max_retries, timeout, json_mode, ...); the consistency
         filter uses this model unless embed_model is given. Returns a PrepareSummary."""
+        # `import wmemb` loads no stage: each loads when first used (imports httpx)
         from wmemb.generate import PrepareOptions, prepare_datasets
 
         if options.get("filter_topk"):
@@ -78,6 +81,7 @@ class WMEmbModel:
 
         Options as in `wmemb finetune` (epochs, lr, batch_size, loss, scale, query_instruction,
         early_stopping, resume, merge_with_base, overwrite, ...). Returns a `FinetuneSummary`."""
+        # `import wmemb` loads no stage: each loads when first used
         from wmemb.train import FinetuneOptions, finetune
 
         summary = finetune(model_path, output_path, train_dataset, val_dataset_path, FinetuneOptions(**options))
@@ -89,6 +93,7 @@ class WMEmbModel:
 
         `output_path` may be `weight_path` itself (replaced safely). Options as in `wmemb expand`:
         init ("mean-subtoken" | "hf-default" | "random"), overwrite, report_texts (node JSONL)."""
+        # `import wmemb` loads no stage: each loads when first used
         from wmemb.vocab import expand_model
 
         report = expand_model(self.weight_path, output_path, words, **options)
@@ -102,8 +107,8 @@ class WMEmbModel:
 
         Options as in `wmemb evaluate` (ks, batch_size, split); with `out_dir`, writes metrics.json,
         metrics.md and metrics.svg there. Returns an `EvaluationResult`."""
+        # `import wmemb` loads no stage: each loads when first used (imports torch)
         from wmemb.evaluate import evaluate_models
-        from wmemb.models import DEFAULT_MODEL
 
         models = list(models) if models else [self.weight_path or DEFAULT_MODEL]
         return evaluate_models(models, dataset, out_dir=out_dir, **options)

@@ -155,10 +155,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 
 def read_json(path: str | os.PathLike, unique_keys: bool = False, remedy: str | None = None) -> Any:
-    """Read a JSON file; a missing, unreadable or corrupt file is a WMEmbError naming the file, the
-    position and what to do (`remedy`, when the file is not the user's to fix: "download the model again").
+    """Read a JSON file; a missing, unreadable or corrupt file is a WMEmbError naming the file and position.
 
-    `unique_keys`: a key given twice in one object is an error (JSON readers silently keep the last)."""
+    `unique_keys`: a key given twice in one object is an error (JSON readers silently keep the last).
+    `remedy`: what the user should do about a corrupt file, when not "fix it or write it again"."""
     source = _existing_file(path)
     try:
         return json.loads(

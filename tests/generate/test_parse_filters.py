@@ -9,7 +9,7 @@ import pytest
 
 from wmemb.generate.filters import FilterRules, QueryFilter, is_question, units
 from wmemb.generate.parse import clean_line, parse_reply, strip_think
-from wmemb.generate.prompts import EN_TEMPLATE, ZH_TEMPLATE, PromptSet, fill, passage_language
+from wmemb.generate.prompts import EN_TEMPLATE, ZH_TEMPLATE, PromptSet, fill
 
 DATA = Path(__file__).parent / "data"
 
@@ -98,10 +98,12 @@ def test_filters_chinese():
     assert [reason for _, reason in dropped] == ["duplicate", "not_question", "copied_span", "too_short"]
 
 
-def test_language_pick_and_templates(tmp_path):
-    assert passage_language("革兰氏阳性菌的细胞壁较厚。") == "zh"
-    assert passage_language("使用 apt-get install 命令安装软件包，再用 dpkg -l 查看。") == "zh"
-    assert passage_language("The apt tool installs packages; 中文 is rare here.") == "en"
+def test_units_are_han_characters_and_words():
+    # Extension A and B ideographs are one unit each; fullwidth letters and digits fold to ASCII words.
+    assert units("㐀𠀀细胞 ＡＰＴ-get x86") == ["㐀", "𠀀", "细", "胞", "apt", "get", "x86"]
+
+
+def test_templates_follow_main_language(tmp_path):
     prompts = PromptSet.builtin()
     assert prompts.render("病毒没有细胞结构。", 3)[2] == fill(ZH_TEMPLATE, "病毒没有细胞结构。", 3)
     language, template, message = prompts.render("Viruses have no cells {x}.", 2)

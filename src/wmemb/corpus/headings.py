@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from wmemb.corpus.sentences import is_cjk
+from wmemb.text import is_cjk
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-_CJK_RANGES = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0002fa1f"
-_CJK = re.compile(f"[{_CJK_RANGES}]")
+from wmemb.text import is_cjk
+
 _CLOSERS = "\"'”’」』）)】》〉\\]〕>"
 
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
@@ -26,10 +26,6 @@ _ABBREVIATIONS = frozenset(
 )
 _NUMBERING = re.compile(r"[(\[]?(?:\d{1,3}(?:\.\d{1,3})*|[A-Za-z]|[ivxIVX]{1,4})[.)]")
 _WORD_BEFORE_DOT = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
-
-
-def is_cjk(char: str) -> bool:
-    return bool(char) and bool(_CJK.match(char))
 
 
 def paragraphs(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:

@@ -6,9 +6,10 @@ result.scores("weights/finetuned").metrics["ndcg@10"]
 """
 
 from wmemb.evaluate.data import EvalData, load_eval_data
-from wmemb.evaluate.evaluate import EvaluationResult, ModelScores, QueryResult, evaluate_models
+from wmemb.evaluate.evaluate import evaluate_models
 from wmemb.evaluate.metrics import metric_names
 from wmemb.evaluate.report import metrics_chart, metrics_markdown, metrics_table, write_reports
+from wmemb.evaluate.results import EvaluationResult, ModelScores, QueryResult
 
 __all__ = [
     "EvalData",

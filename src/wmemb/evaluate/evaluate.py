@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +24,14 @@ from wmemb.evaluate.metrics import (
     MRR_AT,
     NDCG_AT,
     check_ks,
-    metric_names,
     ndcg_per_query,
     rank_corpus,
     relevance_matrix,
     retrieval_metrics,
     search_depth,
 )
+from wmemb.evaluate.report import REPORT_FILES, write_reports
+from wmemb.evaluate.results import EvaluationResult, ModelScores, QueryResult
 from wmemb.io import check_output_dir, reject_overwriting_inputs
 from wmemb.models import check_model_folder, load_sentence_model, query_prompt
 
@@ -38,91 +39,6 @@ log = logging.getLogger(__name__)
 
 TOP_PASSAGES = 3
 """Best-ranked passages kept per query and model (what a person reads to see what changed)."""
-
-
-@dataclass
-class QueryResult:
-    """One model's result on one query."""
-
-    query_id: str
-    ndcg: float  # NDCG@10 of this query
-    top: list[str]  # ids of the best-ranked passages, best first
-    first_relevant: int | None  # rank (1 = best) of the first relevant passage within the search depth
-
-
-@dataclass
-class ModelScores:
-    """One model's results on the evaluation data."""
-
-    label: str  # the model as the user named it
-    path: str  # the folder it was loaded from
-    query_prompt: str | None
-    metrics: dict[str, float]
-    encoded_texts: int  # queries + passages
-    encode_seconds: float
-    search_seconds: float
-    # per query, in the dataset's order; kept in memory only: metrics.json holds the averages
-    per_query: list[QueryResult] = field(default_factory=list, repr=False)
-
-    @property
-    def texts_per_second(self) -> float:
-        return self.encoded_texts / self.encode_seconds if self.encode_seconds > 0 else 0.0
-
-
-@dataclass
-class EvaluationResult:
-    """Metrics of every model on one dataset, in the order the models were given."""
-
-    dataset: str
-    source: str
-    queries: int
-    passages: int
-    ks: tuple[int, ...]
-    models: list[ModelScores]
-    reports: dict[str, Path] = field(default_factory=dict)  # kind ("json", "markdown", "chart") -> file
-
-    @property
-    def metric_names(self) -> list[str]:
-        return metric_names(self.ks)
-
-    def scores(self, label: str) -> ModelScores:
-        for model in self.models:
-            if model.label == label:
-                return model
-        raise KeyError(label)
-
-    def to_json(self) -> dict:
-        return {
-            "dataset": self.dataset,
-            "source": self.source,
-            "queries": self.queries,
-            "passages": self.passages,
-            "ks": list(self.ks),
-            "metric_names": self.metric_names,
-            "models": [_model_json(model) for model in self.models],
-        }
-
-    @classmethod
-    def from_json(cls, obj: dict) -> EvaluationResult:
-        """Read back what `to_json` wrote (e.g. a metrics.json from an earlier run)."""
-        fields = ModelScores.__dataclass_fields__
-        models = [
-            ModelScores(**{key: value for key, value in model.items() if key in fields}) for model in obj["models"]
-        ]
-        return cls(
-            dataset=obj["dataset"],
-            source=obj["source"],
-            queries=obj["queries"],
-            passages=obj["passages"],
-            ks=tuple(obj["ks"]),
-            models=models,
-        )
-
-
-def _model_json(model: ModelScores) -> dict:
-    summary = asdict(model) | {"texts_per_second": model.texts_per_second}
-    del summary["per_query"]
-    return summary
 
 
 @dataclass(frozen=True)
@@ -186,9 +102,6 @@ def evaluate_models(
     if not isinstance(data, EvalData):
         data = load_eval_data(data, split=split)
     if out_dir is not None:
-        # report.py imports this module (EvaluationResult): its names are imported here, where needed
-        from wmemb.evaluate.report import REPORT_FILES
-
         out = check_output_dir(out_dir)
         reject_overwriting_inputs([out / name for name in REPORT_FILES.values()], [("--dataset", data.source)])
 
@@ -206,8 +119,6 @@ def evaluate_models(
         models=scores,
     )
     if out_dir is not None:
-        from wmemb.evaluate.report import write_reports
-
         result.reports = write_reports(result, out)
     return result
 

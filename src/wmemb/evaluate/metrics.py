@@ -16,9 +16,12 @@ evaluator's (-score, corpus_id) order.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # annotations only: metric names and averages need no torch
+    import torch
 
 from wmemb.errors import WMEmbError
 

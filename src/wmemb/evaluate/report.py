@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.table import Table as RichTable
 
-from wmemb.evaluate.evaluate import EvaluationResult
+from wmemb.evaluate.results import EvaluationResult
 from wmemb.io import atomic_write, write_json
 from wmemb.report.charts import Series, bar_chart
 from wmemb.report.document import Table

@@ -14,9 +14,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from wmemb.models import query_prompt, resolve_model
+from wmemb.text import HAN
+
 log = logging.getLogger(__name__)
 
-_UNIT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+", re.U)
+_UNIT = re.compile(rf"[{HAN}]|[^\W_]+")
 _EN_INTERROGATIVE = re.compile(
     r"^(?:what|how|why|which|who|whom|whose|when|where|is|are|was|were|do|does|did|can|could|"
     r"should|would|will|has|have|had|in what|according to|list|name|explain|describe)\b",
@@ -29,14 +32,14 @@ _ZH_INTERROGATIVE = re.compile(
 
 @dataclass(frozen=True)
 class FilterRules:
-    min_units: int = 3  # a unit is a CJK character or a Latin/number word
+    min_units: int = 3  # a unit is a Han character or a word of letters/digits
     max_units: int = 64
     copy_min_units: int = 10  # a copied span this long ...
     copy_fraction: float = 0.7  # ... covering this share of the question means it copies the passage
 
 
 def units(text: str) -> list[str]:
-    """CJK characters and lowercased words: a length and overlap measure fair to both languages."""
+    """Han characters and lowercased words: a length and overlap measure fair to both languages."""
     return _UNIT.findall(unicodedata.normalize("NFKC", text).lower())
 
 
@@ -100,8 +103,6 @@ def consistent_queries(
     """Ids of the queries whose own passage the embedding model ranks in the top `top_k` of `corpus`."""
     import torch
     from sentence_transformers import SentenceTransformer
-
-    from wmemb.models import query_prompt, resolve_model
 
     folder = resolve_model(embed_model)
     prompt = query_prompt(embed_model)

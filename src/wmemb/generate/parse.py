@@ -12,6 +12,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from wmemb.text import HAN
+
 _THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|$)", re.S | re.I)
 _THINK_TAIL = re.compile(r"^.*?</think>", re.S | re.I)  # reasoning whose opening tag was in the prompt
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.S)
@@ -27,7 +29,7 @@ _LABEL = (
 _ENUMERATION = (
     rf"(?:[(（]?\s*(?:[0-9]{{1,2}}|[{_CN_NUM}]{{1,3}}|[a-e])\s*[.．、):：）]"  # 1. 1) (1) 一、 a)
     rf"|[(（]\s*(?:[0-9]{{1,2}}|[{_CN_NUM}]{{1,3}})\s*[)）]"  # (1) （一）
-    rf"|[0-9]{{1,2}}\s+(?=[A-Z\u4e00-\u9fff]))"
+    rf"|[0-9]{{1,2}}\s+(?=[A-Z{HAN}]))"
 )  # "1 What"
 _BULLET = r"[-*+•·●◦▪–—>]+"
 _LEAD = re.compile(rf"^\s*(?:(?:{_BULLET})\s*|(?:{_ENUMERATION})\s*|(?:{_LABEL})\s*|#+\s*)+", re.I)

@@ -1,11 +1,12 @@
 """Question-writing prompts: English and Chinese built in, or the user's own llama_index-style template.
 
-A passage gets the prompt of its script: mostly CJK -> Chinese prompt (and so Chinese questions),
-otherwise English. A custom template (`--prompt-file`) uses llama_index's placeholders
-`{context_str}` and `{num_questions_per_chunk}` and is used for every passage.
+A passage gets the prompt of its main language (`wmemb.text.main_language`): mostly Han -> Chinese
+prompt (and so Chinese questions), otherwise English. A custom template (`--prompt-file`) uses
+llama_index's placeholders `{context_str}` and `{num_questions_per_chunk}` and is used for every passage.
 
 The built-in prompts are short and direct: on small models llama_index's long "You are a Teacher/
-Professor..." prompt mostly produced chatter instead of questions (see the field notes).
+Professor..." prompt mostly produced chatter instead of questions (with SmolLM2-135M, fine-tuning on
+them lowered NDCG@10 on human-written questions by about 0.02).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
+from wmemb.text import main_language
 
 EN_TEMPLATE = """Context:
 {context_str}
@@ -35,19 +37,6 @@ JSON_SUFFIX = {
 }
 
 PLACEHOLDERS = ("{context_str}", "{num_questions_per_chunk}")
-
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]+")
-
-
-def passage_language(text: str) -> str:
-    """'zh' when CJK characters outnumber Latin words (a CJK character is about one word), else 'en'.
-
-    Counting Latin *words*, not letters, keeps a Chinese passage full of commands (`apt-get install`)
-    Chinese."""
-    cjk = len(_CJK.findall(text))
-    latin = len(_LATIN_WORD.findall(text))
-    return "zh" if cjk > 0 and cjk >= latin else "en"
 
 
 def fill(template: str, context: str, n: int) -> str:
@@ -82,7 +71,7 @@ class PromptSet:
 
     def template_for(self, text: str) -> tuple[str, str]:
         """(language, template) for a passage."""
-        language = passage_language(text)
+        language = main_language(text)
         template = self.templates.get("custom") or self.templates[language]
         if self.json_mode:
             template += JSON_SUFFIX[language]

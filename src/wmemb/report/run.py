@@ -20,7 +20,6 @@ from typing import Any
 from wmemb.evaluate.evaluate import EvaluationResult, ModelScores, QueryResult
 from wmemb.evaluate.report import REPORT_FILES, metrics_chart, metrics_comparison
 from wmemb.generate.parse import SET_ASIDE_REASONS
-from wmemb.generate.prompts import passage_language
 from wmemb.io import atomic_write, read_json, read_jsonl, write_json
 from wmemb.records import QADataset
 from wmemb.report.bootstrap import Difference, paired_bootstrap
@@ -37,6 +36,7 @@ from wmemb.report.document import (
     render_html,
     render_markdown,
 )
+from wmemb.text import main_language
 from wmemb.train.finetune import BEST_METRIC, METRICS_FILE
 from wmemb.vocab.coverage import term_coverage, uncovered_summary
 
@@ -367,7 +367,7 @@ class Funnel:
         failures = [record for _, record in read_jsonl(failures_file)] if failures_file.is_file() else []
         splits = []
         for split, dataset in datasets.items():
-            language_of = {node_id: passage_language(text) for node_id, text in dataset.corpus.items()}
+            language_of: dict[str, str] = {node_id: main_language(text) for node_id, text in dataset.corpus.items()}
             failed = Counter(
                 language_of.get(record.get("node_id", ""), "?") for record in failures if record.get("split") == split
             )

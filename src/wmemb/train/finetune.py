@@ -16,19 +16,21 @@ import logging
 import math
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
 from wmemb.io import atomic_dir, check_output_model_dir, reject_overwriting_inputs, write_json
 from wmemb.models import check_model_folder, load_sentence_model, model_max_length
 from wmemb.records import read_qa_dataset
+from wmemb.train.card import model_card
 from wmemb.train.data import TrainingRows, load_training_rows
+from wmemb.train.merge import merge_with_base
 from wmemb.train.model import decide_query_instruction
+from wmemb.train.summary import METRICS_FILE, EpochMetrics, FinetuneSummary, summary_to_json
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "finetune_metrics.json"
 EVALUATOR_NAME = "val"
 BEST_METRIC = "ndcg@10"
 BGE_SCALE = 50.0  # BGE's temperature 0.02
@@ -84,33 +86,6 @@ class FinetuneOptions:
             raise WMEmbError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
         if self.max_length is not None and self.max_length < 8:
             raise WMEmbError(f"--max-length must be at least 8 tokens (got {self.max_length})")
-
-
-@dataclass
-class EpochMetrics:
-    epoch: int  # 0 is the model before training
-    train_loss: float | None
-    metrics: dict[str, float]  # ndcg@10, mrr@10, recall@k, hit_rate@k, ... on the validation set
-
-
-@dataclass
-class FinetuneSummary:
-    output_path: Path
-    base_model: str
-    train_pairs: int
-    val_queries: int
-    val_corpus: int
-    best_epoch: int | None  # None without validation data (the last epoch is saved)
-    epochs: list[EpochMetrics] = field(default_factory=list)  # epoch 0 = before training
-    merged_metrics: dict[str, float] | None = None
-    settings: dict = field(default_factory=dict)  # the resolved hyper-parameters
-    train_samples_per_second: float = 0.0
-    resumed_from: str | None = None
-    wrote_output: bool = False  # False in the non-main processes of a torchrun job
-
-    @property
-    def best_metrics(self) -> dict[str, float] | None:
-        return next((e.metrics for e in self.epochs if e.epoch == self.best_epoch), None)
 
 
 def run_dir_for(output: Path) -> Path:
@@ -187,8 +162,6 @@ def finetune(
 
     trained = trainer.model
     if options.merge_with_base is not None:
-        from wmemb.train.merge import merge_with_base
-
         merge_with_base(trained, folder, options.merge_with_base)
         summary.merged_metrics = _evaluate(trainer, trained) if val is not None else None
     summary.wrote_output = True
@@ -480,8 +453,6 @@ def _save(
     model, output: Path, summary: FinetuneSummary, instruction: str | None, max_length: int, overwrite: bool
 ) -> None:
     """Write the complete model folder (weights, tokenizer, prompts, card, metrics log), then swap it in."""
-    from wmemb.train.card import model_card
-
     model.max_seq_length = max_length  # inference keeps the model's own limit, whatever training used
     # "" records "no instruction" explicitly, so a BGE-looking folder name is not taken for one later.
     model.prompts = {**model.prompts, "query": instruction or "", "document": model.prompts.get("document", "")}
@@ -499,9 +470,3 @@ def _save(
         else "last epoch",
         output,
     )
-
-
-def summary_to_json(summary: FinetuneSummary) -> dict:
-    data = asdict(summary)
-    data["output_path"] = str(summary.output_path)
-    return data

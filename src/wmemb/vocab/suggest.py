@@ -55,15 +55,14 @@ from wmemb.errors import WMEmbError
 from wmemb.io import atomic_write
 from wmemb.models import load_tokenizer
 from wmemb.records import read_nodes
+from wmemb.text import HAN, LATIN_WORD, han_count
 from wmemb.vocab.expand import is_uncased
 from wmemb.vocab.wordfile import MAX_TERM_CHARS
 
 log = logging.getLogger(__name__)
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
-_HAN_RUN = re.compile(f"[{_HAN}]+")
-_LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?:[ \t]+[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)*")
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
+_HAN_RUN = re.compile(f"[{HAN}]+")
+_LATIN_RUN = re.compile(rf"{LATIN_WORD.pattern}(?:[ \t]+{LATIN_WORD.pattern})*")  # words separated by spaces
 
 # Characters that end many Chinese terms (bacteria, -ins, bodies, enzymes, diseases, agents ...).
 PRODUCTIVE_SUFFIXES = frozenset("菌素体酶剂病炎症性化类质物器法率学酸盐胞核膜系统式型")
@@ -351,7 +350,7 @@ def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dr
     in_paths: Counter[str] = Counter()  # occurrences inside file paths, URLs and file names: /usr/lib, notes.txt
     for index, sentence in enumerate(corpus):
         for run in _LATIN_RUN.finditer(sentence):
-            matches = list(_LATIN_WORD.finditer(sentence, run.start(), run.end()))
+            matches = list(LATIN_WORD.finditer(sentence, run.start(), run.end()))
             tokens = [match.group() for match in matches]
             keys = [fold(token) for token in tokens]
             for key, token, match in zip(keys, tokens, matches):
@@ -553,8 +552,8 @@ def compound_parts(term: str, listed: set[str]) -> list[str]:
 
 def corpus_words(corpus: list[str]) -> float:
     """Words in the corpus: Latin words plus Han characters over the average Chinese word length."""
-    han = sum(len(run) for sentence in corpus for run in _HAN_RUN.findall(sentence))
-    latin = sum(len(_LATIN_WORD.findall(sentence)) for sentence in corpus)
+    han = sum(han_count(sentence) for sentence in corpus)
+    latin = sum(len(LATIN_WORD.findall(sentence)) for sentence in corpus)
     return max(1.0, latin + han / CHINESE_CHARS_PER_WORD)
 
 

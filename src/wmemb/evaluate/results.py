@@ -1,0 +1,96 @@
+"""What an evaluation produced: per model and per query results, readable back from metrics.json.
+
+Its own module so that the reports (report.py, report/run.py) read results without loading the
+evaluation itself (torch, sentence-transformers)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from wmemb.evaluate.metrics import metric_names
+
+
+@dataclass
+class QueryResult:
+    """One model's result on one query."""
+
+    query_id: str
+    ndcg: float  # NDCG@10 of this query
+    top: list[str]  # ids of the best-ranked passages, best first
+    first_relevant: int | None  # rank (1 = best) of the first relevant passage within the search depth
+
+
+@dataclass
+class ModelScores:
+    """One model's results on the evaluation data."""
+
+    label: str  # the model as the user named it
+    path: str  # the folder it was loaded from
+    query_prompt: str | None
+    metrics: dict[str, float]
+    encoded_texts: int  # queries + passages
+    encode_seconds: float
+    search_seconds: float
+    # per query, in the dataset's order; kept in memory only: metrics.json holds the averages
+    per_query: list[QueryResult] = field(default_factory=list, repr=False)
+
+    @property
+    def texts_per_second(self) -> float:
+        return self.encoded_texts / self.encode_seconds if self.encode_seconds > 0 else 0.0
+
+
+@dataclass
+class EvaluationResult:
+    """Metrics of every model on one dataset, in the order the models were given."""
+
+    dataset: str
+    source: str
+    queries: int
+    passages: int
+    ks: tuple[int, ...]
+    models: list[ModelScores]
+    reports: dict[str, Path] = field(default_factory=dict)  # kind ("json", "markdown", "chart") -> file
+
+    @property
+    def metric_names(self) -> list[str]:
+        return metric_names(self.ks)
+
+    def scores(self, label: str) -> ModelScores:
+        for model in self.models:
+            if model.label == label:
+                return model
+        raise KeyError(label)
+
+    def to_json(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "source": self.source,
+            "queries": self.queries,
+            "passages": self.passages,
+            "ks": list(self.ks),
+            "metric_names": self.metric_names,
+            "models": [_model_json(model) for model in self.models],
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict) -> EvaluationResult:
+        """Read back what `to_json` wrote (e.g. a metrics.json from an earlier run)."""
+        fields = ModelScores.__dataclass_fields__
+        models = [
+            ModelScores(**{key: value for key, value in model.items() if key in fields}) for model in obj["models"]
+        ]
+        return cls(
+            dataset=obj["dataset"],
+            source=obj["source"],
+            queries=obj["queries"],
+            passages=obj["passages"],
+            ks=tuple(obj["ks"]),
+            models=models,
+        )
+
+
+def _model_json(model: ModelScores) -> dict:
+    summary = asdict(model) | {"texts_per_second": model.texts_per_second}
+    del summary["per_query"]
+    return summary
