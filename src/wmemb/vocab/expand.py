@@ -25,11 +25,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wmemb.text import is_cjk
 from wmemb.errors import WMEmbError
 from wmemb.io import atomic_dir, check_output_model_dir, reject_overwriting_inputs
 from wmemb.models import check_model_folder, load_sentence_model
 from wmemb.records import read_nodes
+from wmemb.text import is_cjk
 from wmemb.vocab.wordfile import validate_terms
 
 log = logging.getLogger(__name__)
