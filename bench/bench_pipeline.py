@@ -4,8 +4,9 @@
 
 Runs the pipeline one stage per subprocess (earlier stages are then up to date and skipped), so each
 stage's peak RSS is its own. Prints seconds and peak RSS per stage, the total, and NDCG@10 of the
-base, fine-tuned and expanded models on the validation questions. `--fresh` deletes the working
-folder first (otherwise finished stages are skipped and cost ~0 s).
+base, fine-tuned and expanded models on the validation questions, and each stage's speed-up over
+the first measured demo (`REFERENCE_SECONDS`). `--fresh` deletes the working folder first (otherwise
+finished stages are skipped and cost ~0 s).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The demo's stages as first measured (commit 0143078, idle 2-core CPU, same corpus caps): 946 s in all.
+REFERENCE_SECONDS = {"split": 4.9, "prepare": 573.0, "finetune": 172.0, "expand": 176.0, "evaluate": 21.0}
 CHILD = (
     "import logging, sys; logging.basicConfig(level=logging.INFO, format='%(message)s');"
     "from wmemb.pipeline import Pipeline, PipelineConfig;"
@@ -47,12 +50,14 @@ def main() -> None:
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         # ru_maxrss of children is the max over all children so far: report it only when it grew
         rows.append((stage, seconds, peak / 1024 if peak > before else None))
-    print(f"\n{'stage':10s} {'seconds':>8s} {'peak RSS MB':>12s}")
+    print(f"\n{'stage':10s} {'seconds':>8s} {'peak RSS MB':>12s} {'speed-up':>9s}")
     for stage, seconds, peak in rows:
         # a skipped stage has no peak of its own: show the run's peak as a bound
         shown = f"<= {max(p for _, _, p in rows if p) or 0:.0f}" if peak is None else f"{peak:.0f}"
-        print(f"{stage:10s} {seconds:8.1f} {shown:>12s}")
-    print(f"{'total':10s} {sum(r[1] for r in rows):8.1f}")
+        speedup = f"{REFERENCE_SECONDS[stage] / seconds:.2f}x" if stage in REFERENCE_SECONDS else ""
+        print(f"{stage:10s} {seconds:8.1f} {shown:>12s} {speedup:>9s}")
+    total, reference = sum(r[1] for r in rows), sum(REFERENCE_SECONDS.get(r[0], 0) for r in rows)
+    print(f"{'total':10s} {total:8.1f} {'':>12s} {reference / total:8.2f}x")
     metrics = json.loads((pipeline.paths.report / "metrics.json").read_text(encoding="utf-8"))
     print(f"\nvalidation: {metrics['queries']} queries over {metrics['passages']} passages")
     for model in metrics["models"]:
