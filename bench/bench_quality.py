@@ -6,7 +6,7 @@
 
 Per domain (data from bench/quality/build_data.py, built on first use): runs `wmemb run` on the
 domain's documentation with the embedded SmolLM2 writing the training questions, the packaged
-MiniLM and the CPU, expanding the vocabulary as the README's main job does (`--expand true
+MiniLM and the CPU, expanding the vocabulary as the README's main job does (`--expand
 --suggest-top 30`); only the LLM's work is capped (`--max-train-passages`, `--max-val-passages`).
 Then it scores the base, fine-tuned and expanded models on the domain's human-written questions
 (`wmemb evaluate` on the BEIR folder) and prints NDCG@10, MRR@10 and hit@1 there, the same figures on
@@ -31,34 +31,21 @@ import sys
 import time
 from pathlib import Path
 
+import click
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench" / "quality"))
 
 import build_data  # noqa: E402  (bench/quality is not a package; the path is set just above)
 
+from wmemb.cli import run_config  # noqa: E402
 from wmemb.errors import WMEmbError  # noqa: E402
 from wmemb.evaluate.evaluate import evaluate_models  # noqa: E402
-from wmemb.pipeline import Pipeline, PipelineConfig  # noqa: E402
+from wmemb.pipeline import Pipeline  # noqa: E402
 
 METRICS = {"NDCG@10": "ndcg@10", "MRR@10": "mrr@10", "hit@1": "hit_rate@1"}
 # What the README's main job (configs/sample.toml) sets beyond the defaults, caps aside.
-BASE_SETTINGS = {"model": "minilm", "llm": "local", "expand": "true", "suggest_top": "30"}
-
-
-def parse_flags(text: str) -> dict[str, str]:
-    """`--loss cached --batch-size=128` -> {"loss": "cached", "batch_size": "128"} (wmemb run's flags)."""
-    words, settings = shlex.split(text), {}
-    while words:
-        word = words.pop(0)
-        if not word.startswith("--"):
-            raise SystemExit(f"--run-flags: expected --setting value, got {word!r}")
-        key, _, value = word[2:].partition("=")
-        if not value:
-            if not words:
-                raise SystemExit(f"--run-flags: {word} needs a value")
-            value = words.pop(0)
-        settings[key.replace("-", "_")] = value
-    return settings
+BASE_FLAGS = ["--model", "minilm", "--llm", "local", "--expand", "--suggest-top", "30"]
 
 
 def reuse_run(source: Path, target: Path) -> None:
@@ -70,34 +57,25 @@ def reuse_run(source: Path, target: Path) -> None:
         state.write_text(state.read_text(encoding="utf-8").replace(str(source), str(target)), encoding="utf-8")
 
 
-def run_domain(domain: str, cache: Path, workdir: Path, settings: dict[str, str]) -> dict:
+def run_domain(domain: str, cache: Path, workdir: Path, flags: list[str]) -> dict:
     data = cache / domain
     if not (data / "meta.json").is_file():
         build_data.build([domain], cache)
     meta = json.loads((data / "meta.json").read_text(encoding="utf-8"))
-    overrides = {
-        **BASE_SETTINGS,
-        "corpus": [str(data / "corpus.txt")],
-        "workdir": str(workdir),
-        "name": domain,
-        **settings,
-    }
-    command = "wmemb run " + " ".join(
-        f"--{key.replace('_', '-')} {shlex.quote(','.join(value) if isinstance(value, list) else str(value))}"
-        for key, value in overrides.items()
-    )
+    argv = [*BASE_FLAGS, "--corpus", str(data / "corpus.txt"), "--workdir", str(workdir), "--name", domain, *flags]
+    command = shlex.join(["wmemb", "run", *argv])
     print(
         f"\n=== {domain}: {meta['questions']} human questions over {meta['passages']} passages\n{command}", flush=True
     )
-    pipeline = Pipeline(PipelineConfig.load(None, overrides))
+    pipeline = Pipeline(run_config(argv))  # parsed exactly as `wmemb run` parses the printed command
     started = time.perf_counter()
     records = pipeline.run()
     seconds = {record.stage: round(record.seconds, 1) for record in records}
     seconds["run"] = round(time.perf_counter() - started, 1)
 
-    models = {"base": pipeline.config.model, "finetuned": str(pipeline.paths["finetuned"])}
+    models = {"base": pipeline.config.model, "finetuned": str(pipeline.paths.finetuned)}
     if pipeline.config.expand:
-        models["expanded"] = str(pipeline.paths["expanded"])
+        models["expanded"] = str(pipeline.paths.expanded)
     started = time.perf_counter()
     human = evaluate_models(
         list(models.values()),
@@ -108,7 +86,7 @@ def run_domain(domain: str, cache: Path, workdir: Path, settings: dict[str, str]
     )
     seconds["human_eval"] = round(time.perf_counter() - started, 1)
     seconds["total"] = round(seconds["run"] + seconds["human_eval"], 1)
-    synthetic = json.loads((pipeline.paths["report"] / "metrics.json").read_text(encoding="utf-8"))
+    synthetic = json.loads((pipeline.paths.report / "metrics.json").read_text(encoding="utf-8"))
     prepare = json.loads(pipeline.state_path.read_text(encoding="utf-8")).get("prepare", {}).get("summary", {})
     return {
         "domain": domain,
@@ -162,11 +140,13 @@ def main() -> None:
     unknown = sorted(set(domains) - set(build_data.DOMAINS))
     if unknown:
         parser.error(f"unknown domain(s) {', '.join(unknown)}; choose from {', '.join(build_data.DOMAINS)}")
-    settings = {
-        "max_train_passages": str(args.max_train_passages),
-        "max_val_passages": str(args.max_val_passages),
-        **parse_flags(args.run_flags),
-    }
+    flags = [
+        "--max-train-passages",
+        str(args.max_train_passages),
+        "--max-val-passages",
+        str(args.max_val_passages),
+        *shlex.split(args.run_flags),
+    ]
     out = args.runs / args.label
     started = time.perf_counter()
     results = []
@@ -177,8 +157,8 @@ def main() -> None:
         if args.reuse and not workdir.exists():
             reuse_run(args.runs / args.reuse / domain, workdir)
         try:
-            results.append(run_domain(domain, args.cache, workdir, settings))
-        except WMEmbError as exc:  # bad settings: say what to change, as `wmemb run` does
+            results.append(run_domain(domain, args.cache, workdir, flags))
+        except (WMEmbError, click.ClickException) as exc:  # bad settings: say what to change, as `wmemb run` does
             raise SystemExit(f"error: {domain}: {exc}") from None
         print_result(results[-1])
     total = time.perf_counter() - started
