@@ -205,14 +205,18 @@ def final_model_sentences(result: EvaluationResult, link: Path | None = None) ->
 
 
 def verdict_section(result: EvaluationResult, state: dict, charts: list[Chart], link: Path | None) -> Section:
-    base, final = result.models[0], result.models[-1]
+    base, last = result.models[0], result.models[-1]
+    # the headline weighs what the run ships against the base: the chosen model, or (when the base is
+    # kept) the best trained model it was kept over
+    chosen, trained = choose_final(result), result.models[1:]
+    challenger = chosen if chosen is not base or not trained else max(trained, key=lambda m: m.metrics[BEST_METRIC])
     blocks: list[Block] = [
-        Text(headline(base, final, compare(base, final))),
+        Text(headline(base, challenger, compare(base, challenger))),
         Text("**" + " ".join(final_model_sentences(result, link)) + "**"),
     ]
     pairs = [(base, model) for model in result.models[1:]]
     if len(result.models) > 2:
-        pairs.append((result.models[-2], final))
+        pairs.append((result.models[-2], last))
     rows, intervals = [], []
     for first, second in pairs:
         difference = compare(first, second)
@@ -249,7 +253,7 @@ def verdict_section(result: EvaluationResult, state: dict, charts: list[Chart], 
             f"The {result.queries} validation questions (over {result.passages} passages) were written by {llm}, like "
             "the training questions, about passages kept out of training. Gains on questions people write are "
             "usually smaller: to check, evaluate both models on questions your users asked "
-            f"(`wmemb evaluate --model {base.path} --model {final.path} --dataset your_questions.json`).",
+            f"(`wmemb evaluate --model {base.path} --model {challenger.path} --dataset your_questions.json`).",
             note=True,
         )
     )
