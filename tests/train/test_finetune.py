@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from train_samples import ndcg_of, qa_dataset, write_json
+from train_samples import ndcg_of, qa_dataset, torchrun_finetune, write_json
 from transformers import TrainerCallback
 
 from wmemb.errors import WMEmbError
@@ -143,32 +143,7 @@ def test_torchrun_two_cpu_processes(tiny_bert, train_val, tmp_path):
     train, val = train_val
     output = tmp_path / "ddp"
     # CPU DDP (gloo) even beside a GPU: with the GPU visible both ranks would take it
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    env["CUDA_VISIBLE_DEVICES"] = ""
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29517",
-        "-m",
-        "wmemb.cli",
-        "finetune",
-        str(tiny_bert),
-        str(output),
-        str(train),
-        "--val",
-        str(val),
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--lr",
-        "1e-3",
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    result = torchrun_finetune(2, 29517, tiny_bert, output, train, val, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     assert result.returncode == 0, result.stderr[-3000:]
     log = json.loads((output / METRICS_FILE).read_text(encoding="utf-8"))
     assert log["settings"]["world_size"] == 2 and log["best_epoch"] == 1

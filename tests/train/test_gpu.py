@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
-from train_samples import ndcg_of, qa_dataset, write_json
+from train_samples import ndcg_of, qa_dataset, torchrun_finetune, write_json
 
 from wmemb.train import FinetuneOptions, finetune
 
@@ -48,36 +44,8 @@ def test_torchrun_uses_every_gpu_or_says_why_not(tiny_bert, data, tmp_path):
 
     train, val = data
     gpus = torch.cuda.device_count()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-    def torchrun(processes: int, output: str):
-        command = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            str(processes),
-            "--master_port",
-            "29519",
-            "-m",
-            "wmemb.cli",
-            "finetune",
-            str(tiny_bert),
-            str(tmp_path / output),
-            str(train),
-            "--val",
-            str(val),
-            "--epochs",
-            "1",
-            "--batch-size",
-            "8",
-            "--lr",
-            "1e-3",
-        ]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-
-    result = torchrun(gpus, "ddp")
+    result = torchrun_finetune(gpus, 29519, tiny_bert, tmp_path / "ddp", train, val)
     assert result.returncode == 0, result.stderr[-3000:]
-    too_many = torchrun(gpus + 1, "too-many")
+    too_many = torchrun_finetune(gpus + 1, 29519, tiny_bert, tmp_path / "too-many", train, val)
     assert too_many.returncode != 0
     assert f"has {gpus} GPU(s); pass --nproc_per_node {gpus}" in too_many.stderr

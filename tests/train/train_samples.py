@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from wmemb.records import read_qa_dataset
@@ -53,3 +56,14 @@ def ndcg_of(model_path: Path, val_path: Path, instruction: str | None) -> float:
         batch_size=8,
     )
     return evaluator(SentenceTransformer(str(model_path), device="cpu"))["check_cosine_ndcg@10"]
+
+
+def torchrun_finetune(
+    processes: int, port: int, model: Path, output: Path, train: Path, val: Path, **env: str
+) -> subprocess.CompletedProcess:
+    """`torchrun --nproc_per_node N -m wmemb.cli finetune ...` on the small datasets (1 epoch, batch 8)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes)]
+    command += ["--master_port", str(port), "-m", "wmemb.cli", "finetune", str(model), str(output), str(train)]
+    command += ["--val", str(val), "--epochs", "1", "--batch-size", "8", "--lr", "1e-3"]
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **env}
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
