@@ -54,7 +54,9 @@ def reuse_run(source: Path, target: Path) -> None:
     shutil.copytree(source, target)
     state = target / "state.json"
     if state.is_file():
-        state.write_text(state.read_text(encoding="utf-8").replace(str(source), str(target)), encoding="utf-8")
+        state.write_text(
+            state.read_text(encoding="utf-8").replace(str(source.resolve()), str(target)), encoding="utf-8"
+        )
 
 
 def run_domain(domain: str, cache: Path, workdir: Path, flags: list[str]) -> dict:

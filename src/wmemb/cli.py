@@ -190,8 +190,16 @@ def prepare(
     json_mode: Annotated[
         bool, typer.Option("--json-mode", help="Ask for a JSON reply (servers that support it enforce it).")
     ] = False,
+    max_train_passages: Annotated[
+        int | None, typer.Option(help="Ask about a seeded sample of this many training passages; default all.")
+    ] = None,
+    max_val_passages: Annotated[
+        int | None, typer.Option(help="Ask about a seeded sample of this many validation passages; default all.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of that sample.")] = 42,
 ) -> None:
-    """Have an LLM write the questions each passage answers; write llama_index QA datasets."""
+    """Have an LLM write the questions each passage answers; write llama_index QA datasets. Every passage of
+    a node file stays in its dataset's corpus: the ones not asked about are distractors for retrieval."""
     # imports httpx (the generation backends): only when the command runs
     from wmemb.generate import PrepareOptions, prepare_datasets
 
@@ -208,6 +216,9 @@ def prepare(
         max_retries=max_retries,
         timeout=timeout,
         json_mode=json_mode,
+        max_train_passages=max_train_passages,
+        max_val_passages=max_val_passages,
+        seed=seed,
     )
     summary = prepare_datasets(train_nodes, val_nodes, output, options)
     rows: list[tuple[str, object]] = [("backend", f"{summary.backend} ({summary.model})")]
@@ -220,7 +231,8 @@ def prepare(
         rows += [
             (
                 f"{result.split} passages",
-                f"{result.passages} ({result.reused} from cache, {result.generated} generated, {result.failed} failed)",
+                f"{result.passages} asked of {result.corpus_passages} ({result.reused} from cache, "
+                f"{result.generated} generated, {result.failed} failed); {result.passages_with_queries} kept questions",
             ),
             (f"{result.split} queries", f"{result.queries} ({per_language})"),
             (f"{result.split} dropped", f"{dropped} (lines in {result.dropped_path})"),

@@ -38,12 +38,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pydantic
 
 from wmemb.corpus import SplitOptions, split_corpus
-from wmemb.corpus.split import assign_validation
 from wmemb.errors import WMEmbError
 from wmemb.generate.prepare import PrepareOptions, prepare_datasets
 from wmemb.io import read_json, write_json
 from wmemb.models import resolve_model
-from wmemb.records import QADataset, read_nodes, write_nodes
+from wmemb.records import QADataset, read_nodes
 from wmemb.settings import OPTIONAL_STAGES, SETTINGS, STAGES, PipelineConfig
 from wmemb.train.finetune import BEST_METRIC, FinetuneOptions, finetune
 from wmemb.train.mine import mine
@@ -81,7 +80,6 @@ class WorkPaths:
     lock: Path
     train_nodes: Path
     val_nodes: Path
-    nodes_used: Path  # the node files prepare asked about: all passages, or the max_*_passages sample
     train_dataset: Path
     val_dataset: Path
     mined: Path
@@ -100,7 +98,6 @@ class WorkPaths:
             lock=workdir / ".wmemb.lock",
             train_nodes=nodes / f"{name}_train_nodes.jsonl",
             val_nodes=nodes / f"{name}_val_nodes.jsonl",
-            nodes_used=data / "nodes-used",
             train_dataset=data / f"{name}_train_dataset.json",
             val_dataset=data / f"{name}_val_dataset.json",
             mined=data / f"{name}_train_mined.jsonl",
@@ -418,22 +415,8 @@ class Pipeline:
         return summary.to_json()
 
     def _prepare(self, resume: bool) -> dict:  # resumes through its reply cache either way
-        c = self.config
-        used = {}
-        for split, source, cap in (
-            ("train", self.paths.train_nodes, c.max_train_passages),
-            ("val", self.paths.val_nodes, c.max_val_passages),
-        ):
-            nodes = read_nodes(source)
-            if cap is not None and cap < len(nodes):
-                # the same seeded order split uses: a reproducible, unbiased sample of the passages
-                keep = assign_validation(nodes, cap / len(nodes), c.seed + 1)
-                nodes = [node for node in nodes if node.id in keep]
-                log.info("prepare: questions for %d of the %s passages (max_%s_passages)", len(nodes), split, split)
-            used[split] = self.paths.nodes_used / source.name
-            write_nodes(used[split], nodes)
-        summary = prepare_datasets(used["train"], used["val"], self.paths.train_dataset.parent, self.prepare_options())
-        return summary.to_json()
+        p = self.paths
+        return prepare_datasets(p.train_nodes, p.val_nodes, p.train_dataset.parent, self.prepare_options()).to_json()
 
     def _mine(self, resume: bool) -> dict:
         return _jsonable(mine(self.paths.train_dataset, self.paths.mined, model=self.config.model))

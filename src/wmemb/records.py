@@ -108,6 +108,14 @@ def write_nodes(path: str | Path, nodes: Iterable[Node]) -> int:
 NODES_HINT = "the *_nodes.jsonl files `wmemb split` writes"
 
 
+def seeded_sample(nodes: list[Node], count: int, seed: int) -> list[Node]:
+    """`count` of the nodes in their own order, chosen by a seeded hash of their ids: reproducible, and
+    unbiased by where a passage sits in the book."""
+    ranked = sorted(nodes, key=lambda node: hashlib.sha256(f"{seed}:{node.id}".encode()).hexdigest())
+    chosen = {node.id for node in ranked[:count]}
+    return [node for node in nodes if node.id in chosen]
+
+
 def read_nodes(path: str | os.PathLike) -> list[Node]:
     """Read a nodes file; every line needs a unique "id" and a non-empty "text"."""
     path = check_input_file(path, "node", NODES_HINT)

@@ -105,10 +105,16 @@ class PipelineConfig:
         None, "Keep a question only if the base model ranks its passage in this top K.", "prepare", ge=1
     )
     max_train_passages: int | None = setting(
-        None, "Ask about at most this many training passages (a seeded sample); default all.", "prepare", ge=1
+        None,
+        "Ask about at most this many training passages (a seeded sample; all stay in the corpus); default all.",
+        "prepare",
+        ge=1,
     )
     max_val_passages: int | None = setting(
-        None, "Ask about at most this many validation passages; default all.", "prepare", ge=1
+        None,
+        "Ask about at most this many validation passages (all are scored as distractors); default all.",
+        "prepare",
+        ge=1,
     )
     mine: bool = setting(False, "Mine hard negatives with the base model before fine-tuning.", "mine")
     epochs: int = setting(2, "Fine-tuning epochs; the best epoch on validation is kept.", "finetune", ge=1)

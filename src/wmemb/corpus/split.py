@@ -14,7 +14,6 @@ next heading) still fits; so short sections are packed together, and a heading n
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,7 +25,7 @@ from wmemb.corpus.sentences import clean, secondary_cuts, sentences
 from wmemb.errors import WMEmbError
 from wmemb.io import check_output_dir, reject_overwriting_inputs, write_json
 from wmemb.models import load_tokenizer, model_max_length, resolve_model
-from wmemb.records import Node, content_id, write_nodes
+from wmemb.records import Node, content_id, seeded_sample, write_nodes
 
 log = logging.getLogger(__name__)
 
@@ -327,8 +326,7 @@ def assign_validation(nodes: list[Node], val_ratio: float, seed: int) -> set[str
     if len(nodes) < 2:
         return set()
     n_val = min(len(nodes) - 1, max(1, round(len(nodes) * val_ratio)))
-    ranked = sorted(nodes, key=lambda node: hashlib.sha256(f"{seed}:{node.id}".encode()).hexdigest())
-    return {node.id for node in ranked[:n_val]}
+    return {node.id for node in seeded_sample(nodes, n_val, seed)}
 
 
 def output_stem(inputs: list[str | Path], name: str | None = None) -> str:

@@ -34,7 +34,7 @@ from wmemb.generate.filters import QueryFilter, consistent_queries
 from wmemb.generate.parse import parse_reply
 from wmemb.generate.prompts import PromptSet
 from wmemb.io import ensure_writable_dir, write_json, write_jsonl
-from wmemb.records import Node, QADataset, read_nodes
+from wmemb.records import Node, QADataset, read_nodes, seeded_sample
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,11 @@ class PrepareOptions:
     temperature: float | None = None  # servers: their default; local is greedy
     retry_base_delay: float = 1.0  # first backoff; doubles per attempt, capped at retry_max_delay
     retry_max_delay: float = 60.0
+    # ask about a seeded sample of this many passages per split; the others stay in the dataset's corpus
+    # as distractors, so retrieval is scored against the whole split, not only the passages asked about
+    max_train_passages: int | None = None
+    max_val_passages: int | None = None
+    seed: int = 42  # of that sample
 
     def check(self) -> PrepareOptions:
         if self.concurrency < 1:
@@ -73,13 +78,26 @@ class PrepareOptions:
             raise WMEmbError(f"--timeout {self.timeout}: must be positive")
         if self.filter_topk is not None and self.filter_topk < 1:
             raise WMEmbError(f"--filter-topk {self.filter_topk}: must be at least 1")
+        for flag, cap in (
+            ("--max-train-passages", self.max_train_passages),
+            ("--max-val-passages", self.max_val_passages),
+        ):
+            if cap is not None and cap < 1:
+                raise WMEmbError(f"{flag} {cap}: must be at least 1")
         return self
+
+    def cap(self, split: str) -> int | None:
+        return self.max_train_passages if split == "train" else self.max_val_passages
 
 
 @dataclass
-class SplitResult:
+class DatasetSummary:
+    """What prepare made of one split (train or val)."""
+
     split: str
-    passages: int
+    passages: int  # asked about
+    corpus_passages: int  # in the dataset's corpus: every passage of the split
+    passages_with_queries: int  # asked about and kept at least one question
     reused: int  # replies taken from the cache of an earlier run
     generated: int
     failed: int
@@ -97,8 +115,8 @@ class SplitResult:
 class PrepareSummary:
     backend: str
     model: str
-    train: SplitResult
-    val: SplitResult
+    train: DatasetSummary
+    val: DatasetSummary
     failures_path: str | None
     seconds: float  # wall time of the whole run, both splits
 
@@ -112,7 +130,8 @@ class _Split:
 
     name: str
     nodes_path: Path
-    nodes: list[Node]
+    nodes: list[Node]  # the dataset's corpus
+    asked: list[Node]  # the passages questions are asked for: all, or the max_*_passages sample
     jobs: list[_Job] = field(default_factory=list)
     todo: list[_Job] = field(default_factory=list)  # jobs with no cached reply: asked in this run
     cache: ReplyCache | None = None
@@ -130,7 +149,8 @@ class _Job:
     prompt: str
 
 
-def output_stem(nodes_path: str | Path) -> str:
+def dataset_stem(nodes_path: str | Path) -> str:
+    """`book` for `book_train_nodes.jsonl`: the stem of every file prepare writes."""
     stem = Path(nodes_path).stem
     for suffix in ("_train_nodes", "_val_nodes"):
         if stem.endswith(suffix):
@@ -250,7 +270,7 @@ def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, li
     return dataset, dropped
 
 
-def _split_result(split: _Split, dataset: QADataset, dropped: list[dict], paths: dict[str, Path]) -> SplitResult:
+def _summarize(split: _Split, dataset: QADataset, dropped: list[dict], paths: dict[str, Path]) -> DatasetSummary:
     languages = Counter(job.language for job in split.jobs)
     failed_ids = {failure["node_id"] for failure in split.failures}
     language_of_node = {job.node.id: job.language for job in split.jobs}
@@ -263,9 +283,11 @@ def _split_result(split: _Split, dataset: QADataset, dropped: list[dict], paths:
         }
         for language, passages in sorted(languages.items())
     }
-    return SplitResult(
+    return DatasetSummary(
         split=split.name,
-        passages=len(split.nodes),
+        passages=len(split.asked),
+        corpus_passages=len(split.nodes),
+        passages_with_queries=len({docs[0] for docs in dataset.relevant_docs.values()}),
         reused=len(split.jobs) - len(split.todo),
         generated=len(split.todo) - len(split.failures),
         failed=len(split.failures),
@@ -312,11 +334,20 @@ def _write_together(out: Path, writers: dict[str, Callable[[Path], object]]) -> 
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _read_split(name: str, path: str | Path) -> _Split:
+def _read_split(name: str, path: str | Path, options: PrepareOptions) -> _Split:
     path = Path(path)
     if not path.is_file():
         raise WMEmbError(f"{path}: node file not found; run `wmemb split` first and pass the *_nodes.jsonl it reports")
-    return _Split(name, path, read_nodes(path))
+    nodes = read_nodes(path)
+    cap = options.cap(name)
+    if cap is None or cap >= len(nodes):
+        return _Split(name, path, nodes, nodes)
+    # seed + 1: not the hash order split used to choose the validation passages
+    asked = seeded_sample(nodes, cap, options.seed + 1)
+    log.info(
+        "%s: questions for %d of its %d passages (max_%s_passages); all stay in the corpus", path, cap, len(nodes), name
+    )
+    return _Split(name, path, nodes, asked)
 
 
 async def prepare_async(
@@ -330,8 +361,8 @@ async def prepare_async(
         if options.prompt_file
         else PromptSet.builtin(options.json_mode)
     )
-    splits = [_read_split("train", train_nodes), _read_split("val", val_nodes)]
-    stem = output_stem(train_nodes)
+    splits = [_read_split("train", train_nodes, options), _read_split("val", val_nodes, options)]
+    stem = dataset_stem(train_nodes)
     out = Path(out_dir)
     names = {
         split.name: {kind: f"{stem}_{split.name}_{kind}" for kind in ("dataset.json", "dropped.jsonl", "replies.jsonl")}
@@ -359,16 +390,16 @@ async def prepare_async(
         with contextlib.ExitStack() as caches:
             for split in splits:
                 split.cache = caches.enter_context(ReplyCache(out / names[split.name]["replies.jsonl"]))
-                for node in split.nodes:
+                for node in split.asked:
                     language, template, prompt = prompts.render(node.text, options.questions_per_chunk)
                     key = cache_key(split.name, node.text, template, backend.model, options.questions_per_chunk)
                     split.jobs.append(_Job(split, node, key, language, prompt))
                 split.todo = [job for job in split.jobs if job.key not in split.cache]
                 languages = Counter(job.language for job in split.jobs)
                 log.info(
-                    "%s: %d passages (%s), %d already answered in %s",
+                    "%s: %d passages to ask about (%s), %d already answered in %s",
                     split.nodes_path,
-                    len(split.nodes),
+                    len(split.asked),
                     ", ".join(f"{n} {lang}" for lang, n in sorted(languages.items())),
                     len(split.jobs) - len(split.todo),
                     split.cache.path.name,
@@ -397,11 +428,13 @@ async def prepare_async(
     for split in splits:
         dataset, dropped = built[split.name]
         paths = {kind.split(".")[0]: out / name for kind, name in names[split.name].items()}
-        results[split.name] = _split_result(split, dataset, dropped, paths)
+        results[split.name] = _summarize(split, dataset, dropped, paths)
         log.info(
-            "%s: %d queries -> %s (dropped: %s)",
+            "%s: %d queries, from %d of the %d passages asked about -> %s (dropped: %s)",
             split.name,
             len(dataset.queries),
+            results[split.name].passages_with_queries,
+            len(split.asked),
             paths["dataset"],
             results[split.name].dropped or "none",
         )

@@ -347,6 +347,12 @@ class SplitFunnel:
     failed: Counter  # language -> passages whose request failed
     dropped: list[dict] | None  # {"node_id", "query", "reason"}; None when prepare did not record them
 
+    def asked_by_language(self) -> Counter:
+        """Passages questions were asked for: prepare's own count (the corpus also holds the passages a
+        max_*_passages cap left out, as distractors)."""
+        recorded = self.summary.get("languages")
+        return Counter(recorded) if recorded is not None else Counter(self.language_of.values())
+
     def kept_by_language(self) -> Counter:
         return Counter(self.language_of[docs[0]] for docs in self.dataset.relevant_docs.values())
 
@@ -384,27 +390,29 @@ class Funnel:
         """The counts as data (summary.json)."""
         data: dict[str, Any] = {"passages": self.passages_total, "splits": {}}
         for part in self.splits:
-            kept, dropped = part.kept_by_language(), part.dropped_by_language()
+            asked, kept, dropped = part.asked_by_language(), part.kept_by_language(), part.dropped_by_language()
             data["splits"][part.split] = {
-                "passages_asked": len(part.dataset.corpus),
+                "passages_asked": sum(asked.values()),
+                "passages_with_questions": len({docs[0] for docs in part.dataset.relevant_docs.values()}),
                 "failed": sum(part.failed.values()),
                 "kept_questions": len(part.dataset.queries),
                 "dropped": part.summary.get("dropped"),
                 "by_language": {
                     language: {
-                        "passages_asked": sum(1 for value in part.language_of.values() if value == language),
+                        "passages_asked": asked[language],
                         "failed": part.failed.get(language, 0),
                         "kept_questions": kept.get(language, 0),
                         "dropped": dict(dropped.get(language, {})) if part.dropped is not None else None,
                     }
-                    for language in sorted(set(part.language_of.values()))
+                    for language in sorted(asked)
                 },
             }
         return data
 
     def section(self, charts: list[Chart]) -> Section:
-        asked = sum(len(part.dataset.corpus) for part in self.splits)
+        asked = sum(sum(part.asked_by_language().values()) for part in self.splits)
         failed = sum(sum(part.failed.values()) for part in self.splits)
+        answered = sum(len({docs[0] for docs in part.dataset.relevant_docs.values()}) for part in self.splits)
         kept = sum(len(part.dataset.queries) for part in self.splits)
         dropped_by_reason: Counter = Counter()
         for part in self.splits:
@@ -414,6 +422,7 @@ class Funnel:
         steps = ([("passages in the corpus", self.passages_total)] if self.passages_total else []) + [
             ("passages asked (requests)", asked),
             ("replies", asked - failed),
+            ("passages with a kept question", answered),
             ("questions written", kept + dropped_total),
             ("questions kept", kept),
         ]
@@ -425,7 +434,8 @@ class Funnel:
             Text(
                 f"{asked} passages were sent to the LLM, {asked - failed} replies came back, "
                 f"{kept + dropped_total} questions were read from them ({set_aside} other lines set aside: "
-                f"preambles, answers, markup) and {kept} kept ({dropped_total} dropped by the filters)."
+                f"preambles, answers, markup) and {kept} kept ({dropped_total} dropped by the filters); "
+                f"{answered} passages ({answered / max(asked, 1):.0%} of those asked) have at least one kept question."
             ),
             charts[-1],
             self._counts_table(),
@@ -439,8 +449,7 @@ class Funnel:
         for part in self.splits:
             kept = part.kept_by_language()
             dropped = part.dropped_by_language()
-            for language in sorted(set(part.language_of.values())):
-                asked = sum(1 for value in part.language_of.values() if value == language)
+            for language, asked in sorted(part.asked_by_language().items()):
                 failed = part.failed.get(language, 0)
                 reasons = (
                     ", ".join(f"{reason} {n}" for reason, n in sorted(dropped.get(language, {}).items())) or "none"
