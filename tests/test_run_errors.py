@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from test_pipeline import distinct_questions, openai_server, write_corpus
+from helpers.openai_server import openai_server
+from helpers.pipeline_inputs import distinct_questions, write_corpus
 from wmemb.cli import main
 
 SRC = Path(__file__).parents[1] / "src"

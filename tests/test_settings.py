@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from test_pipeline import config_for, distinct_questions, openai_server, write_corpus
+from helpers.openai_server import openai_server
+from helpers.pipeline_inputs import config_for, distinct_questions, write_corpus
 from wmemb.cli import app
 from wmemb.errors import WMEmbError
 from wmemb.pipeline import Pipeline

@@ -9,9 +9,9 @@ import shutil
 from dataclasses import asdict
 
 import pytest
-from browser import probe_page, screenshot
 
-from conftest import NAME
+from helpers.browser import probe_page, screenshot
+from helpers.report_inputs import NAME
 from wmemb.cli import run_config
 from wmemb.evaluate import evaluate_models
 from wmemb.io import write_jsonl
