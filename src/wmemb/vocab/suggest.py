@@ -53,10 +53,9 @@ from wmemb.corpus.read import read_corpus
 from wmemb.corpus.sentences import clean, sentences
 from wmemb.errors import WMEmbError
 from wmemb.io import atomic_write
-from wmemb.models import load_tokenizer
+from wmemb.models import is_uncased, load_tokenizer
 from wmemb.records import read_nodes
 from wmemb.text import HAN, LATIN_WORD, han_count
-from wmemb.vocab.expand import is_uncased
 from wmemb.vocab.wordfile import MAX_TERM_CHARS
 
 log = logging.getLogger(__name__)
