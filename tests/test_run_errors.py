@@ -67,7 +67,11 @@ FLAGS = ["--corpus", "book.txt", "--workdir", "work"]
             ["run.toml"],
             ['loss = "bogus"', "'mnrl' or 'cached'"],
         ),
-        ({"run.toml": b'corpus = ["book.txt"]\noverlap = 200\n'}, ["run.toml"], ["--overlap must be between 0"]),
+        (
+            {"run.toml": b'corpus = ["book.txt"]\noverlap = 200\n'},
+            ["run.toml"],
+            ["--overlap 200: must be less than half of --chunk-tokens (128)"],
+        ),
         ({}, [*FLAGS, "--ks", "0"], ["--ks: ks = [0]: input should be greater than or equal to 1"]),
         ({}, ["--corpus", "missing.txt"], ["error: --corpus: corpus missing.txt: no such file or folder"]),
         ({}, [*FLAGS, "--name", "a/b"], ['--name: name = "a/b": must be a plain file name']),
