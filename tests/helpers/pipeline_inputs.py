@@ -36,15 +36,19 @@ ZH_FACTS = [
     "菌丝是真菌的分枝结构。",
     "内毒素在外膜破裂时释放。",
 ]
+CHINESE_NAME = "微生物"  # a run name (file stem) in Chinese
 
 
-def write_corpus(folder: Path, variant: str = "") -> Path:
-    corpus = folder / "book.txt"
+def write_corpus(folder: Path, variant: str = "", chapters: int = 12, facts: int = 12, per_paragraph: int = 4) -> Path:
+    """book.txt: per chapter an English and a Chinese paragraph of `per_paragraph` of the first `facts` facts,
+    rotated by chapter; `variant` changes the English headings (a revised corpus)."""
     paragraphs = []
-    for i in range(12):
-        order = EN_FACTS[i:] + EN_FACTS[:i]
-        paragraphs.append(f"Chapter {i}{variant}. " + " ".join(order[:4]) + f" Experiment {i} took {i + 2} days.")
-        paragraphs.append(f"第{i}章。" + "".join((ZH_FACTS[i:] + ZH_FACTS[:i])[:4]) + f"实验{i}用了{i + 2}天。")
+    for i in range(chapters):
+        picked = [(i + k) % facts for k in range(per_paragraph)]
+        english, chinese = " ".join(EN_FACTS[j] for j in picked), "".join(ZH_FACTS[j] for j in picked)
+        paragraphs.append(f"Chapter {i}{variant}. {english} Experiment {i} took {i + 2} days.")
+        paragraphs.append(f"第{i}章。{chinese}实验{i}用了{i + 2}天。")
+    corpus = folder / "book.txt"
     corpus.write_text("\n\n".join(paragraphs), encoding="utf-8")
     return corpus
 
@@ -59,6 +63,12 @@ def distinct_questions(prompt: str) -> str:
         )
     han = re.findall(r"[\u4e00-\u9fff]", passage)
     return f"问题1：{''.join(han[3:5])}与{''.join(han[10:12])}有什么关系？\n问题2：文中{''.join(han[-6:-4])}指什么？"
+
+
+def with_a_non_question(prompt: str) -> str:
+    """distinct_questions and a line that is not a question, in the passage's language: prepare drops and records it."""
+    written = distinct_questions(prompt)
+    return written + ("\n3. 好" if written.startswith("问题") else "\n3. Notes")
 
 
 def config_for(tmp_path: Path, tiny_bert: Path, server, **extra) -> PipelineConfig:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers.openai_server import openai_server
-from helpers.report_inputs import NAME, questions, write_corpus
+from helpers.pipeline_inputs import CHINESE_NAME, with_a_non_question, write_corpus
 from wmemb.pipeline import Pipeline, PipelineConfig
 
 
@@ -15,14 +15,14 @@ from wmemb.pipeline import Pipeline, PipelineConfig
 def finished_run(tmp_path_factory, tiny_bert) -> Path:
     """The working folder of a finished run with vocabulary expansion; its report is what the tests read."""
     folder = tmp_path_factory.mktemp("run")
-    with openai_server(reply=questions) as server:
+    with openai_server(reply=with_a_non_question) as server:
         config = PipelineConfig.load(
             None,
             {
-                "corpus": [str(write_corpus(folder))],
+                "corpus": [str(write_corpus(folder, chapters=10, facts=8, per_paragraph=3))],
                 "model": str(tiny_bert),
                 "workdir": str(folder / "work"),
-                "name": NAME,
+                "name": CHINESE_NAME,
                 "chunk_tokens": 64,
                 "llm": "openai",
                 "base_url": [server.base_url],
