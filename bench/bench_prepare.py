@@ -2,7 +2,7 @@
 
     python bench/bench_prepare.py [--passages 150] [--concurrency 16] [--delay 0.2] [--repeats 3]
 
-A local OpenAI-protocol server (tests/openai_server.py, in its own process as a real server would be)
+A local OpenAI-protocol server (tests/helpers/openai_server.py, in its own process as a real server would be)
 answers every request after `--delay` seconds with messy replies (preambles, numbering, <think>
 blocks, answers, markdown), Chinese for Chinese passages. `--passages` passages of the bundled sample
 (data/sample, about 2/3 English, 1/3 Chinese), split 85/15 into train and val, go through `prepare`
@@ -32,9 +32,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # openai_server
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' helpers package
 
-from openai_server import openai_server  # noqa: E402
+from helpers.openai_server import openai_server  # noqa: E402
 from wmemb.generate import PrepareOptions, prepare_datasets  # noqa: E402
 from wmemb.records import Node, content_id, read_nodes, write_nodes  # noqa: E402
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers.openai_server import openai_server
+from helpers.pipeline_inputs import distinct_questions
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -100,3 +103,10 @@ def minilm() -> Path:
     from wmemb.models import resolve_model
 
     return resolve_model(None)
+
+
+@pytest.fixture
+def server():
+    """A local OpenAI-protocol server whose questions name words from different places of each passage."""
+    with openai_server(reply=distinct_questions) as running:
+        yield running

@@ -2,14 +2,11 @@
 
 import json
 
-from test_pipeline import (
-    config_for,  # noqa: F401  (fixtures below come from test_pipeline)
-    server,  # noqa: F401
-)
+from helpers.pipeline_inputs import config_for
 from wmemb.experiment import run_expand_order
 
 
-def test_expand_order_runs_every_arm_with_metrics_per_epoch(tmp_path, tiny_bert, server):  # noqa: F811
+def test_expand_order_runs_every_arm_with_metrics_per_epoch(tmp_path, tiny_bert, server):
     config = config_for(tmp_path, tiny_bert, server, expand_terms=["革兰氏阳性菌", "lipopolysaccharide"])
     result = run_expand_order(config, epochs=1)
     arms = {arm.name: arm for arm in result.arms}

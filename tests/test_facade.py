@@ -9,8 +9,8 @@ import shutil
 import subprocess
 import sys
 
-from openai_server import openai_server
-from test_pipeline import distinct_questions, write_corpus
+from helpers.openai_server import openai_server
+from helpers.pipeline_inputs import distinct_questions, write_corpus
 
 REFERENCE_SCRIPT = """
 import os

@@ -2,92 +2,13 @@
 
 import json
 import logging
-import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers.pipeline_inputs import config_for, write_corpus
 from wmemb.errors import WMEmbError
 from wmemb.pipeline import Pipeline, PipelineConfig
-
-sys.path.insert(0, str(Path(__file__).parent))
-from openai_server import openai_server  # noqa: E402
-
-EN_FACTS = [
-    "Spores survive heat and drying for years.",
-    "Gram-positive bacteria keep crystal violet in a thick wall.",
-    "Gram-negative bacteria have an outer membrane with lipopolysaccharide.",
-    "Viruses need a host cell to copy themselves.",
-    "Penicillin blocks the building of the cell wall.",
-    "Yeast ferments sugar into alcohol and carbon dioxide.",
-    "Plasmids carry genes for antibiotic resistance.",
-    "Flagella let many bacteria swim toward nutrients.",
-    "Archaea live in hot springs and salty lakes.",
-    "Biofilms protect colonies from disinfectants.",
-    "Mycelium is the branching body of a fungus.",
-    "Endotoxins are released when the outer membrane breaks.",
-]
-ZH_FACTS = [
-    "芽孢能耐高温和干燥。",
-    "革兰氏阳性菌的细胞壁很厚。",
-    "革兰氏阴性菌有外膜。",
-    "病毒必须在细胞内复制。",
-    "青霉素阻止细胞壁合成。",
-    "酵母菌把糖发酵成酒精。",
-    "质粒携带抗药基因。",
-    "鞭毛让细菌游向养分。",
-    "古菌生活在温泉和盐湖中。",
-    "生物膜保护菌落不被消毒剂杀死。",
-    "菌丝是真菌的分枝结构。",
-    "内毒素在外膜破裂时释放。",
-]
-
-
-def write_corpus(folder: Path, variant: str = "") -> Path:
-    corpus = folder / "book.txt"
-    paragraphs = []
-    for i in range(12):
-        order = EN_FACTS[i:] + EN_FACTS[:i]
-        paragraphs.append(f"Chapter {i}{variant}. " + " ".join(order[:4]) + f" Experiment {i} took {i + 2} days.")
-        paragraphs.append(f"第{i}章。" + "".join((ZH_FACTS[i:] + ZH_FACTS[:i])[:4]) + f"实验{i}用了{i + 2}天。")
-    corpus.write_text("\n\n".join(paragraphs), encoding="utf-8")
-    return corpus
-
-
-def distinct_questions(prompt: str) -> str:
-    """Questions that name words from different places of the passage (so none is a copied span)."""
-    passage = re.search(r"(?:Context:|材料：)\s*\n(.*?)\n\n", prompt, re.S).group(1)
-    words = re.findall(r"[A-Za-z]{4,}", passage)
-    if len(words) >= 8:
-        return (
-            f"1. How is {words[2]} related to {words[7]}?\n2. What does the text say about {words[5]} and {words[-1]}?"
-        )
-    han = re.findall(r"[\u4e00-\u9fff]", passage)
-    return f"问题1：{''.join(han[3:5])}与{''.join(han[10:12])}有什么关系？\n问题2：文中{''.join(han[-6:-4])}指什么？"
-
-
-@pytest.fixture
-def server():
-    with openai_server(reply=distinct_questions) as running:
-        yield running
-
-
-def config_for(tmp_path: Path, tiny_bert: Path, server, **extra) -> PipelineConfig:
-    settings = {
-        "corpus": [str(write_corpus(tmp_path) if not (tmp_path / "book.txt").exists() else tmp_path / "book.txt")],
-        "model": str(tiny_bert),
-        "workdir": str(tmp_path / "work"),
-        "name": "book",
-        "chunk_tokens": 64,
-        "llm": "openai",
-        "base_url": [server.base_url],
-        "llm_model": "test-model",
-        "epochs": 1,
-        "batch_size": 8,
-        **extra,
-    }
-    return PipelineConfig.load(None, settings)
 
 
 def actions(records) -> dict[str, str]:

@@ -10,7 +10,8 @@ import pytest
 import tomllib
 import typer
 
-from test_pipeline import distinct_questions, openai_server, write_corpus
+from helpers.openai_server import openai_server
+from helpers.pipeline_inputs import distinct_questions, write_corpus
 from wmemb.cli import app, main
 from wmemb.settings import SETTINGS, PipelineConfig
 

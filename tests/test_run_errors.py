@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from test_pipeline import distinct_questions, openai_server, write_corpus
+from helpers.openai_server import openai_server
+from helpers.pipeline_inputs import distinct_questions, write_corpus
 from wmemb.cli import main
 
 SRC = Path(__file__).parents[1] / "src"
@@ -66,7 +67,11 @@ FLAGS = ["--corpus", "book.txt", "--workdir", "work"]
             ["run.toml"],
             ['loss = "bogus"', "'mnrl' or 'cached'"],
         ),
-        ({"run.toml": b'corpus = ["book.txt"]\noverlap = 200\n'}, ["run.toml"], ["--overlap must be between 0"]),
+        (
+            {"run.toml": b'corpus = ["book.txt"]\noverlap = 200\n'},
+            ["run.toml"],
+            ["--overlap 200: must be less than half of --chunk-tokens (128)"],
+        ),
         ({}, [*FLAGS, "--ks", "0"], ["--ks: ks = [0]: input should be greater than or equal to 1"]),
         ({}, ["--corpus", "missing.txt"], ["error: --corpus: corpus missing.txt: no such file or folder"]),
         ({}, [*FLAGS, "--name", "a/b"], ['--name: name = "a/b": must be a plain file name']),

@@ -11,11 +11,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from test_pipeline import config_for, distinct_questions, openai_server, write_corpus
+from helpers.openai_server import openai_server
+from helpers.pipeline_inputs import config_for, distinct_questions, write_corpus
 from wmemb.cli import app
+from wmemb.corpus import SplitOptions
 from wmemb.errors import WMEmbError
+from wmemb.generate import PrepareOptions
 from wmemb.pipeline import Pipeline
 from wmemb.settings import SETTINGS, STAGES, PipelineConfig, Setting, settings_table
+from wmemb.train import FinetuneOptions, MineOptions
+from wmemb.vocab import SuggestOptions
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -200,3 +205,62 @@ def test_a_run_records_those_keys_and_stages_read_no_later_declared_setting(tmp_
         ("expand", "skipped"),
         ("evaluate", "ran"),
     ]
+
+
+# --- a stage command checks what its settings declare ------------------------------------------------
+
+# Each stage's options class: the stage commands (`wmemb finetune --epochs 0`) build these without a PipelineConfig.
+STAGE_OPTIONS = {
+    SplitOptions: "split",
+    PrepareOptions: "prepare",
+    MineOptions: "mine",
+    FinetuneOptions: "finetune",
+    SuggestOptions: "expand",
+}
+
+
+def ruled_fields() -> list:
+    """(options class, setting) for every setting with a range or choices that is a field of its stage's options."""
+    return [
+        pytest.param(
+            cls,
+            spec,
+            id=f"{cls.__name__}.{spec.name}",
+        )
+        for cls, stage in STAGE_OPTIONS.items()
+        for spec in SETTINGS.values()
+        if spec.stage == stage
+        and (spec.range or spec.choices)
+        and spec.name in {field.name for field in dataclasses.fields(cls)}
+    ]
+
+
+def outside_and_on_bounds(spec: Setting) -> tuple[list, list]:
+    """Values just outside each of a setting's bounds or not among its choices, and values on its inclusive bounds
+    or among its choices."""
+    if spec.choices:
+        return ["bogus"], list(spec.choices)
+    number = next(arg for arg in (*typing.get_args(spec.type), spec.type) if arg in (int, float))
+    outside, on = [], []
+    for rule in spec.rules:
+        for name, step in (("ge", -1), ("gt", 0), ("le", 1), ("lt", 0)):
+            if hasattr(rule, name):
+                limit = number(getattr(rule, name))
+                outside.append(limit + number(step))
+                on += [limit] if step else []
+    return outside, on
+
+
+def test_the_checked_fields_include_the_finetune_and_split_bounds():
+    checked = {param.id for param in ruled_fields()}
+    assert {"FinetuneOptions.epochs", "FinetuneOptions.lr", "FinetuneOptions.loss", "SplitOptions.val_ratio"} <= checked
+
+
+@pytest.mark.parametrize(("cls", "spec"), ruled_fields())
+def test_a_stage_command_enforces_the_range_and_choices_its_setting_declares(cls, spec):
+    outside, on = outside_and_on_bounds(spec)
+    for value in outside:
+        with pytest.raises(WMEmbError, match="^" + re.escape(f"{spec.flag} {value!r}: must be ")):
+            cls(**{spec.name: value}).check()
+    for value in on:
+        cls(**{spec.name: value}).check()

@@ -136,6 +136,12 @@ def load_tokenizer(name_or_path: str | os.PathLike | None):
     return _load_tokenizer_cached(str(folder))
 
 
+def is_uncased(tokenizer) -> bool:
+    """Whether a fast tokenizer lowercases text before splitting it, as uncased BERTs do."""
+    normalizer = tokenizer.backend_tokenizer.normalizer
+    return normalizer is not None and normalizer.normalize_str("AbC") == "abc"
+
+
 def model_max_length(name_or_path: str | os.PathLike | None) -> int:
     """The longest input (in tokens, special tokens included) the model was built to embed."""
     folder = resolve_model(name_or_path)

@@ -14,9 +14,11 @@ declared `hashed=False`.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import sys
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -280,16 +282,50 @@ class Setting:
 
     @property
     def range(self) -> str:
-        """The rules in words: ">= 1", "> 0, < 1", "at least 1 item"."""
-        words = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+        """The rules in short: ">= 1", "> 0, < 1", "at least 1 item"."""
         parts = []
         for rule in self.rules:
-            for attribute, sign in words.items():
-                if hasattr(rule, attribute):
-                    parts.append(f"{sign} {getattr(rule, attribute)}")
+            parts += [f"{_BOUNDS[name].sign} {limit}" for name, limit in _bounds(rule)]
             if hasattr(rule, "min_length"):
                 parts.append(f"at least {rule.min_length} item{'s' if rule.min_length > 1 else ''}")
         return ", ".join(parts)
+
+    @property
+    def choices(self) -> tuple[Any, ...]:
+        """The values a Literal setting admits; () for any other."""
+        return typing.get_args(self.type) if typing.get_origin(self.type) is Literal else ()
+
+    def check(self, value: Any) -> None:
+        """`value` within this setting's range and choices, else a one-line error naming the flag such as
+        `--epochs 0: must be at least 1`. For values set without PipelineConfig (which checks its own)."""
+        if value is None or self.is_list:  # None: the stage's default; list rules (ks) are checked by the stage
+            return
+        if self.choices and value not in self.choices:
+            raise WMEmbError(f"{self.flag} {value!r}: must be one of {', '.join(map(str, self.choices))}")
+        bounds = [bound for rule in self.rules for bound in _bounds(rule)]
+        if not all(_BOUNDS[name].holds(value, limit) for name, limit in bounds):
+            words = " and ".join(f"{_BOUNDS[name].words} {limit}" for name, limit in bounds)
+            raise WMEmbError(f"{self.flag} {value!r}: must be {words}")
+
+
+@dataclass(frozen=True)
+class _Bound:
+    sign: str
+    words: str
+    holds: Callable[[Any, Any], bool]
+
+
+_BOUNDS = {
+    "ge": _Bound(">=", "at least", operator.ge),
+    "gt": _Bound(">", "more than", operator.gt),
+    "le": _Bound("<=", "at most", operator.le),
+    "lt": _Bound("<", "less than", operator.lt),
+}
+
+
+def _bounds(rule: Any) -> list[tuple[str, Any]]:
+    """A pydantic rule's bounds as (ge | gt | le | lt, limit) pairs; [] for other rules (MinLen)."""
+    return [(name, getattr(rule, name)) for name in _BOUNDS if hasattr(rule, name)]
 
 
 def _type_name(annotation: Any) -> str:
@@ -333,6 +369,14 @@ def _declared() -> dict[str, Setting]:
 
 
 SETTINGS: dict[str, Setting] = _declared()
+
+
+def check_stage_options(options: Any, stage: StageName) -> None:
+    """The range and choices `stage`'s settings declare, enforced on the same-named fields of its options object:
+    a stage command (`wmemb finetune --epochs 0`) builds the options without a PipelineConfig."""
+    for spec in SETTINGS.values():
+        if spec.stage == stage and hasattr(options, spec.name):
+            spec.check(getattr(options, spec.name))
 
 
 def settings_table() -> str:

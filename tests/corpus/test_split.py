@@ -168,8 +168,8 @@ def bad_inputs(tmp_path: Path, tiny_bert: Path):
         ([str(tmp_path / "binary.txt"), *model], "binary"),
         ([str(tmp_path / "utf16-broken.txt"), *model], "not valid utf-16"),
         ([str(tmp_path / "nofiles"), *model], "no supported files"),
-        ([str(good), *model, "--val-ratio", "1.5"], "--val-ratio must be between 0 and 1"),
-        ([str(good), *model, "--val-ratio", "0"], "--val-ratio must be between 0 and 1"),
+        ([str(good), *model, "--val-ratio", "1.5"], "--val-ratio 1.5: must be more than 0 and less than 1"),
+        ([str(good), *model, "--val-ratio", "0"], "--val-ratio 0.0: must be more than 0 and less than 1"),
         ([str(good), "--model", str(no_tokenizer)], "no tokenizer"),
         ([str(good), "--model", str(tmp_path / "no-such-model")], "model folder not found"),
     ]

@@ -6,8 +6,8 @@ import json
 import shutil
 
 import pytest
-from evaluation_sets import CHINESE, ENGLISH
 
+from helpers.evaluation_sets import CHINESE, ENGLISH
 from wmemb.evaluate import evaluate_models
 from wmemb.models import BGE_QUERY_INSTRUCTIONS
 from wmemb.records import QADataset

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from evaluation_sets import CHINESE, ENGLISH, write_beir
 
+from helpers.evaluation_sets import CHINESE, ENGLISH, write_beir
 from wmemb.errors import WMEmbError
 from wmemb.evaluate import load_eval_data
 

@@ -8,9 +8,9 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from evaluation_sets import CHINESE, ENGLISH, write_beir
 from typer.testing import CliRunner
 
+from helpers.evaluation_sets import CHINESE, ENGLISH, write_beir
 from wmemb import WMEmbModel
 from wmemb.cli import app
 from wmemb.errors import WMEmbError

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import warnings
 
-from test_prepare_http import fast_options
-
-from openai_server import openai_server
+from helpers.openai_server import openai_server
+from helpers.prepare_inputs import fast_options
 from wmemb.generate import import_llama_index_dataset, prepare_datasets
 from wmemb.records import QADataset
 

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from conftest import EN_PASSAGES, write_node_files
+from helpers.prepare_inputs import EN_PASSAGES, write_node_files
 from wmemb.generate import PrepareOptions, prepare_datasets
 from wmemb.generate.backends import LocalBackend, generate_batch, load_causal_lm, smollm2_gguf
 from wmemb.generate.filters import is_question, units

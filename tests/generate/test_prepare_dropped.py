@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from conftest import EN_PASSAGES, ZH_PASSAGES, fast_options, write_node_files
-from openai_server import openai_server
+from helpers.openai_server import openai_server
+from helpers.prepare_inputs import EN_PASSAGES, ZH_PASSAGES, fast_options, write_node_files
 from wmemb.generate import prepare_datasets
 from wmemb.records import QADataset
 

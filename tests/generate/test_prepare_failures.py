@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EN_PASSAGES, ZH_PASSAGES, fast_options, write_node_files
-from openai_server import Fault, default_reply, openai_server
+from helpers.openai_server import Fault, default_reply, openai_server
+from helpers.prepare_inputs import EN_PASSAGES, ZH_PASSAGES, fast_options, write_node_files
 from wmemb.errors import WMEmbError
 from wmemb.generate import prepare_datasets
 

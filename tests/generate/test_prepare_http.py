@@ -1,4 +1,4 @@
-"""`prepare` against a real local HTTP server (tests/openai_server.py) with injected faults."""
+"""`prepare` against a real local HTTP server (tests/helpers/openai_server.py) with injected faults."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EN_PASSAGES, ZH_PASSAGES, fast_options, write_node_files
-from openai_server import Fault, default_reply, openai_server
+from helpers.openai_server import Fault, default_reply, openai_server
+from helpers.prepare_inputs import EN_PASSAGES, ZH_PASSAGES, fast_options, write_node_files
 from wmemb.errors import WMEmbError
 from wmemb.generate import PrepareOptions, prepare_datasets
 from wmemb.records import QADataset

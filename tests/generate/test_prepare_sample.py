@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from conftest import EN_PASSAGES, ZH_PASSAGES, fast_options, make_nodes, write_node_files
-from openai_server import openai_server
+from helpers.openai_server import openai_server
+from helpers.prepare_inputs import EN_PASSAGES, ZH_PASSAGES, fast_options, make_nodes, write_node_files
 from wmemb.errors import WMEmbError
 from wmemb.generate import prepare_datasets
 from wmemb.records import QADataset, seeded_sample

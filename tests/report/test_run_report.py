@@ -9,9 +9,9 @@ import shutil
 from dataclasses import asdict
 
 import pytest
-from browser import probe_page, screenshot
 
-from conftest import NAME
+from helpers.browser import probe_page, screenshot
+from helpers.pipeline_inputs import CHINESE_NAME
 from wmemb.cli import run_config
 from wmemb.evaluate import evaluate_models
 from wmemb.io import write_jsonl
@@ -35,7 +35,7 @@ def test_page_renders_in_chromium_with_chinese_labels_and_a_verdict(finished_run
     assert all(svg["width"] > 200 and svg["height"] > 80 and svg["texts"] > 3 for svg in found["svgs"])
     chinese = {label["text"] for label in found["chineseLabels"] if label["width"] > 10}
     assert {"革兰氏阳性菌", "细胞壁", "train · 中文 (zh): kept"} <= chinese
-    assert any(text.startswith(f"{NAME}_val_dataset") for text in chinese)  # the metrics chart's title
+    assert any(text.startswith(f"{CHINESE_NAME}_val_dataset") for text in chinese)  # the metrics chart's title
     verdict = r"(The \w+ model wins.*|No clear winner): NDCG@10 \d\.\d{3} → \d\.\d{3} \([+-]\d\.\d{3}; 95% CI"
     assert re.match(f"{verdict}|No difference: NDCG@10 .* the same NDCG@10", found["verdict"]), found["verdict"]
     assert shot.stat().st_size > 50_000
@@ -62,25 +62,26 @@ def test_markdown_holds_the_same_sections_and_its_charts_exist(finished_run):
 def test_dropped_questions_are_shown_when_prepare_recorded_them(finished_run, tmp_path):
     data = tmp_path / "data"  # a copy: the run is shared by the tests of this module
     shutil.copytree(finished_run / "data", data)
-    val = QADataset.load(data / f"{NAME}_val_dataset.json")
+    val = QADataset.load(data / f"{CHINESE_NAME}_val_dataset.json")
     passage_id = next(iter(val.corpus))
     write_jsonl(
-        data / f"{NAME}_val_dropped.jsonl", [{"node_id": passage_id, "query": "芽孢 好", "reason": "not_question"}]
+        data / f"{CHINESE_NAME}_val_dropped.jsonl",
+        [{"node_id": passage_id, "query": "芽孢 好", "reason": "not_question"}],
     )
-    (data / f"{NAME}_train_dropped.jsonl").unlink()  # as an older prepare left it: no list for train
+    (data / f"{CHINESE_NAME}_train_dropped.jsonl").unlink()  # as an older prepare left it: no list for train
     models = {"base": None, "finetuned": finished_run / "models" / "finetuned"}
     models["base"] = json.loads((finished_run / "report" / "metrics.json").read_text(encoding="utf-8"))["models"][0][
         "path"
     ]
     result = evaluate_models(
-        list(models.values()), data / f"{NAME}_val_dataset.json", labels=list(models), show_progress=False
+        list(models.values()), data / f"{CHINESE_NAME}_val_dataset.json", labels=list(models), show_progress=False
     )
     files = RunFiles(
-        name=NAME,
+        name=CHINESE_NAME,
         state=finished_run / "state.json",
         data_dir=data,
-        train_dataset=data / f"{NAME}_train_dataset.json",
-        val_dataset=data / f"{NAME}_val_dataset.json",
+        train_dataset=data / f"{CHINESE_NAME}_train_dataset.json",
+        val_dataset=data / f"{CHINESE_NAME}_val_dataset.json",
         finetuned=finished_run / "models" / "finetuned",
         expanded=None,
         report_dir=tmp_path / "report",

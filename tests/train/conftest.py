@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from train_samples import qa_dataset, write_json
+
+from helpers.train_samples import qa_dataset, write_json
 
 
 @pytest.fixture()

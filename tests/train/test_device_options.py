@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from train_samples import ndcg_of, qa_dataset, write_json
 
+from helpers.train_samples import ndcg_of, qa_dataset, write_json
 from wmemb.errors import WMEmbError
 from wmemb.train import FinetuneOptions, finetune
 from wmemb.train.finetune import METRICS_FILE, _check_processes_fit_gpus

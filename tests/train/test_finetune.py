@@ -10,9 +10,9 @@ import sys
 
 import numpy as np
 import pytest
-from train_samples import ndcg_of, qa_dataset, torchrun_finetune, write_json
 from transformers import TrainerCallback
 
+from helpers.train_samples import ndcg_of, qa_dataset, torchrun_finetune, write_json
 from wmemb.errors import WMEmbError
 from wmemb.train import FinetuneOptions, finetune
 from wmemb.train.finetune import METRICS_FILE, run_dir_for

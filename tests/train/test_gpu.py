@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from train_samples import ndcg_of, qa_dataset, torchrun_finetune, write_json
 
+from helpers.train_samples import ndcg_of, qa_dataset, torchrun_finetune, write_json
 from wmemb.train import FinetuneOptions, finetune
 
 pytestmark = pytest.mark.gpu

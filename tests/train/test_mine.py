@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from train_samples import qa_dataset, write_json
 
+from helpers.train_samples import qa_dataset, write_json
 from wmemb.errors import WMEmbError
 from wmemb.records import read_pairs
 from wmemb.train import MineOptions, mine

@@ -26,6 +26,7 @@ from wmemb.errors import WMEmbError
 from wmemb.io import check_output_dir, reject_overwriting_inputs, write_json
 from wmemb.models import load_tokenizer, model_max_length, resolve_model
 from wmemb.records import Node, content_id, seeded_sample, write_nodes
+from wmemb.settings import check_stage_options
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +44,11 @@ class SplitOptions:
     seed: int = 42
 
     def check(self) -> SplitOptions:
-        if not 0 < self.val_ratio < 1:
-            raise WMEmbError(f"--val-ratio must be between 0 and 1 (exclusive), got {self.val_ratio}")
-        if self.chunk_tokens < 16:
-            raise WMEmbError(f"--chunk-tokens must be at least 16, got {self.chunk_tokens}")
-        if not 0 <= self.overlap < self.chunk_tokens // 2:
+        check_stage_options(self, "split")
+        if self.overlap >= self.chunk_tokens // 2:
             raise WMEmbError(
-                f"--overlap must be between 0 and half of --chunk-tokens ({self.chunk_tokens // 2}), got {self.overlap}"
+                f"--overlap {self.overlap}: must be less than half of --chunk-tokens ({self.chunk_tokens // 2})"
             )
-        if self.min_chars < 0:
-            raise WMEmbError(f"--min-chars must be 0 or more, got {self.min_chars}")
         return self
 
 

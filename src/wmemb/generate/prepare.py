@@ -35,6 +35,7 @@ from wmemb.generate.parse import parse_reply
 from wmemb.generate.prompts import PromptSet
 from wmemb.io import ensure_writable_dir, write_json, write_jsonl
 from wmemb.records import Node, QADataset, read_nodes, seeded_sample
+from wmemb.settings import check_stage_options
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +69,11 @@ class PrepareOptions:
     seed: int = 42  # of that sample
 
     def check(self) -> PrepareOptions:
-        if self.concurrency < 1:
-            raise WMEmbError(f"--concurrency {self.concurrency}: must be at least 1")
-        if self.questions_per_chunk < 1:
-            raise WMEmbError(f"--questions-per-chunk {self.questions_per_chunk}: must be at least 1")
+        check_stage_options(self, "prepare")  # the bounds and choices its settings declare
         if self.max_retries < 0:
             raise WMEmbError(f"--max-retries {self.max_retries}: must be 0 or more")
         if self.timeout <= 0:
             raise WMEmbError(f"--timeout {self.timeout}: must be positive")
-        if self.filter_topk is not None and self.filter_topk < 1:
-            raise WMEmbError(f"--filter-topk {self.filter_topk}: must be at least 1")
-        for flag, cap in (
-            ("--max-train-passages", self.max_train_passages),
-            ("--max-val-passages", self.max_val_passages),
-        ):
-            if cap is not None and cap < 1:
-                raise WMEmbError(f"{flag} {cap}: must be at least 1")
         return self
 
     def cap(self, split: str) -> int | None:

@@ -23,6 +23,7 @@ from wmemb.errors import WMEmbError
 from wmemb.io import atomic_dir, check_output_model_dir, reject_overwriting_inputs, write_json
 from wmemb.models import check_model_folder, load_sentence_model, model_max_length
 from wmemb.records import read_qa_dataset
+from wmemb.settings import check_stage_options
 from wmemb.train.card import model_card
 from wmemb.train.data import TrainingRows, load_training_rows
 from wmemb.train.merge import merge_with_base
@@ -36,7 +37,6 @@ BEST_METRIC = "ndcg@10"
 BGE_SCALE = 50.0  # BGE's temperature 0.02
 DEFAULT_SCALE = 20.0  # sentence-transformers' default (temperature 0.05), what all-MiniLM was trained with
 DEFAULT_BATCH_SIZE = 32
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -62,30 +62,16 @@ class FinetuneOptions:
     precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on the CPU
 
     def check(self) -> None:
-        if self.epochs < 1:
-            raise WMEmbError(f"--epochs must be at least 1 (got {self.epochs})")
-        if self.lr is not None and not 0 < self.lr < 1:
-            raise WMEmbError(f"--lr must be between 0 and 1 (got {self.lr})")
-        if self.batch_size is not None and self.batch_size < 2:
-            raise WMEmbError(
-                f"--batch-size must be at least 2: in-batch negatives need other pairs (got {self.batch_size})"
-            )
-        if self.loss not in ("mnrl", "cached"):
-            raise WMEmbError(f"--loss must be mnrl or cached (got {self.loss!r})")
+        check_stage_options(self, "finetune")
+        # options of the finetune command only, not settings of `wmemb run`
         if self.mini_batch_size < 1:
-            raise WMEmbError(f"--mini-batch-size must be at least 1 (got {self.mini_batch_size})")
-        if self.scale is not None and self.scale <= 0:
-            raise WMEmbError(f"--scale must be positive (got {self.scale})")
+            raise WMEmbError(f"--mini-batch-size {self.mini_batch_size}: must be at least 1")
         if not 0 <= self.warmup < 1:
-            raise WMEmbError(f"warmup must be a share of the steps in [0, 1) (got {self.warmup})")
+            raise WMEmbError(f"warmup {self.warmup}: must be a share of the steps, at least 0 and less than 1")
         if self.merge_with_base is not None and not 0 < self.merge_with_base < 1:
-            raise WMEmbError(f"--merge-with-base must be strictly between 0 and 1 (got {self.merge_with_base})")
+            raise WMEmbError(f"--merge-with-base {self.merge_with_base}: must be more than 0 and less than 1")
         if self.early_stopping is not None and self.early_stopping < 1:
-            raise WMEmbError(f"--early-stopping must be at least 1 epoch (got {self.early_stopping})")
-        if self.precision not in PRECISIONS:
-            raise WMEmbError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
-        if self.max_length is not None and self.max_length < 8:
-            raise WMEmbError(f"--max-length must be at least 8 tokens (got {self.max_length})")
+            raise WMEmbError(f"--early-stopping {self.early_stopping}: must be at least 1 epoch")
 
 
 def run_dir_for(output: Path) -> Path:

@@ -20,6 +20,7 @@ from wmemb.errors import WMEmbError
 from wmemb.io import check_output_file, reject_overwriting_inputs
 from wmemb.models import load_sentence_model
 from wmemb.records import PairRecord, read_qa_dataset, write_pairs
+from wmemb.settings import check_stage_options
 from wmemb.train.model import decide_query_instruction
 
 log = logging.getLogger(__name__)
@@ -40,16 +41,18 @@ class MineOptions:
     seed: int = 42
 
     def check(self) -> None:
+        check_stage_options(self, "mine")
+        # options of the mine command only, not settings of `wmemb run`
         if self.range_min < 0 or self.range_max <= self.range_min:
             raise WMEmbError(
                 f"the rank window needs 0 <= --range-min < --range-max (got {self.range_min}..{self.range_max})"
             )
         if self.negatives < 1:
-            raise WMEmbError(f"--negatives must be at least 1 (got {self.negatives})")
+            raise WMEmbError(f"--negatives {self.negatives}: must be at least 1")
         if not 0 <= self.relative_margin < 1:
-            raise WMEmbError(f"--margin must be in [0, 1) (got {self.relative_margin})")
+            raise WMEmbError(f"--margin {self.relative_margin}: must be at least 0 and less than 1")
         if self.batch_size < 1:
-            raise WMEmbError(f"--batch-size must be at least 1 (got {self.batch_size})")
+            raise WMEmbError(f"--batch-size {self.batch_size}: must be at least 1")
 
 
 @dataclass

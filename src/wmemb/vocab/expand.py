@@ -1,6 +1,6 @@
 """Add domain terms to a model's tokenizer and embedding matrix so that they really match in text.
 
-Why not the obvious ways (see docs/field notes): BERT tokenizers put spaces around every CJK
+Why not the obvious ways: BERT tokenizers put spaces around every CJK
 character before WordPiece, so multi-character Chinese words appended to vocab.txt never match;
 they must be *added tokens*, which the tokenizer cuts out of the raw text first (leftmost-longest).
 Chinese terms are added un-normalized (the normalizer would put spaces inside them); Latin terms
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from wmemb.errors import WMEmbError
 from wmemb.io import atomic_dir, check_output_model_dir, reject_overwriting_inputs
-from wmemb.models import check_model_folder, load_sentence_model
+from wmemb.models import check_model_folder, is_uncased, load_sentence_model
 from wmemb.records import read_nodes
 from wmemb.text import is_cjk
 from wmemb.vocab.wordfile import validate_terms
@@ -175,11 +175,6 @@ def _load_expandable(source: Path):
             f"this one is {type(tokenizer).__name__}"
         )
     return loaded.model, loaded.modules_added
-
-
-def is_uncased(tokenizer) -> bool:
-    normalizer = tokenizer.backend_tokenizer.normalizer
-    return normalizer is not None and normalizer.normalize_str("AbC") == "abc"
 
 
 def plan_terms(tokenizer, terms: list[str]):

@@ -53,10 +53,10 @@ from wmemb.corpus.read import read_corpus
 from wmemb.corpus.sentences import clean, sentences
 from wmemb.errors import WMEmbError
 from wmemb.io import atomic_write
-from wmemb.models import load_tokenizer
+from wmemb.models import is_uncased, load_tokenizer
 from wmemb.records import read_nodes
+from wmemb.settings import check_stage_options
 from wmemb.text import HAN, LATIN_WORD, han_count
-from wmemb.vocab.expand import is_uncased
 from wmemb.vocab.wordfile import MAX_TERM_CHARS
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,13 @@ class SuggestOptions:
     use_sentencepiece: bool = False
     sentencepiece_vocab: int = 4000
 
+    def check(self) -> None:
+        check_stage_options(self, "expand")
+        # options of the vocab suggest command (`wmemb run` has suggest_top, declared with its own bound)
+        for flag, value in (("--top", self.top), ("--min-freq", self.min_freq)):
+            if value < 1:
+                raise WMEmbError(f"{flag} {value}: must be at least 1")
+
 
 @dataclass
 class Candidate:
@@ -185,8 +192,7 @@ def suggest_terms(
     inputs: Sequence[str | os.PathLike], model: str | os.PathLike | None = None, options: SuggestOptions | None = None
 ) -> SuggestResult:
     options = options or SuggestOptions()
-    if options.top < 1 or options.min_freq < 1:
-        raise WMEmbError("--top and --min-freq must be at least 1")
+    options.check()
     tokenizer = load_tokenizer(model)
     corpus = load_sentences(inputs)
     dropped: Counter = Counter()

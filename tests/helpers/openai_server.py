@@ -1,7 +1,7 @@
 """A real local HTTP server speaking the OpenAI chat-completions protocol (and Ollama's chat API),
 with injectable faults. For tests and benchmarks:
 
-    from openai_server import openai_server, Fault
+    from helpers.openai_server import openai_server, Fault
 
     with openai_server(delay=0.2) as server:          # every reply after 200 ms
         server.faults.extend([Fault.rate_limit(retry_after=1), Fault.server_error()])  # next two requests
@@ -14,7 +14,7 @@ with injectable faults. For tests and benchmarks:
 - `server.faults`: a FIFO of Faults applied to the next chat requests, one each.
 - `server.requests`: one `Request(path, prompt, body, time, fault)` per request, in arrival order.
 - Endpoints: GET /v1/models, POST /v1/chat/completions, GET /api/tags, POST /api/chat.
-- `python tests/openai_server.py --delay 0.2` runs it as a separate process (prints the base URL).
+- `python tests/helpers/openai_server.py --delay 0.2` runs it as a separate process (prints the base URL).
 """
 
 from __future__ import annotations
