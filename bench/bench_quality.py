@@ -51,7 +51,7 @@ BASE_FLAGS = ["--model", "minilm", "--llm", "local", "--expand", "--suggest-top"
 def reuse_run(source: Path, target: Path) -> None:
     """Copy a finished run's folder; its state names its own paths, so point them at the copy."""
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(source, target)
+    shutil.copytree(source, target, symlinks=True)  # models/final stays a link
     state = target / "state.json"
     if state.is_file():
         state.write_text(

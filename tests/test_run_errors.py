@@ -80,6 +80,8 @@ FLAGS = ["--corpus", "book.txt", "--workdir", "work"]
         ({}, [*FLAGS, "--from", "mine"], ["--from mine: the mine stage is off", "--mine"]),
         ({}, [*FLAGS, "--from", "expand"], ["--from expand: the expand stage is off", "--expand"]),
         ({"work": b"a file"}, FLAGS, ["workdir work: is a file"]),
+        ({"work/models/final/": b""}, FLAGS, ["work/models/final: not the link a run makes", "move it away"]),
+        ({"work/models/final": b"x"}, FLAGS, ["work/models/final: not the link a run makes", "move it away"]),
         ({"work/state.json": b"[]"}, FLAGS, ["work/state.json: not a wmemb state file", "delete it"]),
         ({"work/state.json": b'{"split": 3}'}, FLAGS, ["work/state.json: not a wmemb state file (split:"]),
         ({"work/state.json": b'{"split": {"key": 5}}'}, FLAGS, ["not a wmemb state file (split.key:"]),
