@@ -489,7 +489,7 @@ class Pipeline:
             out_dir=self.paths.report,
             labels=list(models),
         )
-        final = choose_final(result)
+        final = choose_final(result).model
         self._link_final(final)
         write_run_report(
             RunFiles(
