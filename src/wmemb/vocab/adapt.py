@@ -22,6 +22,8 @@ import os
 import time
 from dataclasses import dataclass
 
+from tqdm import tqdm
+
 from wmemb.errors import WMEmbError
 from wmemb.io import atomic_dir
 from wmemb.models import load_sentence_model
@@ -71,11 +73,11 @@ def adapt_new_tokens(
     generator = torch.Generator().manual_seed(seed)
     summary = AdaptSummary(len(texts), epochs, 0, 0, (0.0, 0.0), [], 0.0)
 
-    def one_pass(optimizer) -> tuple[list[float], int]:
+    def one_pass(optimizer, description: str) -> tuple[list[float], int]:
         """One pass over the texts in a new order: the loss per step, and the new tokens that were targets."""
         losses, new_token_targets = [], 0
         order = torch.randperm(len(examples), generator=generator).tolist()
-        for start in range(0, len(order), BATCH_SIZE):
+        for start in tqdm(range(0, len(order), BATCH_SIZE), desc=description, unit="batch"):
             batch = collator([examples[index] for index in order[start : start + BATCH_SIZE]])
             batch = {key: value.to(encoder.device) for key, value in batch.items()}
             new_token_targets += _mask_more(batch, new_ids, tokenizer.mask_token_id, generator)
@@ -88,13 +90,15 @@ def adapt_new_tokens(
 
     mlm.train()
     encoder.requires_grad_(False)  # the tied output embeddings too: only the head's own layers learn here
-    losses, _ = one_pass(torch.optim.AdamW([p for p in mlm.parameters() if p.requires_grad], lr=HEAD_LEARNING_RATE))
+    losses, _ = one_pass(
+        torch.optim.AdamW([p for p in mlm.parameters() if p.requires_grad], lr=HEAD_LEARNING_RATE), "adapt: head"
+    )
     summary.head_losses = (round(losses[0], 4), round(losses[-1], 4))
     encoder.requires_grad_(True)
     log.info("expand: adaptation head trained alone, MLM loss %.4f -> %.4f", *summary.head_losses)
     optimizer = torch.optim.AdamW(mlm.parameters(), lr=LEARNING_RATE)
     for epoch in range(epochs):
-        losses, new_token_targets = one_pass(optimizer)
+        losses, new_token_targets = one_pass(optimizer, f"adapt: epoch {epoch + 1}/{epochs}")
         summary.steps += len(losses)
         summary.new_token_targets += new_token_targets
         summary.epoch_losses.append(round(sum(losses) / len(losses), 4))
