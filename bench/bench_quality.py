@@ -45,7 +45,7 @@ from wmemb.pipeline import Pipeline  # noqa: E402
 
 METRICS = {"NDCG@10": "ndcg@10", "MRR@10": "mrr@10", "hit@1": "hit_rate@1"}
 # What the README's main job (configs/sample.toml) sets beyond the defaults, caps aside.
-BASE_FLAGS = ["--model", "minilm", "--llm", "local", "--expand", "--suggest-top", "30"]
+BASE_FLAGS = ["--model", "minilm", "--llm", "local"]  # every other setting at its default
 
 
 def reuse_run(source: Path, target: Path) -> None:
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument(
         "--max-train-passages", type=int, default=40, help="passages SmolLM2 writes training questions for"
     )
-    parser.add_argument("--max-val-passages", type=int, default=10, help="passages it writes validation questions for")
+    parser.add_argument("--max-val-passages", type=int, default=25, help="passages it writes validation questions for")
     parser.add_argument(
         "--run-flags", default="", help='more `wmemb run` settings, e.g. "--loss cached --batch-size 128"'
     )

@@ -9,6 +9,7 @@ import pytest
 from helpers.pipeline_inputs import config_for, write_corpus
 from wmemb.errors import WMEmbError
 from wmemb.pipeline import Pipeline, PipelineConfig
+from wmemb.vocab.suggest import SuggestResult
 
 
 def actions(records) -> dict[str, str]:
@@ -16,13 +17,18 @@ def actions(records) -> dict[str, str]:
 
 
 def final_choice(workdir: Path) -> dict:
-    """The evaluate stage's choice, checked against metrics.json (highest NDCG@10, ties to the simpler model)
-    and against models/final."""
+    """The evaluate stage's choice, checked against metrics.json (the base unless a trained model beats it; an
+    improving model other than the last improving one only if it scores higher) and against models/final."""
     state = json.loads((workdir / "state.json").read_text(encoding="utf-8"))
     final = state["evaluate"]["summary"]["final"]
     models = json.loads((workdir / "report" / "metrics.json").read_text(encoding="utf-8"))["models"]
-    scores = [model["metrics"]["ndcg@10"] for model in models]
-    assert final["model"] == models[scores.index(max(scores))]["label"]  # index(): the first, simplest, of equals
+    score = {model["label"]: model["metrics"]["ndcg@10"] for model in models}
+    improving = [model["label"] for model in models[1:] if score[model["label"]] > score["base"]]
+    if not improving:
+        assert final["model"] == "base"
+    else:
+        assert final["model"] in improving
+        assert final["model"] == improving[-1] or score[final["model"]] > score[improving[-1]]
     assert (workdir / "models" / "final").resolve() == Path(final["path"]).resolve()
     report = (workdir / "report" / "report.md").read_text(encoding="utf-8")
     assert f"The run's final model is the {final['model']} model" in report
@@ -100,6 +106,21 @@ def test_pipeline_with_expansion_evaluates_three_models(tmp_path, tiny_bert, ser
 
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "work" / "models" / "expanded")
     assert tokenizer.tokenize("细菌中革兰氏阳性菌的壁") == ["细", "菌", "中", "革兰氏阳性菌", "的", "壁"]
+
+
+def test_expansion_with_no_domain_terms_found_ships_base_or_finetuned(tmp_path, tiny_bert, server, caplog, monkeypatch):
+    """Expansion is on by default, so a corpus in which vocab suggest finds nothing must still finish."""
+    monkeypatch.setattr("wmemb.pipeline.suggest_terms", lambda *args, **kwargs: SuggestResult([], 0))
+    config = config_for(tmp_path, tiny_bert, server, expand=True)
+    with caplog.at_level(logging.WARNING, logger="wmemb"):
+        assert actions(Pipeline(config).run())["expand"] == "ran"
+    assert any("found no domain terms" in record.message for record in caplog.records)
+    metrics = json.loads((tmp_path / "work" / "report" / "metrics.json").read_text(encoding="utf-8"))
+    assert [model["label"] for model in metrics["models"]] == ["base", "finetuned"]
+    assert final_choice(tmp_path / "work")["model"] in ("base", "finetuned")
+    report = (tmp_path / "work" / "report" / "report.md").read_text(encoding="utf-8")
+    assert "No terms were added in this run" in report
+    assert set(actions(Pipeline(config).run()).values()) == {"skipped"}  # the copy counts as the stage's output
 
 
 def test_config_errors_name_the_key_or_file(tmp_path, tiny_bert, server):

@@ -78,7 +78,7 @@ FLAGS = ["--corpus", "book.txt", "--workdir", "work"]
         ({}, [*FLAGS, "--name", "../x"], ['name = "../x": must be a plain file name']),
         ({}, [*FLAGS, "--expand-terms", "   "], ["empty or whitespace-only term"]),
         ({}, [*FLAGS, "--from", "mine"], ["--from mine: the mine stage is off", "--mine"]),
-        ({}, [*FLAGS, "--from", "expand"], ["--from expand: the expand stage is off", "--expand"]),
+        ({}, [*FLAGS, "--no-expand", "--from", "expand"], ["--from expand: the expand stage is off", "--expand"]),
         ({"work": b"a file"}, FLAGS, ["workdir work: is a file"]),
         ({"work/models/final/": b""}, FLAGS, ["work/models/final: not the link a run makes", "move it away"]),
         ({"work/models/final": b"x"}, FLAGS, ["work/models/final: not the link a run makes", "move it away"]),

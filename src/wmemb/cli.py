@@ -332,7 +332,7 @@ def finetune(
     val: Annotated[
         Path | None, typer.Option(help="Validation dataset (same formats); the best epoch on it is saved.")
     ] = None,
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 2,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = SETTINGS["epochs"].default,
     lr: Annotated[
         float | None, typer.Option(help="Learning rate; default by size: 3e-5 small, 2e-5 base, 1e-5 large.")
     ] = None,

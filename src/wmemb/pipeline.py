@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -40,7 +41,7 @@ import pydantic
 from wmemb.corpus import SplitOptions, split_corpus
 from wmemb.errors import WMEmbError
 from wmemb.generate.prepare import PrepareOptions, prepare_datasets
-from wmemb.io import read_json, write_json
+from wmemb.io import atomic_dir, read_json, write_json
 from wmemb.models import resolve_model
 from wmemb.records import QADataset, read_nodes
 from wmemb.settings import OPTIONAL_STAGES, SETTINGS, STAGES, PipelineConfig
@@ -166,6 +167,7 @@ class _StageState(pydantic.BaseModel):
 
 
 _STATE = pydantic.TypeAdapter(dict[str, _StageState])
+NO_TERMS = "no_terms"  # the expand stage's summary when there was nothing to add
 
 
 class Pipeline:
@@ -432,7 +434,18 @@ class Pipeline:
 
     def _expand(self, resume: bool) -> dict:
         c, p = self.config, self.paths
-        report = expand_model(p.finetuned, p.expanded, self.expand_terms(), overwrite=True, report_texts=p.val_nodes)
+        terms = self.expand_terms()
+        if not terms:
+            # expansion is on by default: a corpus without domain terms is not an error, nor worth a second model
+            log.warning(
+                "expand: vocab suggest found no domain terms in %s; nothing to add, so the run ships base or "
+                "fine-tuned (models/expanded is a copy of the fine-tuned model, not evaluated)",
+                p.train_nodes,
+            )
+            with atomic_dir(p.expanded, overwrite=True) as folder:
+                shutil.copytree(p.finetuned, folder, dirs_exist_ok=True)
+            return {NO_TERMS: True}
+        report = expand_model(p.finetuned, p.expanded, terms, overwrite=True, report_texts=p.val_nodes)
         coverage = self._term_coverage(report)
         summary: dict[str, Any] = {"expand": _jsonable(report), "coverage": _jsonable(coverage)}
         if c.expand_adapt_epochs:
@@ -468,10 +481,6 @@ class Pipeline:
         log.info(
             "expand: using the top %d suggested terms (review them in %s)", len(result.candidates), self.paths.terms
         )
-        if not result.candidates:
-            raise WMEmbError(
-                f"{self.paths.train_nodes}: vocab suggest found no terms; set expand_terms or expand = false"
-            )
         return [candidate.term for candidate in result.candidates]
 
     def _evaluate(self, resume: bool) -> dict:
@@ -480,7 +489,7 @@ class Pipeline:
 
         c = self.config
         models = {"base": c.model, "finetuned": str(self.paths.finetuned)}
-        if c.expand:
+        if c.expand and not self._read_state().get("expand", {}).get("summary", {}).get(NO_TERMS):
             models["expanded"] = str(self.paths.expanded)
         result = evaluate_models(
             list(models.values()),
@@ -499,7 +508,7 @@ class Pipeline:
                 train_dataset=self.paths.train_dataset,
                 val_dataset=self.paths.val_dataset,
                 finetuned=self.paths.finetuned,
-                expanded=self.paths.expanded if c.expand else None,
+                expanded=self.paths.expanded if "expanded" in models else None,
                 report_dir=self.paths.report,
                 final=self.paths.final,
             ),

@@ -119,7 +119,7 @@ class PipelineConfig:
         ge=1,
     )
     mine: bool = setting(False, "Mine hard negatives with the base model before fine-tuning.", "mine")
-    epochs: int = setting(2, "Fine-tuning epochs; the best epoch on validation is kept.", "finetune", ge=1)
+    epochs: int = setting(4, "Fine-tuning epochs; the best epoch on validation is kept.", "finetune", ge=1)
     lr: float | None = setting(
         None, "Learning rate; default by model size: 3e-5 small, 2e-5 base, 1e-5 large.", "finetune", gt=0, lt=1
     )
@@ -139,7 +139,7 @@ class PipelineConfig:
     gradient_checkpointing: bool = setting(
         False, "Less GPU memory for more compute (recomputed activations).", "finetune", hashed=False
     )
-    expand: bool = setting(False, "Add domain terms to the vocabulary, then fine-tune again.", "expand")
+    expand: bool = setting(True, "Add domain terms to the vocabulary, then fine-tune again.", "expand")
     expand_terms: list[str] = setting(
         [], "Terms to add; repeat the flag. Default: expand_terms_file, else the top suggestions.", "expand"
     )
@@ -147,7 +147,7 @@ class PipelineConfig:
         None, "Terms to add, one per line, or the reviewed TSV of `wmemb vocab suggest`.", "expand", kind="file"
     )
     suggest_top: int = setting(
-        50, "Without terms: add this many top suggestions (kept in models/expand_terms.tsv).", "expand", ge=1
+        30, "Without terms: add this many top suggestions (kept in models/expand_terms.tsv).", "expand", ge=1
     )
     expand_adapt_epochs: int = setting(
         0,

@@ -83,6 +83,7 @@ def config_for(tmp_path: Path, tiny_bert: Path, server, **extra) -> PipelineConf
         "llm_model": "test-model",
         "epochs": 1,
         "batch_size": 8,
+        "expand": False,  # on by default; the tests that expand say so
         **extra,
     }
     return PipelineConfig.load(None, settings)

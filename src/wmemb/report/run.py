@@ -613,7 +613,7 @@ def vocabulary_section(expand: dict | None, train: QADataset, charts: list[Chart
         return Section(
             "Vocabulary",
             "vocabulary",
-            [Text("Vocabulary expansion was off in this run (expand = false): no terms were added.")],
+            [Text("No terms were added in this run: expansion was off (expand = false) or found no domain terms.")],
         )
     terms = expand.get("terms", [])
     added = [term for term in terms if term.get("added")]

@@ -23,7 +23,7 @@ from wmemb.errors import WMEmbError
 from wmemb.io import atomic_dir, check_output_model_dir, reject_overwriting_inputs, write_json
 from wmemb.models import check_model_folder, load_sentence_model, model_max_length
 from wmemb.records import read_qa_dataset
-from wmemb.settings import check_stage_options
+from wmemb.settings import SETTINGS, check_stage_options
 from wmemb.train.card import model_card
 from wmemb.train.data import TrainingRows, load_training_rows
 from wmemb.train.merge import merge_with_base
@@ -43,7 +43,7 @@ DEFAULT_BATCH_SIZE = 32
 class FinetuneOptions:
     """Settings of one fine-tuning run; None means "pick the practitioner's default" (see below)."""
 
-    epochs: int = 2  # small domain sets overfit beyond ~2 epochs
+    epochs: int = SETTINGS["epochs"].default  # the best epoch on --val is kept
     lr: float | None = None  # by parameter count: 3e-5 small, 2e-5 base, 1e-5 large (BAAI's recipes)
     batch_size: int | None = None  # 32, or the number of distinct passages when the data is smaller
     loss: str = "mnrl"  # "mnrl" or "cached" (GradCache: large batches, memory of mini_batch_size)
