@@ -281,8 +281,9 @@ def verdict_section(result: EvaluationResult, state: dict, charts: list[Chart], 
     blocks.append(
         Text(
             f"The {result.queries} validation questions (over {result.passages} passages) were written by {llm}, like "
-            "the training questions, about passages kept out of training. Gains on questions people write are "
-            "usually smaller: to check, evaluate both models on questions your users asked "
+            "the training questions, about passages kept out of training, and retrieved among every validation "
+            "passage. Gains on questions people write can differ: to check, evaluate both models on questions "
+            "your users asked "
             f"(`wmemb evaluate --model {base.path} --model {challenger.path} --dataset your_questions.json`).",
             note=True,
         )
