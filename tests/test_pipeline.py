@@ -162,6 +162,7 @@ def test_cli_run_takes_settings_as_flags(tmp_path, tiny_bert, server, capsys):
     kept = "Fine-tuning did not beat the base model on the validation questions"
     output = " ".join(result.output.split())
     assert "The run's final model is the base model" in output and kept in output and "base model is kept" in output
+    assert state["evaluate"]["summary"]["final"]["verdict"] in output  # the stage's own choice, not a re-derived one
     assert kept in (tmp_path / "work" / "report" / "report.md").read_text(encoding="utf-8")
 
 

@@ -693,11 +693,12 @@ def run(
     if metrics.is_file():
         # imports torch: only when a run wrote metrics
         from wmemb.evaluate import EvaluationResult, metrics_table
-        from wmemb.report.run import final_model_sentences
 
-        result = EvaluationResult.from_json(read_json(metrics))
-        console.print(metrics_table(result))
-        console.print(" ".join(final_model_sentences(result, pipeline.paths.final)), highlight=False, soft_wrap=True)
+        console.print(metrics_table(EvaluationResult.from_json(read_json(metrics))))
+        # the evaluate stage's own words: its choice used per-query scores that metrics.json does not keep
+        final = read_json(pipeline.state_path).get("evaluate", {}).get("summary", {}).get("final", {})
+        if final.get("verdict"):  # absent in a working folder whose evaluate ran before wmemb kept it
+            console.print(final["verdict"], highlight=False, soft_wrap=True)
         console.print(f"report: {pipeline.paths.report / 'report.md'}")
 
 

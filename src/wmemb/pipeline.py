@@ -516,7 +516,9 @@ class Pipeline:
             result,
         )
         base = result.models[0]
-        log.info("evaluate: %s", " ".join(final_model_sentences(result, self.paths.final)))
+        # kept in the state: the choice needs the per-query scores, which metrics.json does not hold
+        verdict = " ".join(final_model_sentences(result, self.paths.final))
+        log.info("evaluate: %s", verdict)
         return {
             **result.to_json(),
             "final": {
@@ -525,6 +527,7 @@ class Pipeline:
                 "link": str(self.paths.final),
                 BEST_METRIC: final.metrics[BEST_METRIC],
                 f"base_{BEST_METRIC}": base.metrics[BEST_METRIC],
+                "verdict": verdict,
             },
         }
 
