@@ -184,6 +184,10 @@ class QADataset:
             raise WMEmbError(f"{source}: {problem}; fix the dataset, or run `wmemb prepare` to write a new one")
         return self
 
+    def passages_with_queries(self) -> int:
+        """Corpus passages that answer at least one query; the others are distractors."""
+        return len({doc for docs in self.relevant_docs.values() for doc in docs})
+
     def to_json(self) -> dict:
         return {"queries": self.queries, "corpus": self.corpus, "relevant_docs": self.relevant_docs, "mode": self.mode}
 

@@ -277,7 +277,7 @@ def _summarize(split: _Split, dataset: QADataset, dropped: list[dict], paths: di
         split=split.name,
         passages=len(split.asked),
         corpus_passages=len(split.nodes),
-        passages_with_queries=len({docs[0] for docs in dataset.relevant_docs.values()}),
+        passages_with_queries=dataset.passages_with_queries(),
         reused=len(split.jobs) - len(split.todo),
         generated=len(split.todo) - len(split.failures),
         failed=len(split.failures),

@@ -424,7 +424,7 @@ class Funnel:
             asked, kept, dropped = part.asked_by_language(), part.kept_by_language(), part.dropped_by_language()
             data["splits"][part.split] = {
                 "passages_asked": sum(asked.values()),
-                "passages_with_questions": len({docs[0] for docs in part.dataset.relevant_docs.values()}),
+                "passages_with_questions": part.dataset.passages_with_queries(),
                 "failed": sum(part.failed.values()),
                 "kept_questions": len(part.dataset.queries),
                 "dropped": part.summary.get("dropped"),
@@ -443,7 +443,7 @@ class Funnel:
     def section(self, charts: list[Chart]) -> Section:
         asked = sum(sum(part.asked_by_language().values()) for part in self.splits)
         failed = sum(sum(part.failed.values()) for part in self.splits)
-        answered = sum(len({docs[0] for docs in part.dataset.relevant_docs.values()}) for part in self.splits)
+        answered = sum(part.dataset.passages_with_queries() for part in self.splits)
         kept = sum(len(part.dataset.queries) for part in self.splits)
         dropped_by_reason: Counter = Counter()
         for part in self.splits:
