@@ -207,7 +207,7 @@ class Pipeline:
         if self.workdir.exists() and not self.workdir.is_dir():
             raise WMEmbError(f"workdir {self.workdir}: is a file; set workdir to a folder")
         final = self.paths.final
-        if (final.exists() or final.is_symlink()) and not final.is_symlink():
+        if final.exists() and not final.is_symlink():
             # found now, not after an hour of stages: evaluate replaces this link and never a real folder
             raise WMEmbError(f"{final}: not the link a run makes to its final model; move it away")
         resolve_model(c.model)
