@@ -15,6 +15,8 @@ Per domain it downloads the packages (`apt-get download`, `dpkg-deb -x`) and wri
 Domains (see README.md beside this file for licences):
     perl      perlfaq1-9 questions; corpus = their answers + core Perl manual pages (perl-doc)
     cvs       the CVS FAQ's questions; corpus = their answers + the CVS manual (cvs)
+    fetchmail the fetchmail FAQ's questions; corpus = their answers + the fetchmail manual page (fetchmail);
+              a third English domain that played no part in tuning the defaults (issue 24)
     gnome-zh  GNOME Help in Simplified Chinese: page titles (human-written task headings) as
               queries; corpus = page bodies (gnome-user-docs); for mechanics, not quality, with an
               encoder whose vocabulary has no CJK characters
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import html
 import json
 import re
 import shutil
@@ -242,6 +245,76 @@ def info_sections(text: str) -> list[Section]:
     return sections
 
 
+# --- fetchmail: the FAQ (HTML) and the manual page (roff, rendered by groff) ----------------------------
+
+
+def build_fetchmail(domain: Domain, debs: Path) -> dict[str, str]:
+    root, version = fetch("fetchmail", debs)
+    docs = root / "usr/share/doc/fetchmail"
+    domain.sections += fetchmail_faq(read_text(docs / "fetchmail-FAQ.html"))
+    domain.sections += man_sections(render_man(root / "usr/share/man/man1/fetchmail.1.gz"))
+    return {"fetchmail": version}
+
+
+def fetchmail_faq(page: str) -> list[Section]:
+    """Entries are `<h2><a id="G1">G1. Question</a></h2>` then the answer, up to the next h1/h2/hr. The
+    tables of contents before the first part (`<h1 id="G">`) list every question and are left out."""
+    body = page[page.index('<h1 id="G">') :]
+    sections = []
+    for match in re.finditer(r"<h2>(.*?)</h2>(.*?)(?=<h[12][ >]|<hr|\Z)", body, re.S):
+        question = re.sub(r"^[A-Z]+\d+\.\s*", "", html_text(match[1]))
+        sections.append(Section(html_text(match[2]), question=question))
+    return sections
+
+
+def html_text(fragment: str) -> str:
+    """Paragraphs of an HTML fragment as plain text: block ends become blank lines, <pre> keeps its lines."""
+    fragment = re.sub(r"(?s)<pre[^>]*>(.*?)</pre>", lambda m: "\n\n" + m[1].replace("\n", "\x00") + "\n\n", fragment)
+    fragment = re.sub(r"(?i)</?(p|ul|ol|li|dl|dt|dd|table|tr|blockquote|h\d|div|br)\b[^>]*>", "\n\n", fragment)
+    text = html.unescape(re.sub(r"<[^>]+>", "", fragment))
+    paragraphs = [" ".join(block.split()) for block in re.split(r"\n\s*\n", text)]
+    return "\n\n".join(p for p in paragraphs if p).replace("\x00", "\n")
+
+
+def render_man(path: Path) -> str:
+    """A manual page as text, via groff (Debian's groff-base); no hyphenation, wide lines."""
+    if shutil.which("groff") is None:
+        raise SystemExit(
+            "build_data.py: the fetchmail domain needs groff to render its manual page; apt-get install groff-base"
+        )
+    roff = read_text(path)
+    rendered = subprocess.run(
+        ["groff", "-man", "-Tutf8", "-P-cbou", "-rHY=0", "-rLL=200n"],
+        input=roff,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return rendered.stdout
+
+
+def man_sections(text: str) -> list[Section]:
+    """Top-level sections (`NAME`, `DESCRIPTION`, ... at column 0) with their paragraphs; the page
+    header and footer lines are dropped, justified spacing is collapsed."""
+    sections: list[Section] = []
+    heading, lines = "", []
+
+    def close() -> None:
+        paragraphs = [" ".join(block.split()) for block in re.split(r"\n\s*\n", "\n".join(lines))]
+        content = "\n\n".join(p for p in paragraphs if p)
+        if heading and heading not in ("NAME", "AUTHOR", "AUTHORS", "SEE ALSO") and content:
+            sections.append(Section(content, heading=heading.title()))
+
+    for line in text.splitlines()[1:-1]:  # the first and last lines are the page's header and footer
+        if re.fullmatch(r"[A-Z][A-Z0-9 ,()/-]+", line):
+            close()
+            heading, lines = line.strip(), []
+        else:
+            lines.append(line)
+    close()
+    return sections
+
+
 # --- GNOME Help, Simplified Chinese (Mallard XML) --------------------------------------------------------
 
 MALLARD = "{http://projectmallard.org/1.0/}"
@@ -297,6 +370,12 @@ DOMAINS = {
         ["cvs"],
         "FAQ: GPL-1.0-or-later (shipped in CVS, (C) Free Software Foundation); manual: the FSF's manual permission"
         " notice (verbatim and modified copies may be distributed)",
+        1000,
+    ),
+    "fetchmail": (
+        build_fetchmail,
+        ["fetchmail"],
+        "GPL-2.0-or-later (fetchmail's FAQ and manual page, shipped in fetchmail)",
         1000,
     ),
     "gnome-zh": (build_gnome_zh, ["gnome-user-docs"], "CC-BY-SA-3.0 (GNOME Documentation Project)", 400),
