@@ -572,15 +572,6 @@ def expand(
 
 @app.command()
 def evaluate(
-    model: Annotated[
-        list[str],
-        typer.Option(
-            "--model",
-            "-m",
-            help="Model to evaluate (folder, hub id or 'minilm'); repeat to compare.",
-            show_default=False,
-        ),
-    ],
     dataset: Annotated[
         Path,
         typer.Option(
@@ -588,19 +579,37 @@ def evaluate(
             show_default=False,
         ),
     ],
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model to evaluate (folder, hub id or 'minilm'); repeat to compare.",
+            show_default=False,
+        ),
+    ] = None,  # none with --baseline: the baseline alone
     k: Annotated[str, typer.Option("--k", help="Cut-offs for hit rate and recall, comma-separated.")] = "1,3,5,10",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Folder for metrics.json, metrics.md and metrics.svg.")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Texts encoded per batch.")] = 32,
     split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv of a BEIR folder to use.")] = "test",
+    baseline: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="'bm25': also score BM25 and, per model, hybrid(<model>): the two fused by reciprocal rank.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Compare models on the same queries: hit rate@k, MRR@10, NDCG@10, recall@k, MAP@100."""
     # imports torch: only when the command runs
     from wmemb.evaluate import evaluate_models, metrics_table
 
     ks = [part.strip() for part in k.split(",") if part.strip()]
-    result = evaluate_models(model, dataset, ks=ks, out_dir=output, batch_size=batch_size, split=split)
+    result = evaluate_models(
+        model or [], dataset, ks=ks, out_dir=output, batch_size=batch_size, split=split, baselines=baseline or []
+    )
     console.print(metrics_table(result))
     for path in result.reports.values():
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)  # a path stays one copyable line

@@ -12,7 +12,9 @@ Two character sets, for two jobs:
 
 from __future__ import annotations
 
+import logging
 import re
+import unicodedata
 from typing import Literal
 
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af"
@@ -26,6 +28,8 @@ LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
 
 _HAN = re.compile(f"[{HAN}]")
 _CJK = re.compile(f"[{CJK}]")
+# a run of Han characters (segmented by jieba), or of other letters and digits (a word as it is)
+_WORD_RUN = re.compile(f"([{HAN}]+)|[^\\W_{HAN}]+")
 
 Language = Literal["zh", "en"]
 
@@ -53,3 +57,23 @@ def main_language(text: str) -> Language:
     Chinese."""
     han = han_count(text)
     return "zh" if han > 0 and han >= len(LATIN_WORD.findall(text)) else "en"
+
+
+def search_words(text: str) -> list[str]:
+    """The words lexical search (BM25) indexes: Chinese segmented into words by jieba's dictionary,
+    other text into runs of letters and digits, lowercased; punctuation and spaces dropped.
+
+    NFKC first, so that fullwidth ＢＭ２５ and BM25 are one word. "apt-get" gives "apt" and "get",
+    so a question that says "apt" finds it.
+    """
+    words: list[str] = []
+    for run in _WORD_RUN.finditer(unicodedata.normalize("NFKC", text)):
+        words.extend(_jieba_cut(run.group()) if run.group(1) else [run.group().lower()])
+    return words
+
+
+def _jieba_cut(han: str) -> list[str]:
+    import jieba  # ~1 s to load its dictionary: only when Chinese text is segmented
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba.lcut(han, HMM=False)  # dictionary words only: its HMM glues neighbouring single characters

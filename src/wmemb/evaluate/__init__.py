@@ -3,8 +3,11 @@
 from wmemb.evaluate import evaluate_models
 result = evaluate_models(["minilm", "weights/finetuned"], "data/book_val_dataset.json", out_dir="report")
 result.scores("weights/finetuned").metrics["ndcg@10"]
+
+With baselines=["bm25"], the result also has the rows "bm25" and "hybrid(<model>)" for each model.
 """
 
+from wmemb.evaluate.bm25 import BM25Index, reciprocal_rank_fusion
 from wmemb.evaluate.data import EvalData, load_eval_data
 from wmemb.evaluate.evaluate import evaluate_models
 from wmemb.evaluate.metrics import metric_names
@@ -12,6 +15,7 @@ from wmemb.evaluate.report import metrics_chart, metrics_markdown, metrics_table
 from wmemb.evaluate.results import EvaluationResult, ModelScores, QueryResult
 
 __all__ = [
+    "BM25Index",
     "EvalData",
     "EvaluationResult",
     "ModelScores",
@@ -22,5 +26,6 @@ __all__ = [
     "metrics_chart",
     "metrics_markdown",
     "metrics_table",
+    "reciprocal_rank_fusion",
     "write_reports",
 ]

@@ -4,6 +4,9 @@ Each model encodes the corpus once (batched, with a progress bar) and the querie
 query instruction (`wmemb.models.query_prompt`: BGE models get theirs, others none); retrieval is an
 exact search over all passages in bounded memory. Every model is checked before any is loaded, and
 report files are written only once all models are done.
+
+Baselines (`baselines=["bm25"]`, evaluate.bm25) add rows scored the same way: BM25, and per model
+"hybrid(<label>)", BM25 and that model fused by reciprocal rank.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 import torch
 
 from wmemb.errors import WMEmbError
+from wmemb.evaluate.bm25 import FUSION_DEPTH, RRF_K, BM25Index, reciprocal_rank_fusion
 from wmemb.evaluate.data import EvalData, load_eval_data
 from wmemb.evaluate.metrics import (
     MRR_AT,
@@ -39,6 +43,7 @@ log = logging.getLogger(__name__)
 
 TOP_PASSAGES = 3
 """Best-ranked passages kept per query and model (what a person reads to see what changed)."""
+BASELINES = ("bm25",)
 
 
 @dataclass(frozen=True)
@@ -80,24 +85,32 @@ def evaluate_models(
     device: str | None = None,
     show_progress: bool = True,
     labels: Sequence[str] | None = None,
+    baselines: Sequence[str] = (),
 ) -> EvaluationResult:
     """Evaluate each model on `data` (an `EvalData`, a llama_index JSON file or a BEIR folder).
 
     `models`: folders, hub ids or "minilm"; `ks`: cut-offs for hit rate and recall; `split`: the
     qrels file of a BEIR folder; `out_dir`: where metrics.json, metrics.md and metrics.svg go;
-    `labels`: names for the models in reports (default: as given; the pipeline uses "base", "finetuned").
+    `labels`: names for the models in reports (default: as given; the pipeline uses "base", "finetuned");
+    `baselines`: "bm25" adds the rows "bm25" and, per model, "hybrid(<label>)" (BM25 and the model
+    fused by reciprocal rank), after the models' rows.
     """
     ks = check_ks(ks)
+    unknown = [name for name in baselines if name not in BASELINES]
+    if unknown:
+        raise WMEmbError(f"--baseline {unknown[0]}: unknown baseline; choose {' or '.join(BASELINES)}")
     if batch_size < 1:
         raise WMEmbError(f"--batch-size {batch_size}: must be 1 or more")
     if labels is not None and len(labels) != len(models):
         raise WMEmbError(f"{len(labels)} labels for {len(models)} models; give one label per model")
     labels = [str(label) for label in (labels if labels is not None else models)]
-    if not labels:
-        raise WMEmbError("no model to evaluate; pass --model at least once")
+    if not labels and not baselines:
+        raise WMEmbError("no model to evaluate; pass --model at least once, or --baseline bm25")
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
         raise WMEmbError(f"--model {repeated[0]} is given more than once; name each model once")
+    if "bm25" in baselines and "bm25" in labels:
+        raise WMEmbError("--model bm25: the --baseline row has that name; name the model's folder as ./bm25")
     folders = [check_model_folder(str(model)) for model in models]
     if not isinstance(data, EvalData):
         data = load_eval_data(data, split=split)
@@ -106,10 +119,27 @@ def evaluate_models(
         reject_overwriting_inputs([out / name for name in REPORT_FILES.values()], [("--dataset", data.source)])
 
     indexed = _IndexedData.build(data)
-    scores = [
-        _evaluate_model(label, folder, indexed, ks, batch_size, device, show_progress)
-        for label, folder in zip(labels, folders)
-    ]
+    depth = search_depth(ks, len(indexed.corpus_ids))
+    bm25 = None
+    if "bm25" in baselines:
+        started = time.perf_counter()
+        # before any model loads: a corpus BM25 cannot index fails at once
+        bm25 = BM25Index.build([data.corpus[doc] for doc in indexed.corpus_ids])
+        bm25_indexing = time.perf_counter() - started
+        depth = max(depth, min(FUSION_DEPTH, len(indexed.corpus_ids)))  # rankings that fusion cuts at its depth
+    runs = []
+    scores = []
+    for label, folder in zip(labels, folders):
+        runs.append(_run_model(label, folder, indexed, depth, batch_size, device, show_progress))
+        scores.append(_score(runs[-1], indexed, ks))
+    if bm25 is not None:
+        started = time.perf_counter()
+        ranking = bm25.rank(indexed.query_texts, depth)
+        searched = time.perf_counter() - started
+        # the passages were "encoded" (segmented and indexed); the queries are segmented as they are searched
+        lexical = _Run("bm25", bm25.description, None, ranking, len(indexed.corpus_ids), bm25_indexing, searched)
+        scores.append(_score(lexical, indexed, ks))
+        scores += [_score(_hybrid(run, lexical, depth), indexed, ks) for run in runs]
     result = EvaluationResult(
         dataset=data.name,
         source=str(data.source),
@@ -123,15 +153,28 @@ def evaluate_models(
     return result
 
 
-def _evaluate_model(
+@dataclass(frozen=True)
+class _Run:
+    """One row of the results before scoring: a ranking and what it cost."""
+
+    label: str
+    path: str  # the model's folder, or what a baseline is
+    query_prompt: str | None
+    ranking: np.ndarray  # per query, passage indices into the id order, best first
+    encoded_texts: int
+    encode_seconds: float
+    search_seconds: float
+
+
+def _run_model(
     label: str,
     folder: Path,
     data: _IndexedData,
-    ks: tuple[int, ...],
+    depth: int,
     batch_size: int,
     device: str | None,
     show_progress: bool,
-) -> ModelScores:
+) -> _Run:
     model = load_sentence_model(folder, device=device).model
     prompt = query_prompt(folder)
     log.info(
@@ -159,32 +202,56 @@ def _evaluate_model(
     encoded = time.perf_counter()
 
     corpus_embeddings = corpus_embeddings[data.id_order.to(corpus_embeddings.device)]
-    ranking = rank_corpus(
-        query_embeddings, corpus_embeddings, search_depth(ks, len(data.corpus_texts)), model.similarity
+    ranking = rank_corpus(query_embeddings, corpus_embeddings, depth, model.similarity)
+    return _Run(
+        label=label,
+        path=str(folder),
+        query_prompt=prompt,
+        ranking=ranking,
+        encoded_texts=len(data.query_texts) + len(data.corpus_texts),
+        encode_seconds=encoded - started,
+        search_seconds=time.perf_counter() - encoded,
     )
-    hits = relevance_matrix(ranking, data.relevant, len(data.corpus_texts))
+
+
+def _hybrid(dense: _Run, lexical: _Run, depth: int) -> _Run:
+    """`dense` and `lexical` fused by reciprocal rank; its cost is theirs together, as a hybrid search pays both."""
+    started = time.perf_counter()
+    ranking = reciprocal_rank_fusion([dense.ranking, lexical.ranking], depth)
+    return _Run(
+        label=f"hybrid({dense.label})",
+        path=f"reciprocal rank fusion (k {RRF_K}) of {dense.path} and {lexical.label}",
+        query_prompt=dense.query_prompt,
+        ranking=ranking,
+        encoded_texts=dense.encoded_texts + lexical.encoded_texts,
+        encode_seconds=dense.encode_seconds + lexical.encode_seconds,
+        search_seconds=dense.search_seconds + lexical.search_seconds + time.perf_counter() - started,
+    )
+
+
+def _score(run: _Run, data: _IndexedData, ks: tuple[int, ...]) -> ModelScores:
+    ranking = run.ranking[:, : search_depth(ks, len(data.corpus_ids))]  # deeper rankings were for fusion
+    hits = relevance_matrix(ranking, data.relevant, len(data.corpus_ids))
     metrics = retrieval_metrics(hits, data.relevant_counts, ks)
-    per_query = _per_query(data, ranking, hits)
-    searched = time.perf_counter()
     log.info(
         "%s: ndcg@%d %.4f, mrr@%d %.4f (encoding %.1f s, search %.2f s)",
-        label,
+        run.label,
         NDCG_AT,
         metrics[f"ndcg@{NDCG_AT}"],
         MRR_AT,
         metrics[f"mrr@{MRR_AT}"],
-        encoded - started,
-        searched - encoded,
+        run.encode_seconds,
+        run.search_seconds,
     )
     return ModelScores(
-        label=label,
-        path=str(folder),
-        query_prompt=prompt,
+        label=run.label,
+        path=run.path,
+        query_prompt=run.query_prompt,
         metrics=metrics,
-        encoded_texts=len(data.query_texts) + len(data.corpus_texts),
-        encode_seconds=encoded - started,
-        search_seconds=searched - encoded,
-        per_query=per_query,
+        encoded_texts=run.encoded_texts,
+        encode_seconds=run.encode_seconds,
+        search_seconds=run.search_seconds,
+        per_query=_per_query(data, ranking, hits),
     )
 
 

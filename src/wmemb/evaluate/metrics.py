@@ -71,21 +71,26 @@ def rank_corpus(
     size. Equal scores rank the lower passage index first.
     """
     rows_per_block = max(1, score_budget // max(1, len(corpus_embeddings)))
-    blocks = []
-    for start in range(0, len(query_embeddings), rows_per_block):
-        scores = similarity(query_embeddings[start : start + rows_per_block], corpus_embeddings)
-        values, indices = scores.topk(depth, dim=1)
-        # topk orders equal scores arbitrarily: put each row's candidates in index order, then
-        # sort them stably by score.
-        indices = indices.sort(dim=1).values
-        order = scores.gather(1, indices).sort(dim=1, descending=True, stable=True).indices
-        indices = indices.gather(1, order)
-        # A tie across the cut-off may have left out a lower index: rank those rows in full.
-        boundary = (scores >= values[:, -1:]).sum(dim=1) > depth
-        if boundary.any():
-            indices[boundary] = scores[boundary].sort(dim=1, descending=True, stable=True).indices[:, :depth]
-        blocks.append(indices.cpu().numpy())
+    blocks = [
+        rank_scores(similarity(query_embeddings[start : start + rows_per_block], corpus_embeddings), depth)
+        for start in range(0, len(query_embeddings), rows_per_block)
+    ]
     return np.concatenate(blocks) if blocks else np.zeros((0, depth), dtype=np.int64)
+
+
+def rank_scores(scores: torch.Tensor, depth: int) -> np.ndarray:
+    """Indices of the `depth` highest scores of each row, best first; equal scores rank the lower index first."""
+    values, indices = scores.topk(depth, dim=1)
+    # topk orders equal scores arbitrarily: put each row's candidates in index order, then
+    # sort them stably by score.
+    indices = indices.sort(dim=1).values
+    order = scores.gather(1, indices).sort(dim=1, descending=True, stable=True).indices
+    indices = indices.gather(1, order)
+    # A tie across the cut-off may have left out a lower index: rank those rows in full.
+    boundary = (scores >= values[:, -1:]).sum(dim=1) > depth
+    if boundary.any():
+        indices[boundary] = scores[boundary].sort(dim=1, descending=True, stable=True).indices[:, :depth]
+    return indices.cpu().numpy()
 
 
 def relevance_matrix(ranking: np.ndarray, relevant: Sequence[Sequence[int]], corpus_size: int) -> np.ndarray:
