@@ -17,14 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import bm25s
 import numpy as np
 import torch
 
 from wmemb.errors import WMEmbError
 from wmemb.evaluate.metrics import SCORE_BUDGET, rank_scores
 from wmemb.text import search_words
+
+if TYPE_CHECKING:  # imported when an index is built: wmemb.evaluate loads, and its tests collect, without it
+    import bm25s
 
 K1 = 1.2
 B = 0.75
@@ -42,6 +45,8 @@ class BM25Index:
 
     @classmethod
     def build(cls, passages: Sequence[str]) -> BM25Index:
+        import bm25s
+
         words = [search_words(text) for text in passages]
         if not any(words):  # bm25s fails on an empty vocabulary with a bare "max() arg is an empty sequence"
             raise WMEmbError(
@@ -54,6 +59,8 @@ class BM25Index:
 
     @property
     def description(self) -> str:
+        import bm25s
+
         return f"bm25s {bm25s.__version__}: Lucene BM25, k1 {K1}, b {B}"
 
     def scores(self, query: str) -> np.ndarray:
