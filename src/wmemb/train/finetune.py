@@ -12,6 +12,7 @@ may be the input model itself and is never half-written.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -343,16 +344,39 @@ def _check_processes_fit_gpus(world_size: int, gpus: int) -> None:
 
 def _prepare_run_dir(run_dir: Path, resume: bool) -> str | None:
     """The checkpoint to resume from, or None after clearing what an earlier run left behind."""
+    if resume:
+        _remove_partial_checkpoints(run_dir)
     last = _last_checkpoint(run_dir)
     if resume and last:
         log.info("resuming from %s", last)
         return last
     if resume:
-        log.warning("--resume: no checkpoint in %s; starting from the beginning", run_dir)
+        log.warning("no complete checkpoint in %s to resume from; training starts from the beginning", run_dir)
     elif last:
         log.warning("an interrupted run left checkpoints in %s; starting over (pass --resume to continue it)", run_dir)
     shutil.rmtree(run_dir, ignore_errors=True)
     return None
+
+
+def _remove_partial_checkpoints(run_dir: Path) -> None:
+    """Delete the checkpoints a kill cut short while the Trainer saved them.
+
+    The Trainer writes trainer_state.json last, so a checkpoint without a readable one is incomplete;
+    resuming from it fails on every rerun (FileNotFoundError), so the previous complete one is used instead.
+    """
+    from transformers.trainer import TRAINER_STATE_NAME
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    for checkpoint in sorted(run_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")) if run_dir.is_dir() else []:
+        try:
+            json.loads((checkpoint / TRAINER_STATE_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            log.warning(
+                "%s: an interrupted save left this checkpoint incomplete (no readable %s); removed it",
+                checkpoint,
+                TRAINER_STATE_NAME,
+            )
+            shutil.rmtree(checkpoint, ignore_errors=True)
 
 
 def _last_checkpoint(run_dir: Path) -> str | None:
