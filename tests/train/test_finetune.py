@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from transformers import TrainerCallback
 
+from helpers.small_disk import needs_small_disk, run_wmemb_on_small_disk
 from helpers.train_samples import ndcg_of, qa_dataset, torchrun_finetune, write_json
 from wmemb.errors import WMEmbError
 from wmemb.train import FinetuneOptions, finetune
@@ -236,3 +237,16 @@ def test_cli_reports_bad_input_in_one_line(tiny_bert, tmp_path):
     )
     assert result.returncode == 2
     assert "bad.jsonl:2: not valid JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+@needs_small_disk
+def test_a_full_disk_at_a_checkpoint_is_one_line(tiny_bert, train_val, tmp_path):
+    train, val = train_val
+    disk = tmp_path / "disk"
+    done = run_wmemb_on_small_disk(
+        disk, "64k", "finetune", tiny_bert, disk / "out", train, "--val", val, "--epochs", "1", "--batch-size", "8"
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2 and "Traceback" not in output, output
+    assert f"error: {disk / '.out.wmemb-run'}: the disk is full (" in output
+    assert "free) while writing training checkpoints, it needs about" in output

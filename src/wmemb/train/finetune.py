@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
-from wmemb.io import atomic_dir, check_output_model_dir, reject_overwriting_inputs, write_json
+from wmemb.io import (
+    atomic_dir,
+    check_output_model_dir,
+    folder_size,
+    full_disk_is_an_error,
+    reject_overwriting_inputs,
+    write_json,
+)
 from wmemb.models import check_model_folder, load_sentence_model, model_max_length
 from wmemb.records import read_qa_dataset
 from wmemb.settings import SETTINGS, check_stage_options
@@ -38,6 +45,9 @@ BEST_METRIC = "ndcg@10"
 BGE_SCALE = 50.0  # BGE's temperature 0.02
 DEFAULT_SCALE = 20.0  # sentence-transformers' default (temperature 0.05), what all-MiniLM was trained with
 DEFAULT_BATCH_SIZE = 32
+# A checkpoint holds the weights and AdamW's two moments (about 3x the model); with save_total_limit=2 a
+# third is written before the oldest goes.
+CHECKPOINT_DISK_FACTOR = 3 * 3
 
 
 @dataclass
@@ -123,7 +133,8 @@ def finetune(
         trainer.args.device,
         trainer.args.world_size,
     )
-    result = trainer.train(resume_from_checkpoint=resumed_from)
+    with full_disk_is_an_error(run_dir, "training checkpoints", CHECKPOINT_DISK_FACTOR * folder_size(folder)):
+        result = trainer.train(resume_from_checkpoint=resumed_from)
     summary = FinetuneSummary(
         output_path=output,
         base_model=str(folder),
@@ -467,7 +478,7 @@ def _save(
     # "" records "no instruction" explicitly, so a BGE-looking folder name is not taken for one later.
     model.prompts = {**model.prompts, "query": instruction or "", "document": model.prompts.get("document", "")}
     model.default_prompt_name = None
-    with atomic_dir(output, overwrite=overwrite) as tmp:
+    with atomic_dir(output, overwrite=overwrite, needed=folder_size(summary.base_model)) as tmp:
         model.save(str(tmp))
         (tmp / "README.md").write_text(model_card(summary), encoding="utf-8")
         write_json(tmp / METRICS_FILE, summary_to_json(summary))
