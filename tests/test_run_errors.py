@@ -72,6 +72,31 @@ FLAGS = ["--corpus", "book.txt", "--workdir", "work"]
             ["run.toml"],
             ["--overlap 200: must be less than half of --chunk-tokens (128)"],
         ),
+        (
+            {"run.toml": b'corpus = ["book.txt"]\nworkdir = "wo\\u0000rk"\n'},
+            ["run.toml"],
+            ['run.toml: workdir = "', 'wo\\u0000rk": contains the control character U+0000; remove it'],
+        ),
+        (
+            {"run.toml": b'corpus = ["book.txt"]\nname = "a\\u0000b"\n'},
+            ["run.toml"],
+            ['run.toml: name = "a\\u0000b": contains the control character U+0000'],
+        ),
+        (
+            {"run.toml": b'corpus = ["book.txt"]\nmodel = "mini\\u0000lm"\n'},
+            ["run.toml"],
+            ['run.toml: model = "mini\\u0000lm": contains the control character U+0000'],
+        ),
+        (
+            {"run.toml": b'corpus = ["bo\\u0000ok.txt"]\n'},
+            ["run.toml"],
+            ["run.toml: corpus = [", 'bo\\u0000ok.txt"]: contains the control character U+0000'],
+        ),
+        (
+            {},
+            [*FLAGS, "--workdir", "wo\x1brk"],
+            ['--workdir: workdir = "wo\\u001brk": contains the control character U+001B'],
+        ),
         ({}, [*FLAGS, "--ks", "0"], ["--ks: ks = [0]: input should be greater than or equal to 1"]),
         ({}, ["--corpus", "missing.txt"], ["error: --corpus: corpus missing.txt: no such file or folder"]),
         ({}, [*FLAGS, "--name", "a/b"], ['--name: name = "a/b": must be a plain file name']),
