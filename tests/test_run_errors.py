@@ -58,6 +58,11 @@ FLAGS = ["--corpus", "book.txt", "--workdir", "work"]
         ),
         ({"run.toml": 'corpus = ["微生物学.txt"]\n'.encode("gbk")}, ["run.toml"], ["run.toml: not UTF-8 text"]),
         ({"run.toml/": b""}, ["run.toml"], ["run.toml: is a folder"]),
+        (
+            {"run.toml": b'corpus = ["book.txt"]\nepoch = 3\n'},
+            ["run.toml"],
+            ["run.toml: unknown setting(s) epoch (epoch: did you mean epochs?)"],
+        ),
         ({"run.toml": b'corpus = ["book.txt"]\nepochs = true\n'}, ["run.toml"], ["run.toml: epochs = true: input"]),
         ({"run.toml": b'corpus = ["book.txt"]\nepochs = 1.9\n'}, ["run.toml"], ["epochs = 1.9: input should be"]),
         ({"run.toml": b'corpus = ["book.txt"]\nks = [1.5, 3]\n'}, ["run.toml"], ["ks = [1.5, 3]: input should be"]),

@@ -13,6 +13,7 @@ declared `hashed=False`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import operator
 import os
@@ -195,6 +196,11 @@ class PipelineConfig:
         values = dict(values)
         unknown = sorted(set(values) - set(SETTINGS))
         if unknown:
+            # a typo's nearest key, as the flag parser suggests one; the whole list only when none is near
+            near = {key: difflib.get_close_matches(key, SETTINGS, n=1) for key in unknown}
+            if all(near.values()):
+                hints = "; ".join(f"{key}: did you mean {near[key][0]}?" for key in unknown)
+                raise WMEmbError(f"{source}: unknown setting(s) {', '.join(unknown)} ({hints})")
             raise WMEmbError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
         for key, value in values.items():
             if SETTINGS[key].is_list and not isinstance(value, (list, tuple)):
