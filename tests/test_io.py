@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
+from helpers.small_disk import needs_small_disk, run_wmemb_on_small_disk
 from wmemb.errors import WMEmbError
-from wmemb.io import check_output_file, check_output_model_dir, reject_overwriting_inputs
+from wmemb.io import check_output_file, check_output_model_dir, full_disk_is_an_error, reject_overwriting_inputs
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o755), (0o027, 0o750)])
@@ -60,3 +61,32 @@ def test_output_checks_create_nothing(tmp_path):
     assert check_output_file(tmp_path / "new" / "deeper" / "out.jsonl") == tmp_path / "new" / "deeper" / "out.jsonl"
     check_output_model_dir(tmp_path / "taken", overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "taken"]
+
+
+def test_a_full_disk_at_the_write_is_one_line_naming_the_folder(tmp_path):
+    # /dev/full answers every write with ENOSPC, as a full disk does
+    with pytest.raises(WMEmbError) as error:
+        with full_disk_is_an_error(tmp_path / "model", "the model folder", needed=3_000_000):
+            with open("/dev/full", "w", encoding="utf-8") as handle:
+                handle.write("{}")
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'model'}: the disk is full (")
+    assert "while writing the model folder, it needs about 3 MB" in message
+    assert "earlier stages and files already written are kept" in message
+
+
+def test_other_write_errors_keep_their_own_message(tmp_path):
+    with pytest.raises(PermissionError):
+        with full_disk_is_an_error(tmp_path, "the model folder"):
+            raise PermissionError(13, "Permission denied")
+
+
+@needs_small_disk
+def test_expand_onto_a_full_disk_is_one_line_and_leaves_nothing(tiny_bert, tmp_path):
+    disk = tmp_path / "disk"
+    done = run_wmemb_on_small_disk(disk, "64k", "expand", tiny_bert, disk / "expanded", "--words", "芽孢杆菌")
+    output = done.stdout + done.stderr
+    assert done.returncode == 2 and "Traceback" not in output, output
+    assert f"error: {disk / 'expanded'}: the disk is full (" in output
+    assert "free) while writing the model folder, it needs about" in output
+    assert done.stdout.splitlines()[-1] == "left:"  # the partial temporary folder is gone

@@ -58,6 +58,11 @@ FLAGS = ["--corpus", "book.txt", "--workdir", "work"]
         ),
         ({"run.toml": 'corpus = ["微生物学.txt"]\n'.encode("gbk")}, ["run.toml"], ["run.toml: not UTF-8 text"]),
         ({"run.toml/": b""}, ["run.toml"], ["run.toml: is a folder"]),
+        (
+            {"run.toml": b'corpus = ["book.txt"]\nepoch = 3\n'},
+            ["run.toml"],
+            ["run.toml: unknown setting(s) epoch (epoch: did you mean epochs?)"],
+        ),
         ({"run.toml": b'corpus = ["book.txt"]\nepochs = true\n'}, ["run.toml"], ["run.toml: epochs = true: input"]),
         ({"run.toml": b'corpus = ["book.txt"]\nepochs = 1.9\n'}, ["run.toml"], ["epochs = 1.9: input should be"]),
         ({"run.toml": b'corpus = ["book.txt"]\nks = [1.5, 3]\n'}, ["run.toml"], ["ks = [1.5, 3]: input should be"]),
@@ -71,6 +76,31 @@ FLAGS = ["--corpus", "book.txt", "--workdir", "work"]
             {"run.toml": b'corpus = ["book.txt"]\noverlap = 200\n'},
             ["run.toml"],
             ["--overlap 200: must be less than half of --chunk-tokens (128)"],
+        ),
+        (
+            {"run.toml": b'corpus = ["book.txt"]\nworkdir = "wo\\u0000rk"\n'},
+            ["run.toml"],
+            ['run.toml: workdir = "', 'wo\\u0000rk": contains the control character U+0000; remove it'],
+        ),
+        (
+            {"run.toml": b'corpus = ["book.txt"]\nname = "a\\u0000b"\n'},
+            ["run.toml"],
+            ['run.toml: name = "a\\u0000b": contains the control character U+0000'],
+        ),
+        (
+            {"run.toml": b'corpus = ["book.txt"]\nmodel = "mini\\u0000lm"\n'},
+            ["run.toml"],
+            ['run.toml: model = "mini\\u0000lm": contains the control character U+0000'],
+        ),
+        (
+            {"run.toml": b'corpus = ["bo\\u0000ok.txt"]\n'},
+            ["run.toml"],
+            ["run.toml: corpus = [", 'bo\\u0000ok.txt"]: contains the control character U+0000'],
+        ),
+        (
+            {},
+            [*FLAGS, "--workdir", "wo\x1brk"],
+            ['--workdir: workdir = "wo\\u001brk": contains the control character U+001B'],
         ),
         ({}, [*FLAGS, "--ks", "0"], ["--ks: ks = [0]: input should be greater than or equal to 1"]),
         ({}, ["--corpus", "missing.txt"], ["error: --corpus: corpus missing.txt: no such file or folder"]),

@@ -7,6 +7,7 @@ place; model folders are written fully into a temporary sibling folder and then 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -200,22 +201,67 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             raise WMEmbError(f"{source}: not UTF-8 text; save the file as UTF-8") from None
 
 
+def folder_size(path: str | os.PathLike) -> int:
+    """Bytes of the files in a folder (what a copy of it needs on disk)."""
+    return sum(file.stat().st_size for file in Path(path).rglob("*") if file.is_file())
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.0f} MB" if size >= 1e6 else f"{size / 1e3:,.0f} kB"
+
+
+def _is_disk_full(exc: BaseException, folder: Path, needed: int | None) -> bool:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    if "No space left on device" in str(exc):  # safetensors' SafetensorError carries the OS error as text only
+        return True
+    # torch.save reports a short write only as its archive writer's "unexpected pos", without the cause
+    return "inline_container" in str(exc) and needed is not None and _free_space(folder) < needed
+
+
+def _free_space(folder: Path) -> int:
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return shutil.disk_usage(existing).free
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+def full_disk_is_an_error(folder: Path, what: str, needed: int | None = None) -> Iterator[None]:
+    """A full disk while writing `what` under `folder` becomes one line: where, the space free and needed, and
+    that nothing finished is lost (each stage's outputs are complete before they replace anything)."""
+    try:
+        yield
+    except Exception as exc:
+        if not _is_disk_full(exc, folder, needed):
+            raise
+        need = f", it needs about {_megabytes(needed)}" if needed else ""
+        raise WMEmbError(
+            f"{folder}: the disk is full ({_megabytes(_free_space(folder))} free) while writing {what}{need}; "
+            "free space there (or choose another folder) and run again: earlier stages and files already "
+            "written are kept"
+        ) from None
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, overwrite: bool = False, needed: int | None = None) -> Iterator[Path]:
     """Yield a fresh temporary folder; on success it replaces `path` (which may be the input model).
 
     The old folder is moved aside and deleted only after the new one is in place, so a crash at any
     point leaves either the old or the new complete folder at `path` (plus a `.old`/`.tmp` sibling).
+    `needed`: about how many bytes the folder takes, named if the disk fills up while it is written.
     """
     target = check_output_model_dir(path, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes folders owner-only; give the model folder the usual permissions
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    # around the clean-up, so the free space named is that left once the partial folder is gone
+    with full_disk_is_an_error(target, "the model folder", needed):
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")

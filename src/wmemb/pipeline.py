@@ -41,7 +41,7 @@ import pydantic
 from wmemb.corpus import SplitOptions, split_corpus
 from wmemb.errors import WMEmbError
 from wmemb.generate.prepare import PrepareOptions, prepare_datasets
-from wmemb.io import atomic_dir, read_json, write_json
+from wmemb.io import atomic_dir, folder_size, read_json, write_json
 from wmemb.models import resolve_model
 from wmemb.records import QADataset, read_nodes
 from wmemb.settings import OPTIONAL_STAGES, SETTINGS, STAGES, PipelineConfig
@@ -442,7 +442,7 @@ class Pipeline:
                 "fine-tuned (models/expanded is a copy of the fine-tuned model, not evaluated)",
                 p.train_nodes,
             )
-            with atomic_dir(p.expanded, overwrite=True) as folder:
+            with atomic_dir(p.expanded, overwrite=True, needed=folder_size(p.finetuned)) as folder:
                 shutil.copytree(p.finetuned, folder, dirs_exist_ok=True)
             return {NO_TERMS: True}
         report = expand_model(p.finetuned, p.expanded, terms, overwrite=True, report_texts=p.val_nodes)

@@ -13,11 +13,13 @@ declared `hashed=False`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import operator
 import os
 import sys
 import typing
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -25,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 import tomllib
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
@@ -161,6 +163,21 @@ class PipelineConfig:
         [1, 3, 5, 10], "Cut-offs k of hit rate@k and recall@k; repeat the flag for several.", "evaluate", min_length=1
     )
 
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        """Every text setting is one line: a NUL, which no path may hold ("embedded null byte" at the first
+        file touched, mid-run), or another control character is a mistake, refused before any stage."""
+        for item in value if isinstance(value, list) else [value]:
+            control = (
+                next((char for char in item if unicodedata.category(char) == "Cc"), None)
+                if isinstance(item, str)
+                else None
+            )
+            if control is not None:
+                raise ValueError(f"contains the control character U+{ord(control):04X}; remove it")
+        return value
+
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
         """A config from a TOML file (optional) plus flag overrides, typed and checked; inputs must exist."""
@@ -179,6 +196,11 @@ class PipelineConfig:
         values = dict(values)
         unknown = sorted(set(values) - set(SETTINGS))
         if unknown:
+            # a typo's nearest key, as the flag parser suggests one; the whole list only when none is near
+            near = {key: difflib.get_close_matches(key, SETTINGS, n=1) for key in unknown}
+            if all(near.values()):
+                hints = "; ".join(f"{key}: did you mean {near[key][0]}?" for key in unknown)
+                raise WMEmbError(f"{source}: unknown setting(s) {', '.join(unknown)} ({hints})")
             raise WMEmbError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
         for key, value in values.items():
             if SETTINGS[key].is_list and not isinstance(value, (list, tuple)):
@@ -235,7 +257,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         kind = SETTINGS[key].kind if key in SETTINGS else "value"
         if kind in ("file", "folder"):
             values[key] = _relative_to(base, value)
-        elif kind == "model" and isinstance(value, str) and (base / value).exists():
+        # os.path.exists: a NUL in the value is reported by the settings' own check, not as a ValueError here
+        elif kind == "model" and isinstance(value, str) and os.path.exists(base / value):
             values[key] = os.path.normpath(base / value)
     return values
 

@@ -1,13 +1,18 @@
 import logging
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from wmemb.corpus.read import read_corpus
+from wmemb.corpus.read import MAX_FILE_BYTES, read_corpus
 from wmemb.errors import WMEmbError
 
 ZH = "革兰氏阳性菌的细胞壁较厚。芽孢杆菌能形成芽孢，抵抗高温。"
 EN = "Gram-positive bacteria have a thick cell wall. Bacillus forms spores that resist heat."
+SRC = Path(__file__).parents[2] / "src"
 
 
 def write_pdf(path: Path, pages: list[list[str]]) -> None:
@@ -144,3 +149,35 @@ def test_utf8_files_are_read_without_a_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="wmemb.corpus.read"):
         read_corpus([path])
     assert not caplog.records
+
+
+def test_a_file_past_the_size_limit_is_refused_before_reading(tmp_path):
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as handle:  # sparse: takes no disk space, and is never read
+        handle.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(WMEmbError, match=r"huge\.txt: 200 MB, more than the 200 MB wmemb reads from one file"):
+        read_corpus([huge])
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(WMEmbError, match=r"pipe\.txt: not a regular file \(a device, FIFO or socket"):
+        read_corpus([fifo])
+
+
+def test_split_of_dev_zero_stops_at_once_instead_of_filling_the_memory(tmp_path):
+    # the address-space limit turns the old behaviour (reading /dev/zero until the OOM killer) into a quick failure
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "wmemb.cli", "split", "/dev/zero", "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit_memory,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])},
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "error: /dev/zero: not a regular file" in done.stderr

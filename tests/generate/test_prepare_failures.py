@@ -21,10 +21,9 @@ def read_lines(path: Path) -> list[dict]:
     ("fault", "overrides", "cause"),
     [
         (Fault.server_error(500), {}, "HTTP 500"),
-        (Fault.malformed(), {}, "malformed reply"),
         (Fault.slow(2.0), {"timeout": 0.3}, "no reply within the timeout"),
     ],
-    ids=["http-500", "garbage", "hang"],
+    ids=["http-500", "hang"],
 )
 def test_every_request_failing_names_the_cause_and_writes_the_failures_file(
     node_files, tmp_path, fault, overrides, cause
@@ -40,6 +39,44 @@ def test_every_request_failing_names_the_cause_and_writes_the_failures_file(
     assert sorted(f["split"] for f in failures) == ["train"] * 6 + ["val"] * 3
     assert all(cause in f["error"] for f in failures)
     assert not (out / "book_train_dataset.json").exists() and not (out / "book_prepare_summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("fault", "cause"),
+    [
+        (Fault.no_choices(), "malformed reply (IndexError list index out of range: {'id': 'chatcmpl-test'"),
+        (Fault.html(), "malformed reply (not JSON but text/html: '<!DOCTYPE html><html><body><h1>Welcome"),
+        (Fault.malformed(), 'malformed reply (not JSON but application/json: \'{"choices": [{"message"'),
+        ("", "empty reply"),
+    ],
+    ids=["empty-choices", "html", "truncated-json", "empty-text"],
+)
+def test_the_same_malformed_reply_every_time_stops_prepare_early(tmp_path, fault, cause):
+    passages = [f"{text} ({index})" for index, text in enumerate((EN_PASSAGES + ZH_PASSAGES) * 3)][
+        :22
+    ]  # as the probe's
+    train, val = write_node_files(tmp_path / "nodes", passages[:16], passages[16:])
+    out = tmp_path / "out"
+    with openai_server(reply=lambda prompt: fault) as server:
+        with pytest.raises(WMEmbError) as error:
+            prepare_datasets(train, val, out, fast_options(server, concurrency=2))
+        asked = len(server.chat_requests())
+    message = str(error.value)
+    assert cause in message, message
+    assert "for each of the first 3 passages and no usable reply yet, so prepare stopped" in message
+    assert "check that --base-url is the server's OpenAI-compatible (.../v1) or Ollama address" in message
+    assert asked < 20  # two passages' 6 attempts and the third's first, give or take one in flight; not 22 x 6
+    assert not out.exists()  # a failed first run leaves no empty -o folder
+
+
+def test_a_failed_rerun_keeps_the_output_folder_it_found(node_files, tmp_path):
+    train, val = node_files
+    out = tmp_path / "out"
+    out.mkdir()
+    with openai_server(reply=lambda prompt: Fault.html()) as server:
+        with pytest.raises(WMEmbError, match="malformed reply"):
+            prepare_datasets(train, val, out, fast_options(server))
+    assert out.is_dir()
 
 
 def test_replies_without_a_question_name_what_was_dropped(node_files, tmp_path):

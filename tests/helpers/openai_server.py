@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "rate_limit" | "server_error" | "slow" | "malformed" | "drop"
+    kind: str  # "rate_limit" | "server_error" | "slow" | "malformed" | "no_choices" | "html" | "drop"
     status: int = 0
     retry_after: str | None = None
     seconds: float = 0.0
@@ -54,6 +54,16 @@ class Fault:
     @classmethod
     def malformed(cls) -> Fault:
         return cls("malformed", 200)
+
+    @classmethod
+    def no_choices(cls) -> Fault:
+        """HTTP 200 with a well-formed body whose `choices` list is empty."""
+        return cls("no_choices", 200)
+
+    @classmethod
+    def html(cls) -> Fault:
+        """HTTP 200 with an HTML page, as a web server at a wrong --base-url sends."""
+        return cls("html", 200)
 
     @classmethod
     def drop(cls) -> Fault:
@@ -104,9 +114,9 @@ def _handler(server: FakeLLMServer):
         def log_message(self, *args):  # keep test output quiet
             pass
 
-        def _send(self, status: int, body: bytes, headers: dict | None = None):
+        def _send(self, status: int, body: bytes, headers: dict | None = None, content_type="application/json"):
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
@@ -152,6 +162,11 @@ def _handler(server: FakeLLMServer):
                 return self._send(fault.status, b'{"error": {"message": "injected fault"}}', headers)
             if fault and fault.kind == "malformed":
                 return self._send(200, b'{"choices": [{"message": {"content": "trunc')
+            if fault and fault.kind == "no_choices":
+                return self._send(200, b'{"id": "chatcmpl-test", "object": "chat.completion", "choices": []}')
+            if fault and fault.kind == "html":
+                page = b"<!DOCTYPE html><html><body><h1>Welcome to nginx!</h1></body></html>"
+                return self._send(200, page, content_type="text/html; charset=utf-8")
             text = answer if isinstance(answer, str) else ""
             tokens = {"prompt": len(prompt.split()), "completion": len(text.split())}
             if self.path == "/api/chat":

@@ -4,7 +4,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from wmemb.report.charts import Interval, Line, Series, bar_chart, hbar_chart, interval_chart, line_chart
-from wmemb.report.document import Table, Text
+from wmemb.report.document import Heading, Section, Table, Text, render_markdown
 from wmemb.report.tables import markdown_table
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -56,5 +56,30 @@ def test_blocks_render_the_same_content_in_html_and_markdown():
     assert "| 微调 | **0.7** |" in table.markdown()
     assert '<td class="num"><strong>0.7</strong></td>' in table.html()
     text = Text("**胜出**: run `wmemb evaluate` <now>")
-    assert text.markdown() == "**胜出**: run `wmemb evaluate` <now>"
+    assert text.markdown() == "**胜出**: run `wmemb evaluate` &lt;now&gt;"
     assert text.html() == '<p class="text"><strong>胜出</strong>: run <code>wmemb evaluate</code> &lt;now&gt;</p>'
+
+
+def test_markdown_escapes_html_from_passages_and_replies():
+    passage = 'Spores <img src=x onerror="alert(1)"> resist heat & drying.'
+    question = "What does <script>alert(2)</script> do?"
+    sections = [
+        Section(
+            "Queries",
+            "queries",
+            [
+                Heading(question, level=4),
+                Text(f"Dropped: {question} (`<kept as code>`)"),
+                Table(["query", "passage"], [[question, passage]], strong=frozenset({(0, 0)})),
+            ],
+        )
+    ]
+    markdown = render_markdown("Report", sections)
+    assert "<img" not in markdown and "<script>" not in markdown
+    assert "#### What does &lt;script&gt;alert(2)&lt;/script&gt; do?" in markdown
+    assert "Dropped: What does &lt;script&gt;alert(2)&lt;/script&gt; do? (`<kept as code>`)" in markdown
+    assert (
+        '| **What does &lt;script&gt;alert(2)&lt;/script&gt; do?** | Spores &lt;img src=x onerror="alert(1)"&gt;'
+        in markdown
+    )
+    assert "resist heat &amp; drying. |" in markdown

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from transformers import TrainerCallback
 
+from helpers.small_disk import needs_small_disk, run_wmemb_on_small_disk
 from helpers.train_samples import ndcg_of, qa_dataset, torchrun_finetune, write_json
 from wmemb.errors import WMEmbError
 from wmemb.train import FinetuneOptions, finetune
@@ -104,6 +105,56 @@ def test_resume_continues_from_the_last_checkpoint(tiny_bert, train_val, tmp_pat
     assert (output / "model.safetensors").is_file()
 
 
+class _InterruptAtSecondCheckpoint(TrainerCallback):
+    def __init__(self):
+        self.saves = 0
+
+    def on_save(self, args, state, control, **kwargs):
+        self.saves += 1
+        if self.saves == 2:
+            raise KeyboardInterrupt("simulated crash after the second checkpoint")
+
+
+def _truncate_like_kill_9(checkpoint):
+    """What `kill -9` during the Trainer's save leaves: the weights written, the optimizer cut short, no state."""
+    (checkpoint / "trainer_state.json").unlink()
+    optimizer = checkpoint / "optimizer.pt"
+    optimizer.write_bytes(optimizer.read_bytes()[:100])
+
+
+def test_resume_skips_a_checkpoint_a_kill_cut_short(tiny_bert, train_val, tmp_path, caplog):
+    train, val = train_val
+    output = tmp_path / "resumed"
+    options = FinetuneOptions(epochs=3, **FAST)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(tiny_bert, output, train, val, options, callbacks=[_InterruptAtSecondCheckpoint()])
+    run_dir = run_dir_for(output)
+    assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-16", "checkpoint-8"]
+    _truncate_like_kill_9(run_dir / "checkpoint-16")
+
+    options.resume = True
+    summary = finetune(tiny_bert, output, train, val, options)
+    assert summary.resumed_from and summary.resumed_from.endswith("checkpoint-8")
+    assert "checkpoint-16: an interrupted save left this checkpoint incomplete" in caplog.text
+    assert [e.epoch for e in summary.epochs] == [0, 1, 2, 3]
+    assert (output / "model.safetensors").is_file()
+
+
+def test_a_lone_partial_checkpoint_restarts_training_and_says_so(tiny_bert, train_val, tmp_path, caplog):
+    train, val = train_val
+    output = tmp_path / "resumed"
+    options = FinetuneOptions(epochs=1, **FAST)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(tiny_bert, output, train, val, options, callbacks=[_InterruptAfterFirstCheckpoint()])
+    _truncate_like_kill_9(run_dir_for(output) / "checkpoint-8")
+
+    options.resume = True
+    summary = finetune(tiny_bert, output, train, val, options)
+    assert summary.resumed_from is None
+    assert "no complete checkpoint in" in caplog.text and "training starts from the beginning" in caplog.text
+    assert [e.epoch for e in summary.epochs] == [0, 1]
+
+
 def test_in_place_with_merge_replaces_the_model_only_when_done(tiny_bert, train_val, tmp_path):
     train, val = train_val
     model = tmp_path / "model"
@@ -186,3 +237,16 @@ def test_cli_reports_bad_input_in_one_line(tiny_bert, tmp_path):
     )
     assert result.returncode == 2
     assert "bad.jsonl:2: not valid JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+@needs_small_disk
+def test_a_full_disk_at_a_checkpoint_is_one_line(tiny_bert, train_val, tmp_path):
+    train, val = train_val
+    disk = tmp_path / "disk"
+    done = run_wmemb_on_small_disk(
+        disk, "64k", "finetune", tiny_bert, disk / "out", train, "--val", val, "--epochs", "1", "--batch-size", "8"
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2 and "Traceback" not in output, output
+    assert f"error: {disk / '.out.wmemb-run'}: the disk is full (" in output
+    assert "free) while writing training checkpoints, it needs about" in output

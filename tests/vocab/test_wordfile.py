@@ -58,3 +58,13 @@ def test_a_word_file_read_as_gb18030_is_named_in_a_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="wmemb.corpus.read"):
         assert read_word_file(path) == ["芽孢杆菌", "endospore"]
     assert any(str(path) in r.getMessage() and "read as gb18030" in r.getMessage() for r in caplog.records)
+
+
+def test_a_huge_word_file_is_refused_at_once_with_the_sensible_size(tmp_path):
+    path = tmp_path / "terms.txt"
+    path.write_text("".join(f"term{index}\n" for index in range(100_000)), encoding="utf-8")
+    with pytest.raises(WMEmbError) as error:
+        read_word_file(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: 100,000 terms, more than the 2,000 expand adds")
+    assert "tens to a few hundred well-covered terms" in message and "wmemb vocab suggest" in message

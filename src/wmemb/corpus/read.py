@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,9 @@ TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+# A file is read whole (and held several times over while decoded and split); 200 MB of text is some
+# 400,000 passages, days of question writing. Larger files are refused before any byte is read.
+MAX_FILE_BYTES = 200_000_000
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ def read_corpus(inputs: list[str | Path]) -> ReadReport:
 
 
 def _read_into(report: ReadReport, path: Path) -> None:
+    _check_bounded(path)
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
         text, removed_lines, removed_chars = _read_pdf(path)
@@ -99,6 +104,25 @@ def _read_into(report: ReadReport, path: Path) -> None:
         raise WMEmbError(f"{path}: no text in this file (empty{' or scanned images only' if suffix == '.pdf' else ''})")
     report.encodings[str(path)] = encoding
     report.documents.append(Document(source=str(path), text=text, headings=tuple(headings)))
+
+
+def _check_bounded(path: Path) -> None:
+    """Only regular files up to MAX_FILE_BYTES: a device (/dev/zero) or FIFO never ends, and reading one, or a
+    huge file, would fill the memory until the kernel kills the process."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise WMEmbError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise WMEmbError(
+            f"{path}: not a regular file (a device, FIFO or socket has no end to read); "
+            "save the text to a file and pass that"
+        )
+    if info.st_size > MAX_FILE_BYTES:
+        raise WMEmbError(
+            f"{path}: {info.st_size / 1e6:,.0f} MB, more than the {MAX_FILE_BYTES / 1e6:,.0f} MB wmemb reads from one "
+            "file; pass the parts of the domain that matter, or split it into several files"
+        )
 
 
 def decode_bytes(data: bytes, path: Path) -> tuple[str, str]:

@@ -52,6 +52,11 @@ class RetryableError(Exception):
         self.retry_after = retry_after
 
 
+class MalformedReply(RetryableError):
+    """HTTP 200 without a usable answer (not JSON, no `choices`, empty text). Retried, since a sampling server may
+    answer the next time; a server that replies so every time is stopped by prepare (see Generator)."""
+
+
 class RequestError(Exception):
     """This request cannot succeed (e.g. 400: passage too long for the model); do not retry it."""
 
@@ -167,11 +172,20 @@ class HTTPBackend:
         if status >= 400:
             raise RequestError(f"{base_url}: HTTP {status}: {_error_text(response)}")
         try:
-            completion = self.read_reply(response.json())
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise RetryableError(f"{base_url}: malformed reply ({type(exc).__name__})") from None
-        if not is_answer(completion.text):  # sampling servers may answer the next time
-            raise RetryableError(f"{base_url}: empty reply")
+            data = response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content type").split(";")[0]
+            raise MalformedReply(
+                f"{base_url}: malformed reply (not JSON but {kind}: {response.text[:40].strip()!r})"
+            ) from None
+        try:
+            completion = self.read_reply(data)
+        except (KeyError, IndexError, TypeError) as exc:
+            raise MalformedReply(
+                f"{base_url}: malformed reply ({type(exc).__name__} {exc}: {str(data)[:60]})"
+            ) from None
+        if not is_answer(completion.text):
+            raise MalformedReply(f"{base_url}: empty reply")
         return completion
 
     async def close(self) -> None:

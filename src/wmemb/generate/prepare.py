@@ -21,14 +21,14 @@ import shutil
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from wmemb.errors import WMEmbError
-from wmemb.generate.backends import Completion, RequestError, RetryableError, open_backend
+from wmemb.generate.backends import Completion, MalformedReply, RequestError, RetryableError, open_backend
 from wmemb.generate.cache import ReplyCache, cache_key
 from wmemb.generate.filters import QueryFilter, consistent_queries
 from wmemb.generate.parse import parse_reply
@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 # SmolLM2's questions are 10-25 tokens; what runs past 32 per question is rambling that yields no
 # question but costs decode steps for its whole batch (bench/bench_local_llm.py: 48 -> 32 kept as many)
 LOCAL_TOKENS_PER_QUESTION = 32
+# Passages whose replies all failed the same malformed way, before any reply was usable, that stop the run: a
+# server that always answers so (HTML from a wrong --base-url, 200 without choices) would otherwise be asked
+# max_retries + 1 times about every passage.
+SYSTEMATIC_FAILURES = 3
 
 
 @dataclass
@@ -155,7 +159,14 @@ def backoff_delay(attempt: int, retry_after: float | None, options: PrepareOptio
     return max(delay, retry_after or 0.0)
 
 
-async def complete_with_retries(backend, job: _Job, options: PrepareOptions, rng: random.Random) -> Completion:
+async def complete_with_retries(
+    backend,
+    job: _Job,
+    options: PrepareOptions,
+    rng: random.Random,
+    on_retryable: Callable[[_Job, RetryableError], None] = lambda job, exc: None,
+) -> Completion:
+    """One passage's reply, retried with backoff; `on_retryable` sees every failed attempt (and may stop the run)."""
     attempt = 0
     while True:
         try:
@@ -163,6 +174,7 @@ async def complete_with_retries(backend, job: _Job, options: PrepareOptions, rng
                 job.prompt, json_mode=options.json_mode, max_tokens=options.max_tokens, temperature=options.temperature
             )
         except RetryableError as exc:
+            on_retryable(job, exc)
             if attempt == options.max_retries:
                 raise RequestError(f"{exc} (gave up after {attempt + 1} attempts)") from None
             delay = backoff_delay(attempt, exc.retry_after, options, rng)
@@ -179,6 +191,20 @@ class Generator:
         self.backend, self.options = backend, options
         self.failed = self.tokens = 0
         self.rng = random.Random()
+        self.answered = False  # a usable reply came back
+        self.malformed: dict[str, set[str]] = {}  # until then: malformed reply -> the jobs (keys) that got it
+
+    def _stop_if_systematic(self, job: _Job, exc: RetryableError) -> None:
+        if self.answered or not isinstance(exc, MalformedReply):
+            return
+        self.malformed.setdefault(str(exc), set()).add(job.key)
+        (cause, jobs), *others = self.malformed.items()
+        if not others and len(jobs) >= SYSTEMATIC_FAILURES:
+            raise WMEmbError(
+                f"{cause}, for each of the first {len(jobs)} passages and no usable reply yet, so prepare stopped "
+                "instead of asking about every passage; check that --base-url is the server's OpenAI-compatible "
+                "(.../v1) or Ollama address, and --llm and --model"
+            )
 
     async def run(self, jobs: list[_Job]) -> None:
         pending = deque(jobs)
@@ -198,7 +224,9 @@ class Generator:
             job = pending.popleft()
             split = job.split
             try:
-                completion = await complete_with_retries(self.backend, job, self.options, self.rng)
+                completion = await complete_with_retries(
+                    self.backend, job, self.options, self.rng, self._stop_if_systematic
+                )
             except RequestError as exc:
                 split.failures.append(
                     {"split": split.name, "node_id": job.node.id, "source": job.node.source, "error": str(exc)}
@@ -206,6 +234,7 @@ class Generator:
                 self.failed += 1
                 log.debug("passage %s failed: %s", job.node.id, exc)
             else:
+                self.answered = True
                 split.cache.add(
                     {
                         "key": job.key,
@@ -324,6 +353,19 @@ def _write_together(out: Path, writers: dict[str, Callable[[Path], object]]) -> 
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _removed_if_left_empty(out: Path) -> Iterator[None]:
+    """Create the output folder; a run that fails leaves it as it found it, not a new folder of empty reply caches."""
+    created = not out.exists()
+    ensure_writable_dir(out)
+    try:
+        yield
+    except BaseException:
+        if created and all(path.is_file() and not path.stat().st_size for path in out.rglob("*")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
 def _read_split(name: str, path: str | Path, options: PrepareOptions) -> _Split:
     path = Path(path)
     if not path.is_file():
@@ -353,7 +395,7 @@ async def prepare_async(
     )
     splits = [_read_split("train", train_nodes, options), _read_split("val", val_nodes, options)]
     stem = dataset_stem(train_nodes)
-    out = Path(out_dir)
+    out = Path(out_dir).expanduser()
     names = {
         split.name: {kind: f"{stem}_{split.name}_{kind}" for kind in ("dataset.json", "dropped.jsonl", "replies.jsonl")}
         for split in splits
@@ -363,88 +405,89 @@ async def prepare_async(
     for name in [summary_name, failures_name] + [n for kinds in names.values() for n in kinds.values()]:
         if (out / name).resolve() in inputs:
             raise WMEmbError(f"{out / name}: prepare would write over its own input; choose another -o/--output")
-    out = ensure_writable_dir(out)
-
-    backend = await open_backend(
-        options.llm,
-        options.base_urls,
-        options.model,
-        options.api_key_env,
-        options.timeout,
-        options.concurrency,
-        local_max_tokens=options.max_tokens or LOCAL_TOKENS_PER_QUESTION * options.questions_per_chunk,
-        # a JSON reply holds its questions inside one object: cutting it at a question line would break it
-        local_stop_after_questions=None if options.json_mode else options.questions_per_chunk,
-    )
-    try:
-        with contextlib.ExitStack() as caches:
-            for split in splits:
-                split.cache = caches.enter_context(ReplyCache(out / names[split.name]["replies.jsonl"]))
-                for node in split.asked:
-                    language, template, prompt = prompts.render(node.text, options.questions_per_chunk)
-                    key = cache_key(split.name, node.text, template, backend.model, options.questions_per_chunk)
-                    split.jobs.append(_Job(split, node, key, language, prompt))
-                split.todo = [job for job in split.jobs if job.key not in split.cache]
-                languages = Counter(job.language for job in split.jobs)
-                log.info(
-                    "%s: %d passages to ask about (%s), %d already answered in %s",
-                    split.nodes_path,
-                    len(split.asked),
-                    ", ".join(f"{n} {lang}" for lang, n in sorted(languages.items())),
-                    len(split.jobs) - len(split.todo),
-                    split.cache.path.name,
+    with _removed_if_left_empty(out):
+        backend = await open_backend(
+            options.llm,
+            options.base_urls,
+            options.model,
+            options.api_key_env,
+            options.timeout,
+            options.concurrency,
+            local_max_tokens=options.max_tokens or LOCAL_TOKENS_PER_QUESTION * options.questions_per_chunk,
+            # a JSON reply holds its questions inside one object: cutting it at a question line would break it
+            local_stop_after_questions=None if options.json_mode else options.questions_per_chunk,
+        )
+        try:
+            with contextlib.ExitStack() as caches:
+                for split in splits:
+                    split.cache = caches.enter_context(ReplyCache(out / names[split.name]["replies.jsonl"]))
+                    for node in split.asked:
+                        language, template, prompt = prompts.render(node.text, options.questions_per_chunk)
+                        key = cache_key(split.name, node.text, template, backend.model, options.questions_per_chunk)
+                        split.jobs.append(_Job(split, node, key, language, prompt))
+                    split.todo = [job for job in split.jobs if job.key not in split.cache]
+                    languages = Counter(job.language for job in split.jobs)
+                    log.info(
+                        "%s: %d passages to ask about (%s), %d already answered in %s",
+                        split.nodes_path,
+                        len(split.asked),
+                        ", ".join(f"{n} {lang}" for lang, n in sorted(languages.items())),
+                        len(split.jobs) - len(split.todo),
+                        split.cache.path.name,
+                    )
+                # one language at a time, longest prompt first: a local model then batches prompts of similar
+                # token length, with little padding (prefill is about half its time); servers do not mind
+                queue = sorted(
+                    (job for split in splits for job in split.todo), key=lambda j: (j.language, -len(j.prompt))
                 )
-            # one language at a time, longest prompt first: a local model then batches prompts of similar
-            # token length, with little padding (prefill is about half its time); servers do not mind
-            queue = sorted((job for split in splits for job in split.todo), key=lambda j: (j.language, -len(j.prompt)))
-            await Generator(backend, options).run(queue)
-            built = {split.name: build_dataset(split, options) for split in splits}
-    finally:
-        await backend.close()
+                await Generator(backend, options).run(queue)
+                built = {split.name: build_dataset(split, options) for split in splits}
+        finally:
+            await backend.close()
 
-    failures = [failure for split in splits for failure in split.failures]
-    failures_path = out / failures_name
-    if failures:  # written even when the run fails below: it says why
-        write_jsonl(failures_path, failures)
-        log.warning(
-            "%d passages failed; listed in %s - rerun the same command to retry them", len(failures), failures_path
+        failures = [failure for split in splits for failure in split.failures]
+        failures_path = out / failures_name
+        if failures:  # written even when the run fails below: it says why
+            write_jsonl(failures_path, failures)
+            log.warning(
+                "%d passages failed; listed in %s - rerun the same command to retry them", len(failures), failures_path
+            )
+        for split in splits:
+            dataset, dropped = built[split.name]
+            if not dataset.queries:
+                raise _no_questions_error(split, dropped, failures_path)
+            dataset.validate(out / names[split.name]["dataset.json"])
+        results = {}
+        for split in splits:
+            dataset, dropped = built[split.name]
+            paths = {kind.split(".")[0]: out / name for kind, name in names[split.name].items()}
+            results[split.name] = _summarize(split, dataset, dropped, paths)
+            log.info(
+                "%s: %d queries, from %d of the %d passages asked about -> %s (dropped: %s)",
+                split.name,
+                len(dataset.queries),
+                results[split.name].passages_with_queries,
+                len(split.asked),
+                paths["dataset"],
+                results[split.name].dropped or "none",
+            )
+        summary = PrepareSummary(
+            backend=backend.name,
+            model=backend.model,
+            train=results["train"],
+            val=results["val"],
+            failures_path=str(failures_path) if failures else None,
+            seconds=round(time.perf_counter() - started, 3),
         )
-    for split in splits:
-        dataset, dropped = built[split.name]
-        if not dataset.queries:
-            raise _no_questions_error(split, dropped, failures_path)
-        dataset.validate(out / names[split.name]["dataset.json"])
-    results = {}
-    for split in splits:
-        dataset, dropped = built[split.name]
-        paths = {kind.split(".")[0]: out / name for kind, name in names[split.name].items()}
-        results[split.name] = _summarize(split, dataset, dropped, paths)
-        log.info(
-            "%s: %d queries, from %d of the %d passages asked about -> %s (dropped: %s)",
-            split.name,
-            len(dataset.queries),
-            results[split.name].passages_with_queries,
-            len(split.asked),
-            paths["dataset"],
-            results[split.name].dropped or "none",
-        )
-    summary = PrepareSummary(
-        backend=backend.name,
-        model=backend.model,
-        train=results["train"],
-        val=results["val"],
-        failures_path=str(failures_path) if failures else None,
-        seconds=round(time.perf_counter() - started, 3),
-    )
-    writers: dict[str, Callable[[Path], object]] = {summary_name: lambda path: write_json(path, summary.to_json())}
-    for split in splits:
-        dataset, dropped = built[split.name]
-        writers[names[split.name]["dataset.json"]] = dataset.save
-        writers[names[split.name]["dropped.jsonl"]] = functools.partial(write_jsonl, records=dropped)
-    _write_together(out, writers)
-    if not failures:
-        failures_path.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
-    return summary
+        writers: dict[str, Callable[[Path], object]] = {summary_name: lambda path: write_json(path, summary.to_json())}
+        for split in splits:
+            dataset, dropped = built[split.name]
+            writers[names[split.name]["dataset.json"]] = dataset.save
+            writers[names[split.name]["dropped.jsonl"]] = functools.partial(write_jsonl, records=dropped)
+        _write_together(out, writers)
+        if not failures:
+            failures_path.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
+        return summary
 
 
 def prepare_datasets(

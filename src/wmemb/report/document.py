@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-from wmemb.report.tables import markdown_table
+from wmemb.report.tables import markdown_table, markdown_text
 
 CHECK_MARK = "✓"  # a table cell starting with it (a relevant passage, a passed check) is highlighted in the page
 
@@ -23,7 +23,8 @@ class Text:
     note: bool = False  # a side remark, shown smaller
 
     def markdown(self) -> str:
-        return f"_{self.text}_" if self.note else self.text
+        text = markdown_text(self.text)
+        return f"_{text}_" if self.note else text
 
     def html(self) -> str:
         body = _inline(escape(self.text), "**", "strong")
@@ -106,7 +107,7 @@ class Heading:
     level: int = 3
 
     def markdown(self) -> str:
-        return "#" * self.level + " " + self.text
+        return "#" * self.level + " " + markdown_text(self.text)
 
     def html(self) -> str:
         return f"<h{self.level}>{escape(self.text)}</h{self.level}>"

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
+
+
+def markdown_text(text: str) -> str:
+    """`text` with HTML escaped outside `code` spans: Markdown viewers render raw HTML, and passages and LLM
+    replies may hold some (`<script>`, `<img onerror=...>`); inside a code span it shows as written anyway."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick is text
+        return escape(text, quote=False)
+    return "`".join(part if index % 2 else escape(part, quote=False) for index, part in enumerate(parts))
 
 
 def markdown_cell(value: object) -> str:
-    """A value as one Markdown table cell: pipes escaped, line breaks flattened."""
-    return " ".join(str(value).split()).replace("|", "\\|")
+    """A value as one Markdown table cell: HTML and pipes escaped, line breaks flattened."""
+    return markdown_text(" ".join(str(value).split())).replace("|", "\\|")
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str = "") -> str:

@@ -12,6 +12,7 @@ may be the input model itself and is never half-written.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -20,7 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
-from wmemb.io import atomic_dir, check_output_model_dir, reject_overwriting_inputs, write_json
+from wmemb.io import (
+    atomic_dir,
+    check_output_model_dir,
+    folder_size,
+    full_disk_is_an_error,
+    reject_overwriting_inputs,
+    write_json,
+)
 from wmemb.models import check_model_folder, load_sentence_model, model_max_length
 from wmemb.records import read_qa_dataset
 from wmemb.settings import SETTINGS, check_stage_options
@@ -37,6 +45,9 @@ BEST_METRIC = "ndcg@10"
 BGE_SCALE = 50.0  # BGE's temperature 0.02
 DEFAULT_SCALE = 20.0  # sentence-transformers' default (temperature 0.05), what all-MiniLM was trained with
 DEFAULT_BATCH_SIZE = 32
+# A checkpoint holds the weights and AdamW's two moments (about 3x the model); with save_total_limit=2 a
+# third is written before the oldest goes.
+CHECKPOINT_DISK_FACTOR = 3 * 3
 
 
 @dataclass
@@ -122,7 +133,8 @@ def finetune(
         trainer.args.device,
         trainer.args.world_size,
     )
-    result = trainer.train(resume_from_checkpoint=resumed_from)
+    with full_disk_is_an_error(run_dir, "training checkpoints", CHECKPOINT_DISK_FACTOR * folder_size(folder)):
+        result = trainer.train(resume_from_checkpoint=resumed_from)
     summary = FinetuneSummary(
         output_path=output,
         base_model=str(folder),
@@ -343,16 +355,39 @@ def _check_processes_fit_gpus(world_size: int, gpus: int) -> None:
 
 def _prepare_run_dir(run_dir: Path, resume: bool) -> str | None:
     """The checkpoint to resume from, or None after clearing what an earlier run left behind."""
+    if resume:
+        _remove_partial_checkpoints(run_dir)
     last = _last_checkpoint(run_dir)
     if resume and last:
         log.info("resuming from %s", last)
         return last
     if resume:
-        log.warning("--resume: no checkpoint in %s; starting from the beginning", run_dir)
+        log.warning("no complete checkpoint in %s to resume from; training starts from the beginning", run_dir)
     elif last:
         log.warning("an interrupted run left checkpoints in %s; starting over (pass --resume to continue it)", run_dir)
     shutil.rmtree(run_dir, ignore_errors=True)
     return None
+
+
+def _remove_partial_checkpoints(run_dir: Path) -> None:
+    """Delete the checkpoints a kill cut short while the Trainer saved them.
+
+    The Trainer writes trainer_state.json last, so a checkpoint without a readable one is incomplete;
+    resuming from it fails on every rerun (FileNotFoundError), so the previous complete one is used instead.
+    """
+    from transformers.trainer import TRAINER_STATE_NAME
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    for checkpoint in sorted(run_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")) if run_dir.is_dir() else []:
+        try:
+            json.loads((checkpoint / TRAINER_STATE_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            log.warning(
+                "%s: an interrupted save left this checkpoint incomplete (no readable %s); removed it",
+                checkpoint,
+                TRAINER_STATE_NAME,
+            )
+            shutil.rmtree(checkpoint, ignore_errors=True)
 
 
 def _last_checkpoint(run_dir: Path) -> str | None:
@@ -443,7 +478,7 @@ def _save(
     # "" records "no instruction" explicitly, so a BGE-looking folder name is not taken for one later.
     model.prompts = {**model.prompts, "query": instruction or "", "document": model.prompts.get("document", "")}
     model.default_prompt_name = None
-    with atomic_dir(output, overwrite=overwrite) as tmp:
+    with atomic_dir(output, overwrite=overwrite, needed=folder_size(summary.base_model)) as tmp:
         model.save(str(tmp))
         (tmp / "README.md").write_text(model_card(summary), encoding="utf-8")
         write_json(tmp / METRICS_FILE, summary_to_json(summary))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from wmemb.errors import WMEmbError
-from wmemb.io import atomic_dir
+from wmemb.io import atomic_dir, folder_size
 from wmemb.models import load_sentence_model
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def adapt_new_tokens(
         summary.new_token_targets += new_token_targets
         summary.epoch_losses.append(round(sum(losses) / len(losses), 4))
         log.info("expand: adaptation epoch %d/%d, MLM loss %.4f", epoch + 1, epochs, summary.epoch_losses[-1])
-    with atomic_dir(model_dir, overwrite=True) as folder:
+    with atomic_dir(model_dir, overwrite=True, needed=folder_size(model_dir)) as folder:
         model.save(str(folder))
     summary.seconds = round(time.perf_counter() - started, 1)
     return summary

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
-from wmemb.io import atomic_dir, check_output_model_dir, reject_overwriting_inputs
+from wmemb.io import atomic_dir, check_output_model_dir, folder_size, reject_overwriting_inputs
 from wmemb.models import check_model_folder, is_uncased, load_sentence_model
 from wmemb.records import read_nodes
 from wmemb.text import is_cjk
@@ -152,7 +152,7 @@ def expand_model(
     report = ExpandReport(
         source=str(source), output=str(output), init=init, terms=reports, overlaps=overlaps, modules_added=modules_added
     )
-    with atomic_dir(output, overwrite=True) as folder:
+    with atomic_dir(output, overwrite=True, needed=folder_size(source)) as folder:
         new_model.save(str(folder))
         del new_model
         reloaded, _ = _load_expandable(folder)

@@ -15,6 +15,10 @@ from wmemb.corpus.read import decode_bytes, warn_guessed_encoding
 from wmemb.errors import WMEmbError
 
 MAX_TERM_CHARS = 32
+# Each new term's embedding learns only from the training pairs that contain it, so a useful list is tens to a
+# few hundred well-covered terms; past this many, expansion runs for many minutes and gigabytes to add rows
+# that training never reaches.
+MAX_TERMS = 2000
 TSV_HEADER_FIRST_COLUMN = "term"
 
 
@@ -34,7 +38,7 @@ def read_word_file(path: str | Path) -> list[str]:
         locations.append(f"{source}:{lineno}")
     if not terms:
         raise WMEmbError(f"{source}: no terms in this word file (one term per line; # starts a comment)")
-    return validate_terms(terms, locations)
+    return validate_terms(terms, locations, source=str(source))
 
 
 def _decode(data: bytes, source: Path) -> str:
@@ -53,13 +57,20 @@ def _decode(data: bytes, source: Path) -> str:
     return decode_bytes(data, source)[0]
 
 
-def validate_terms(terms: list[str], locations: list[str] | None = None) -> list[str]:
+def validate_terms(terms: list[str], locations: list[str] | None = None, source: str = "the term list") -> list[str]:
     """Strip surrounding spaces and reject what can never be a token; the first problem is the error.
 
     `locations` names where each term came from (file:line) for the message; default: its position.
+    `source` names the list as a whole (the word file).
     """
     if not terms:
         raise WMEmbError("empty word list; pass at least one term (--words or --words-file)")
+    if len(terms) > MAX_TERMS:
+        raise WMEmbError(
+            f"{source}: {len(terms):,} terms, more than the {MAX_TERMS:,} expand adds (a new term learns only from "
+            "the training pairs that contain it: tens to a few hundred well-covered terms is the useful range); "
+            "keep the most important ones, e.g. the top rows of `wmemb vocab suggest`"
+        )
     where = locations or [f"term {index + 1}" for index in range(len(terms))]
     cleaned = []
     for term, location in zip(terms, where):
