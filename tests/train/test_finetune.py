@@ -82,6 +82,25 @@ def test_merge_gives_weights_between_base_and_finetuned(trained, tiny_bert):
     assert changed > 10
 
 
+def test_merge_after_expansion_averages_the_shared_rows_and_keeps_the_added_ones(trained, tiny_bert):
+    from sentence_transformers import SentenceTransformer
+
+    summary, _ = trained
+    base = SentenceTransformer(str(tiny_bert), device="cpu").state_dict()
+    expanded = SentenceTransformer(str(summary.output_path), device="cpu")
+    expanded.tokenizer.add_tokens(["革兰氏阳性菌", "spore-wall"])
+    expanded[0].auto_model.resize_token_embeddings(len(expanded.tokenizer))
+    name = next(name for name, tensor in expanded.state_dict().items() if tensor.shape[0] == len(expanded.tokenizer))
+    before = expanded.state_dict()[name].clone()
+    rows = base[name].shape[0]
+
+    merge_with_base(expanded, tiny_bert, 0.5)
+
+    after = expanded.state_dict()[name]
+    np.testing.assert_allclose(after[:rows].numpy(), 0.5 * base[name].numpy() + 0.5 * before[:rows].numpy(), atol=1e-6)
+    np.testing.assert_array_equal(after[rows:].numpy(), before[rows:].numpy())  # new tokens: no base value
+
+
 class _InterruptAfterFirstCheckpoint(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         raise KeyboardInterrupt("simulated crash after the first checkpoint")
