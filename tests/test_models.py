@@ -75,3 +75,35 @@ def test_settings_of_a_model_are_checked_for_shape(tiny_bert, tmp_path):
 def test_the_packaged_minilm_passes_the_checks(minilm):
     # its data_config.json is a list: only the settings files libraries read have a required shape
     assert check_model_folder(None) == minilm
+
+
+def with_custom_code(folder, config_name: str = "config.json") -> None:
+    config = json.loads((folder / config_name).read_text(encoding="utf-8"))
+    config["auto_map"] = {"AutoConfig": "configuration_bert.BertConfig", "AutoModel": "modeling_bert.BertModel"}
+    (folder / config_name).write_text(json.dumps(config), encoding="utf-8")
+
+
+@pytest.mark.parametrize("kind", ["sentence-transformers", "plain", "tokenizer"])
+def test_a_model_that_needs_custom_code_is_refused_on_purpose_not_called_damaged(tiny_bert, tmp_path, kind):
+    """A model whose config names its own code (trust_remote_code) is refused before transformers, which would
+    ask on the terminal whether to run it, and the message says why instead of "damaged; download again"."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert.parent / "hf" if kind != "sentence-transformers" else tiny_bert, model)
+    with_custom_code(model, "tokenizer_config.json" if kind == "tokenizer" else "config.json")
+    with pytest.raises(WMEmbError) as error:
+        load_sentence_model(model, device="cpu")
+    message = str(error.value)
+    assert "refuses on purpose" in message and "trust_remote_code" in message and "would run with your" in message
+    assert "damaged" not in message and "download" not in message.split(";")[0] and "\n" not in message
+    if kind != "tokenizer":
+        assert "config.json: auto_map names custom code (configuration_bert.py, modeling_bert.py)" in message
+
+
+def test_a_transformers_custom_code_error_is_said_as_such(tmp_path):
+    """Should a model need custom code in a way the check before loading does not see, transformers' error
+    becomes the same refusal."""
+    from wmemb.models import load_error
+
+    exc = ValueError("The repository /m contains custom code which must be executed to correctly load the model.")
+    message = str(load_error(tmp_path, exc, "the model"))
+    assert "refuses on purpose" in message and "damaged" not in message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wmemb.text import han_count, is_cjk, is_han, main_language
+from wmemb.text import han_count, is_cjk, is_han, main_language, text_language
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,29 @@ def test_punctuation_numbers_and_fullwidth_only_are_not_chinese():
     for text in ("", "。，！？……", "...!?", "1984 2.5%", "ＡＢＣ１２３！"):
         assert main_language(text) == "en", text
     assert main_language("ＡＢＣ是什么？") == "zh"  # fullwidth letters are not Latin words
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("What does the apt tool install?", "en"),
+        ("Explain apt-get?", "en"),  # no function word of either kind: English
+        ("Which OS does Debian use?", "en"),
+        ("What does 芽孢 mean?", "en"),
+        ("Ｗｈａｔ ｉｓ ａｐｔ？", "en"),  # fullwidth folds to ASCII
+        ("¿Qué instala la herramienta apt?", "latin"),
+        ("Qu'est-ce que le noyau Linux?", "latin"),
+        ("Was ist der Linux-Kernel?", "latin"),
+        ("Como funciona o gerenciador de pacotes?", "latin"),
+        ("Wat is de Linux-kernel?", "latin"),
+        ("Что устанавливает утилита apt?", "cyrillic"),
+        ("Τι είναι ο πυρήνας;", "greek"),
+        ("Debian 使用什么命令管理软件包？", "zh"),
+        ("apt-get install 和 apt install 有什么区别？", "zh"),
+        ("細菌の細胞壁は何でできていますか？", "ja"),  # kana: Japanese, however much Han
+        ("리눅스 커널이란 무엇입니까?", "ko"),
+        ("123?", ""),
+    ],
+)
+def test_text_language(text, language):
+    assert text_language(text) == language

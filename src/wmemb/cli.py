@@ -537,7 +537,14 @@ def expand(
     else:
         assert words_file is not None  # exactly one of the two, checked above
         terms = read_word_file(words_file)
-    report = expand_model(model, output, terms, init=init, overwrite=overwrite, report_texts=report_texts)
+    try:
+        report = expand_model(model, output, terms, init=init, overwrite=overwrite, report_texts=report_texts)
+    except KeyboardInterrupt:
+        # the model is written into a hidden folder that replaces OUTPUT only once complete (io.atomic_dir)
+        raise KeyboardInterrupt(
+            f"interrupted; expand changed nothing: {output} is as it was (the partial copy was removed); run the "
+            "command again to expand from the start (expand keeps no cache and has no --resume)"
+        ) from None
     for term in report.terms:
         if not term.added:
             console.print(f"  skipped {term.term}: {term.reason}", highlight=False)

@@ -50,6 +50,38 @@ _SETTINGS_SHAPES: dict[str, type] = {
     "special_tokens_map.json": dict,
 }
 _DAMAGED = "the model folder is damaged or incomplete; download or save the model again"
+_CUSTOM_CODE = (
+    "wmemb refuses on purpose to load a model that needs its own Python code (trust_remote_code), as that code "
+    "would run with your permissions; use a model that standard transformers loads (BGE models such as "
+    "BAAI/bge-small-zh-v1.5 need no custom code)"
+)
+
+
+def refuse_custom_code(folder: Path) -> None:
+    """A model folder whose config.json or tokenizer_config.json names its own code (`auto_map`) is refused
+    before transformers sees it: transformers would ask on the terminal whether to run that code."""
+    for name in ("config.json", "tokenizer_config.json"):
+        path = folder / name
+        data = read_model_json(path) if path.is_file() else {}
+        if data.get("auto_map"):
+            files = sorted({str(v).split("--")[-1].split(".")[0] + ".py" for v in _flatten(data["auto_map"])})
+            raise WMEmbError(f"{path}: auto_map names custom code ({', '.join(files)}); {_CUSTOM_CODE}")
+
+
+def _flatten(value: Any) -> list:
+    if isinstance(value, dict):
+        return [item for inner in value.values() for item in _flatten(inner)]
+    if isinstance(value, list):
+        return [item for inner in value for item in _flatten(inner)]
+    return [] if value is None else [value]
+
+
+def load_error(folder: Path, exc: Exception, what: str) -> WMEmbError:
+    """One line for a model transformers could not load: refused custom code said as such, else damage."""
+    first_line = (str(exc).splitlines() or [""])[0][:200]
+    if "custom code" in first_line or "trust_remote_code" in str(exc):
+        return WMEmbError(f"{folder}: {_CUSTOM_CODE}")
+    return WMEmbError(f"{folder}: could not load {what} ({type(exc).__name__}: {first_line}); {_DAMAGED}")
 
 
 def packaged_minilm_path() -> Path:
@@ -133,6 +165,7 @@ def load_tokenizer(name_or_path: str | os.PathLike | None):
             f"{folder}: no tokenizer in this model folder (expected tokenizer.json or vocab.txt); "
             "pass a complete model folder with --model"
         )
+    refuse_custom_code(folder)
     return _load_tokenizer_cached(str(folder))
 
 
@@ -224,6 +257,9 @@ def check_model_folder(name_or_path: str | os.PathLike | None) -> Path:
             raise WMEmbError(f"{modules_file}: expected a list of modules; {_DAMAGED}")
         first = next((m for m in modules if m.get("idx", 0) == 0), modules[0])
         transformer_dir = folder / str(first.get("path", ""))
+    refuse_custom_code(folder)
+    if transformer_dir != folder:
+        refuse_custom_code(transformer_dir)
     if not has_tokenizer(transformer_dir):
         raise WMEmbError(
             f"{folder}: no tokenizer in this model folder (expected tokenizer.json or vocab.txt); "
@@ -288,10 +324,7 @@ def load_sentence_model(name_or_path: str | os.PathLike | None, device: str | No
         if model is None or added:
             model = SentenceTransformer(modules=modules, device=device, prompts=prompts or None)
     except Exception as exc:  # transformers and safetensors raise many types for broken folders
-        first_line = (str(exc).splitlines() or [""])[0][:200]
-        raise WMEmbError(
-            f"{folder}: could not load the model ({type(exc).__name__}: {first_line}); {_DAMAGED}"
-        ) from None
+        raise load_error(folder, exc, "the model") from None
     if added:
         log.warning("%s: no pooling module; added %s (CLS pooling, as BGE models use)", folder, " + ".join(added))
     return LoadedModel(model=model, folder=folder, modules_added=added)

@@ -1,4 +1,6 @@
-"""Which script a character is in, and which language a text is mostly written in: Chinese or English.
+"""Which script a character is in, and which language a text is mostly written in: Chinese or English
+(`main_language`, which chooses a passage's prompt), or, for checking that a question is in its
+passage's language, Chinese, English or something else (`text_language`).
 
 Two character sets, for two jobs:
 - HAN, the ideographs themselves (CJK Unified Ideographs, Extension A, the Compatibility Ideographs and
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections import Counter
 from typing import Literal
 
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af"
@@ -31,7 +34,34 @@ _CJK = re.compile(f"[{CJK}]")
 # a run of Han characters (segmented by jieba), or of other letters and digits (a word as it is)
 _WORD_RUN = re.compile(f"([{HAN}]+)|[^\\W_{HAN}]+")
 
+# a word: a letter (not Han), then letters and digits, hyphenated parts kept together; any script
+_ANY_WORD = re.compile(f"[^\\W\\d_{HAN}][^\\W_{HAN}]*(?:-[^\\W_{HAN}]+)*")
+
 Language = Literal["zh", "en"]
+
+# Very common English function words that are not words of the other languages most often written in Latin
+# script (so no "a", "in", "on", "as", "was", "die", "do", "no"); and the same for Spanish, French, German,
+# Italian, Portuguese and Dutch (no "a", "in", "was", "come", "per", "non", "mit", "lo", "su": English or common
+# in technical English). See `text_language`.
+ENGLISH_WORDS = frozenset(
+    "the of and to is are what how why which who whom whose when where does did can could should would with "
+    "for this that these those from by it its were be been has have had there their about between into used "
+    "mean means".split()
+)
+OTHER_LATIN_WORDS = frozenset(
+    # Spanish
+    "el la los las del que qué es un una por para con cómo cuál cuáles cuándo dónde porque está están se sus "
+    # French
+    "le les des du est et une dans pour sur avec qui quoi quel quelle quels quelles pourquoi comment ce cette "
+    "sont au aux ne pas qu "
+    # German
+    "der die das und ist sind ein eine einen wie warum welche welcher welches wer wo von zu für auf nicht den "
+    "dem im "
+    # Italian, Portuguese, Dutch
+    "il di che è sono della delle degli perché quale quali cosa nel nella gli da dos das não uma qual quais "
+    "são de het een en van wat hoe waarom welke zijn".split()
+)
+_KANA = ("HIRAGANA", "KATAKANA")
 
 
 def is_han(char: str) -> bool:
@@ -57,6 +87,48 @@ def main_language(text: str) -> Language:
     Chinese."""
     han = han_count(text)
     return "zh" if han > 0 and han >= len(LATIN_WORD.findall(text)) else "en"
+
+
+def han_share(text: str) -> float:
+    """Han characters as a share of Han characters and words of other scripts (0.0 for a text with neither)."""
+    han, words = han_count(text), len(_ANY_WORD.findall(unicodedata.normalize("NFKC", text)))
+    return han / (han + words) if han + words else 0.0
+
+
+def text_language(text: str) -> str:
+    """The language of a short text such as a question, as far as checking it against its passage needs:
+
+    - "ja" when it holds kana (Chinese never does), else "zh" when Han characters are at least as many
+      as the words of all other scripts (as `main_language` counts them);
+    - else the script most of its words are written in: Latin gives "en" when its words hold at least as
+      many very common English function words (ENGLISH_WORDS: the, of, what, how...) as function words
+      of other Latin-script languages (OTHER_LATIN_WORDS: el, le, der, che, het...), else "latin" (not
+      English); Hangul gives "ko"; any other script its lowercased Unicode name ("cyrillic", "greek",
+      "arabic"...);
+    - "" for a text with no letters.
+
+    A light check with no dictionary: a Latin-script question with neither kind of word ("Explain
+    apt-get?") counts as English.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    han = han_count(text)
+    scripts: Counter[str] = Counter()
+    words = _ANY_WORD.findall(text)
+    for word in words:
+        scripts[unicodedata.name(word[0], "?").split(" ")[0]] += 1
+    if any(script.startswith(_KANA) for script in scripts):
+        return "ja"
+    if han and han >= len(words):
+        return "zh"
+    if not words:
+        return ""
+    script = max(scripts, key=lambda name: (scripts[name], name == "LATIN"))
+    if script == "LATIN":
+        lowered = [word.lower() for word in words]
+        english = sum(word in ENGLISH_WORDS for word in lowered)
+        other = sum(word in OTHER_LATIN_WORDS for word in lowered) + text.count("¿") + text.count("¡")
+        return "en" if english >= other else "latin"
+    return "ko" if script == "HANGUL" else script.lower()
 
 
 def search_words(text: str) -> list[str]:

@@ -54,10 +54,12 @@ def write_corpus(folder: Path, variant: str = "", chapters: int = 12, facts: int
 
 
 def distinct_questions(prompt: str) -> str:
-    """Questions that name words from different places of the passage (so none is a copied span)."""
+    """Questions that name words from different places of the passage (so none is a copied span), in the
+    prompt's language as a model that follows it writes (Chinese for a mostly Chinese passage that holds an
+    English sentence too)."""
     passage = re.search(r"(?:Context:|材料：)\s*\n(.*?)\n\n", prompt, re.S).group(1)
     words = re.findall(r"[A-Za-z]{4,}", passage)
-    if len(words) >= 8:
+    if len(words) >= 8 and not prompt.startswith("材料："):
         return (
             f"1. How is {words[2]} related to {words[7]}?\n2. What does the text say about {words[5]} and {words[-1]}?"
         )

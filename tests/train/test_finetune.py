@@ -269,3 +269,26 @@ def test_a_full_disk_at_a_checkpoint_is_one_line(tiny_bert, train_val, tmp_path)
     assert done.returncode == 2 and "Traceback" not in output, output
     assert f"error: {disk / '.out.wmemb-run'}: the disk is full (" in output
     assert "free) while writing training checkpoints, it needs about" in output
+
+
+@pytest.mark.parametrize("bars", [True, False], ids=["progress-bars", "no-bars"])
+def test_training_logs_go_to_the_log_not_stdout_as_raw_dicts(tiny_bert, train_val, tmp_path, capfd, caplog, bars):
+    """The Trainer's log entries ({'loss': '1.241', 'grad_norm': ...}) are not printed between the progress bars
+    (nor, with the bars off, on their own): the loss shows in the bar, and every entry is in wmemb's log."""
+    import logging
+
+    train, val = train_val
+    transformers_logger = logging.getLogger("transformers")
+    level = transformers_logger.level
+    transformers_logger.setLevel(logging.WARNING if bars else logging.ERROR)  # above WARNING turns the bars off
+    try:
+        with caplog.at_level(logging.DEBUG, logger="wmemb.train.finetune"):
+            finetune(tiny_bert, tmp_path / "out", train, val, FinetuneOptions(epochs=1, **FAST))
+    finally:
+        transformers_logger.setLevel(level)
+    out, err = capfd.readouterr()
+    for raw in ("{'loss'", "'grad_norm'", "{'eval_", "{'train_runtime'"):
+        assert raw not in out and raw not in err, raw
+    steps = [r for r in caplog.records if r.getMessage().startswith("step ")]
+    assert any(r.levelno == logging.DEBUG and "loss " in r.getMessage() for r in steps)
+    assert any(r.levelno == logging.INFO and "train_runtime " in r.getMessage() for r in steps)

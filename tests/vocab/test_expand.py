@@ -190,3 +190,24 @@ def test_cli_expand_with_words_list(tiny_bert, tmp_path):
     assert tokenizer.tokenize("溶菌酶分解芽孢杆菌") == ["溶菌酶", "分", "解", "芽孢杆菌"]
     result = CliRunner().invoke(app, ["expand", str(tiny_bert), str(tmp_path / "out2")])
     assert isinstance(result.exception, WMEmbError) and "--words" in str(result.exception)
+
+
+def test_cli_expand_interrupted_says_what_expand_left(tiny_bert, tmp_path, monkeypatch, capsys):
+    """Ctrl-C in `wmemb expand`: its own message (the output is as it was; no cache or --resume, unlike prepare
+    and finetune), exit status 130, and no partial folder."""
+    from wmemb.cli import main
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("wmemb.vocab.expand._compare_embeddings", interrupt)  # while the new folder is written
+    output = tmp_path / "out"
+    monkeypatch.setattr("sys.argv", ["wmemb", "expand", str(tiny_bert), str(output), "--words", "芽孢杆菌"])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 130
+    message = " ".join(capsys.readouterr().err.split())
+    assert f"interrupted; expand changed nothing: {output} is as it was (the partial copy was removed)" in message
+    assert "run the command again to expand from the start" in message
+    assert "reply cache" not in message and "continues with --resume" not in message
+    assert not output.exists() and not [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")]

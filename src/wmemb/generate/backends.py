@@ -29,6 +29,7 @@ import httpx
 
 from wmemb.errors import WMEmbError
 from wmemb.generate.parse import QUESTION_MARK, is_answer
+from wmemb.models import refuse_custom_code
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +315,8 @@ def load_causal_lm(path: str):
             f"{source}: local LLM not found; pass --model with a Hugging Face causal-LM folder or a .gguf file"
         )
     folder, gguf = (source.parent, {"gguf_file": source.name}) if source.is_file() else (source, {})
+    if not gguf:
+        refuse_custom_code(folder)
     if torch.cuda.is_available():  # half precision on a GPU; fp32 on a CPU, where half is slow
         device, dtype = "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     else:

@@ -1,9 +1,10 @@
 """Keep only good synthetic queries; count every reason a candidate was dropped.
 
-Rule filters (cheap, always on): not a question, too short/long, copies a long span of its passage,
-duplicate of an earlier query (after normalisation). The optional consistency filter keeps a query
-only if the base embedding model ranks its own passage in the top K of all passages - the
-round-trip filter used for synthetic retrieval data (e.g. Promptagator, InPars).
+Rule filters (cheap, always on): not a question, written in another language than its passage
+(`wrong_language`; checked for Chinese and English passages, see `expected_language`), too short/long,
+copies a long span of its passage, duplicate of an earlier query (after normalisation). The optional
+consistency filter keeps a query only if the base embedding model ranks its own passage in the top K of
+all passages - the round-trip filter used for synthetic retrieval data (e.g. Promptagator, InPars).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from wmemb.models import query_prompt, resolve_model
-from wmemb.text import HAN
+from wmemb.text import HAN, han_share, text_language
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +62,45 @@ def copies_passage(question: list[str], passage: list[str], rules: FilterRules) 
     return match.size >= rules.copy_min_units and match.size >= rules.copy_fraction * len(question)
 
 
-class QueryFilter:
-    """Stateful across one dataset: remembers queries seen so duplicates are dropped everywhere."""
+MIXED_SHARE = 1 / 3
+"""A passage whose Han characters, or whose other words, are between this share and its complement of the two is
+written in both languages: a question in either is about it."""
 
-    def __init__(self, rules: FilterRules = FilterRules()):
+
+def expected_language(passage: str) -> str | None:
+    """The language a question about `passage` must be written in: "zh" or "en" (`text_language` of the
+    passage), or None (not checked) for a passage in both (MIXED_SHARE), in another language or of code
+    alone, where the question's language says little."""
+    if MIXED_SHARE <= han_share(passage) <= 1 - MIXED_SHARE:
+        return None
+    language = text_language(passage)
+    return language if language in ("zh", "en") else None
+
+
+def in_language(text: str, language: str | None) -> bool:
+    """Whether `text` is written in `language` (None, or a text with no letters: nothing to check)."""
+    found = text_language(text)
+    return language is None or not found or found == language
+
+
+class QueryFilter:
+    """Stateful across one dataset: remembers queries seen so duplicates are dropped everywhere.
+
+    `check_language`: drop questions not written in their passage's language (off where a custom prompt
+    decides the language of the questions)."""
+
+    def __init__(self, rules: FilterRules = FilterRules(), check_language: bool = True):
         self.rules = rules
+        self.check_language = check_language
         self.seen: set[str] = set()
 
-    def reason_to_drop(self, question: str, passage: str) -> str | None:
-        """None to keep the question, else the name of the filter that drops it."""
+    def reason_to_drop(self, question: str, passage: str, language: str | None = None) -> str | None:
+        """None to keep the question, else the name of the filter that drops it; `language`: the one it must be
+        written in (`expected_language` of the passage), None for any."""
         if not is_question(question):
             return "not_question"
+        if self.check_language and not in_language(question, language):
+            return "wrong_language"
         question_units = units(question)
         if len(question_units) < self.rules.min_units:
             return "too_short"
@@ -88,8 +117,9 @@ class QueryFilter:
     def keep(self, questions: list[str], passage: str) -> tuple[list[str], list[tuple[str, str]]]:
         """(kept questions, [(dropped question, reason)])."""
         kept, dropped = [], []
+        language = expected_language(passage) if self.check_language else None
         for question in questions:
-            reason = self.reason_to_drop(question, passage)
+            reason = self.reason_to_drop(question, passage, language)
             if reason is None:
                 kept.append(question)
             else:

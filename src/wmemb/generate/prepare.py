@@ -3,6 +3,8 @@
 files -> dataclasses -> files: node files (from `split`) -> prompts -> replies (appended to a cache
 as they arrive) -> parsed, filtered queries -> `<stem>_train_dataset.json` / `<stem>_val_dataset.json`,
 `<stem>_{train,val}_dropped.jsonl` (each dropped candidate line and why) and `<stem>_prepare_summary.json`.
+Questions in another language than their passage are dropped (`wrong_language`), and a model that writes most of
+its first replies to one language's passages in another stops the run (`LANGUAGE_SAMPLE`).
 
 Both splits' passages share one queue of requests, `concurrency` in flight, with retries; a rerun
 after an interruption only asks for what is missing. Every input is checked before anything is
@@ -30,12 +32,13 @@ from tqdm import tqdm
 from wmemb.errors import WMEmbError
 from wmemb.generate.backends import Completion, MalformedReply, RequestError, RetryableError, open_backend
 from wmemb.generate.cache import ReplyCache, cache_key
-from wmemb.generate.filters import QueryFilter, consistent_queries
-from wmemb.generate.parse import parse_reply
+from wmemb.generate.filters import QueryFilter, consistent_queries, expected_language
+from wmemb.generate.parse import parse_reply, strip_think
 from wmemb.generate.prompts import PromptSet
 from wmemb.io import ensure_writable_dir, write_json, write_jsonl
 from wmemb.records import Node, QADataset, read_nodes, seeded_sample
 from wmemb.settings import check_stage_options
+from wmemb.text import text_language
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,18 @@ LOCAL_TOKENS_PER_QUESTION = 32
 # server that always answers so (HTML from a wrong --base-url, 200 without choices) would otherwise be asked
 # max_retries + 1 times about every passage.
 SYSTEMATIC_FAILURES = 3
+# The first replies holding questions to passages of one language (or all, where there are fewer) whose language
+# is checked: when most are in another one, the model does not write that language (SmolLM2 answers Chinese
+# passages in English) and prepare stops instead of dropping every question. 8: one batch of the local model at the
+# default concurrency.
+LANGUAGE_SAMPLE = 8
+LANGUAGE_NAMES = {
+    "zh": "Chinese",
+    "en": "English",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "latin": "another Latin-script language",
+}
 
 
 @dataclass
@@ -139,8 +154,9 @@ class _Job:
     split: _Split
     node: Node
     key: str
-    language: str
+    language: str  # of the prompt
     prompt: str
+    expects: str | None = None  # the language its questions must be in (`expected_language`); None: not checked
 
 
 def dataset_stem(nodes_path: str | Path) -> str:
@@ -193,6 +209,24 @@ class Generator:
         self.rng = random.Random()
         self.answered = False  # a usable reply came back
         self.malformed: dict[str, set[str]] = {}  # until then: malformed reply -> the jobs (keys) that got it
+        self.to_check: Counter[str] = Counter()  # language -> passages whose questions must be in it
+        # language -> (language found, reply) of the first replies holding questions
+        self.reply_languages: dict[str, list[tuple[str, str]]] = {}
+
+    def _check_language(self, job: _Job, reply: str) -> None:
+        """Stop the run when the questions of most of the first LANGUAGE_SAMPLE replies (that hold questions) to one
+        language's passages are in another language."""
+        if job.expects is None:
+            return
+        seen = self.reply_languages.setdefault(job.expects, [])
+        sample = min(LANGUAGE_SAMPLE, self.to_check[job.expects])
+        found = reply_language(reply) if len(seen) < sample else ""
+        if not found:  # no question to tell by, or decided already
+            return
+        seen.append((found, reply))
+        wrong = [(language, text) for language, text in seen if language != job.expects]
+        if len(seen) == sample and 2 * len(wrong) > len(seen):
+            raise WMEmbError(wrong_language_message(job.expects, len(seen), wrong, self.backend))
 
     def _stop_if_systematic(self, job: _Job, exc: RetryableError) -> None:
         if self.answered or not isinstance(exc, MalformedReply):
@@ -208,6 +242,7 @@ class Generator:
 
     async def run(self, jobs: list[_Job]) -> None:
         pending = deque(jobs)
+        self.to_check = Counter(job.expects for job in jobs if job.expects)
         with tqdm(total=len(jobs), unit="passage", desc="prepare", dynamic_ncols=True, disable=not jobs) as bar:
             workers = [
                 asyncio.create_task(self._work(pending, bar)) for _ in range(min(self.options.concurrency, len(jobs)))
@@ -250,8 +285,32 @@ class Generator:
                 split.prompt_tokens += completion.prompt_tokens
                 split.completion_tokens += completion.completion_tokens
                 self.tokens += completion.prompt_tokens + completion.completion_tokens
+                self._check_language(job, completion.text)
             bar.update(1)
             bar.set_postfix(tokens=self.tokens, failed=self.failed, refresh=False)
+
+
+def reply_language(reply: str) -> str:
+    """The language a reply's candidate questions are written in; "" where it holds none (a preamble alone says
+    little) or they hold no letters."""
+    return text_language("\n".join(parse_reply(reply).questions))
+
+
+def wrong_language_message(language: str, replies: int, wrong: list[tuple[str, str]], backend) -> str:
+    """Why prepare stopped: most of the first replies to `language` passages are in another language."""
+    counts = ", ".join(
+        f"{LANGUAGE_NAMES.get(found, found.capitalize() + ' script')} {n}"
+        for found, n in Counter(found for found, _ in wrong).most_common()
+    )
+    name = LANGUAGE_NAMES[language]
+    example = " ".join(strip_think(wrong[0][1]).split())[:80]
+    return (
+        f"{len(wrong)} of the first {replies} replies to {name} passages are not in {name} ({counts}; e.g. "
+        f"{example!r}): the {backend.name} model {backend.model} does not write {name}, so prepare stopped instead of "
+        f"dropping every question; use a server model that writes {name}: `ollama pull qwen2.5:7b && wmemb run ... "
+        "--llm ollama --llm-model qwen2.5:7b`, or an OpenAI-compatible server: `--llm openai --base-url "
+        "http://host:8000/v1 --llm-model Qwen2.5-7B-Instruct` (`wmemb prepare` takes --model)"
+    )
 
 
 def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, list[dict]]:
@@ -259,7 +318,7 @@ def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, li
     ({node_id, language, query, reason}); the corpus is every passage (the others are the
     distractors retrieval is scored against)."""
     assert split.cache is not None, "the cache is open while datasets are built"
-    query_filter = QueryFilter()
+    query_filter = QueryFilter(check_language=not options.prompt_file)  # a custom prompt decides the language
     queries: dict[str, str] = {}
     job_of: dict[str, _Job] = {}
     dropped: list[dict] = []
@@ -424,7 +483,8 @@ async def prepare_async(
                     for node in split.asked:
                         language, template, prompt = prompts.render(node.text, options.questions_per_chunk)
                         key = cache_key(split.name, node.text, template, backend.model, options.questions_per_chunk)
-                        split.jobs.append(_Job(split, node, key, language, prompt))
+                        expects = None if options.prompt_file else expected_language(node.text)
+                        split.jobs.append(_Job(split, node, key, language, prompt, expects))
                     split.todo = [job for job in split.jobs if job.key not in split.cache]
                     languages = Counter(job.language for job in split.jobs)
                     log.info(

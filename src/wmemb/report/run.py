@@ -49,6 +49,7 @@ LANGUAGE_NAMES = {"zh": "中文 (zh)", "en": "English (en)"}
 DROP_REASONS = {
     "duplicate": "the same question was already kept",
     "not_question": "not a question",
+    "wrong_language": "written in another language than its passage",
     "too_short": "too short",
     "too_long": "too long",
     "copied_span": "copies a span of the passage",

@@ -329,7 +329,48 @@ def _build_trainer(
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=rows.to_dataset(), loss=loss, evaluator=evaluator, callbacks=extra
     )
+    _log_instead_of_printing(trainer)
     return trainer, resumed_from
+
+
+def _log_instead_of_printing(trainer) -> None:
+    """The Trainer prints every log entry as a raw dict ({'loss': '1.241', 'grad_norm': ...}) on stdout, between
+    the progress bars (ProgressCallback.on_log, or PrinterCallback without bars). Replace both: the loss goes into
+    the progress bar, and each entry into the log (training steps at DEBUG, the rest at INFO)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    class LoggingProgress(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            shown = {key: f"{value:.4g}" if isinstance(value, float) else value for key, value in logs.items()}
+            shown.pop("total_flos", None)
+            if self.training_bar is not None and "loss" in shown:
+                self.training_bar.set_postfix(loss=shown["loss"], refresh=False)
+            log.log(
+                logging.DEBUG if "loss" in logs else logging.INFO,
+                "step %d of %d: %s",
+                state.global_step,
+                state.max_steps,
+                ", ".join(f"{key} {value}" for key, value in shown.items()),
+            )
+
+    class LoggingOnly(LoggingProgress):  # the Trainer's own bars are off (disable_tqdm): none here either
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.current_step = 0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            pass
+
+        def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+            pass
+
+        def on_train_end(self, args, state, control, **kwargs):
+            pass
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(LoggingOnly() if trainer.args.disable_tqdm else LoggingProgress())
 
 
 def _resolve_precision(requested: str) -> str:
