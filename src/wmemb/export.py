@@ -62,7 +62,12 @@ PROBE_TEXTS = [
     "How do I install a package on Debian?",
     "root",
 ]
-_TORCH_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+_TORCH_WEIGHTS = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
 _MAX_SINGLE_FILE_BYTES = 1_800_000_000  # ONNX protobuf files stop at 2 GB; larger models keep weights beside them
 
 
@@ -84,7 +89,7 @@ def check_export_options(format: str, quantize: str | None) -> None:
         raise WMEmbError(f"--format {format}: unknown export format; choose {' or '.join(FORMATS)}")
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise WMEmbError(
-            f"--quantize {quantize}: unknown quantisation; choose {' or '.join(QUANTIZATIONS)}, or leave it out for fp32"
+            f"--quantize {quantize}: unknown quantisation; choose {' or '.join(QUANTIZATIONS)} or leave it out (fp32)"
         )
 
 
@@ -189,7 +194,9 @@ def _first_transformer(st_model: Any, source: Path) -> Any:
             "only Transformer-based sentence-transformers models can be exported"
         )
     if first.transformer_task != "feature-extraction":
-        raise WMEmbError(f"{source}: a {first.transformer_task} model; only embedding (feature-extraction) models export")
+        raise WMEmbError(
+            f"{source}: a {first.transformer_task} model; only embedding (feature-extraction) models export"
+        )
     return first
 
 
@@ -232,6 +239,7 @@ def _export_onnx(transformer: Any, path: Path) -> None:
             external_data=large,
             verbose=False,
         )
+        assert program is not None  # the dynamo exporter returns its program
         program.save(str(path), external_data=large)
 
 
@@ -297,7 +305,9 @@ class _SessionModel:
             import onnxruntime
 
             self._session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            self.input_names = [item.get_name() if hasattr(item, "get_name") else item.name for item in self._session.get_inputs()]
+            self.input_names = [
+                item.get_name() if hasattr(item, "get_name") else item.name for item in self._session.get_inputs()
+            ]
         else:
             import openvino
 
@@ -329,7 +339,7 @@ class _SessionModel:
         return self  # runs on the CPU
 
 
-def _session_transformer_class() -> type:
+def _session_transformer_class() -> Any:
     from sentence_transformers.base.modules import Transformer
 
     class SessionTransformer(Transformer):
@@ -373,7 +383,7 @@ def load_exported(
         subfolder = str(entry.get("path", ""))
         if issubclass(module_class, Transformer):
             module = session_transformer.load(
-                str(path / subfolder), backend=backend, model_kwargs={"file_name": file_name}
+                str(path / subfolder), backend=backend, model_kwargs={"file_name": str(path / file_name)}
             )
         else:
             module = module_class.load(str(path), subfolder=subfolder)
@@ -392,7 +402,7 @@ def load_exported(
     )
 
 
-def _import_class(reference: str) -> type:
+def _import_class(reference: str) -> Any:
     module_name, _, class_name = reference.rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), class_name)
