@@ -261,7 +261,7 @@ def test_a_missing_extra_names_the_install_command(tiny_bert, tmp_path, run, mon
     )
     out = tmp_path / "out"
     line = _one_line_error(*run("export", str(tiny_bert), str(out), "--format", fmt))
-    assert f"export --format {fmt} needs {absent}" in line and "pip install 'wmemb[serve]'" in line
+    assert f"export --format {fmt} needs {absent} (not installed here); run `pip install 'wmemb[serve]'`" in line
     assert not out.exists()
 
 
@@ -276,7 +276,9 @@ def test_loading_an_exported_folder_without_its_runtime_names_the_install_comman
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real_find_spec(name, *a)
     )
-    with pytest.raises(WMEmbError, match=re.escape("needs onnxruntime, which is not installed; run `pip install")):
+    with pytest.raises(
+        WMEmbError, match=re.escape("needs onnxruntime (not installed here); run `pip install 'wmemb[serve]'`")
+    ):
         load_exported(folder)
 
 
@@ -309,3 +311,22 @@ def test_the_extra_is_declared_and_set_up():
     for package in ("onnx", "onnxruntime", "onnxscript", "openvino", "nncf"):
         assert re.search(rf"(^| ){package}[<>=]", serve), package
     assert "serve" in (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+
+
+@needs_onnx
+def test_the_readme_python_examples_run(prompted_model, tmp_path, monkeypatch, capsys):
+    """The export section's Python blocks (sentence-transformers and llama_index use), as written."""
+    from wmemb.export import export_model
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("\n## export\n") : readme.index("\n## Measured here")]
+    blocks = re.findall(r"^```python\n(.*?)^```", section, re.S | re.M)
+    assert len(blocks) == 2 and all("models/book-onnx-int8" in block for block in blocks)
+    if importlib.util.find_spec("llama_index") is None:
+        blocks = blocks[:1]  # llama-index-core comes with the [test] extra
+    monkeypatch.chdir(tmp_path)
+    export_model(prompted_model, tmp_path / "models" / "book-onnx-int8", quantize="int8")
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme_example"})
+    printed = capsys.readouterr().out.split()
+    assert printed[-1] == "32"  # the tiny model's embedding size, from the llama_index example

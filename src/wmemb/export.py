@@ -96,7 +96,7 @@ def check_export_options(format: str, quantize: str | None) -> None:
 def _require(modules: dict[str, str], what: str) -> None:
     missing = sorted({package for module, package in modules.items() if importlib.util.find_spec(module) is None})
     if missing:
-        raise WMEmbError(f"{what} needs {', '.join(missing)}, which is not installed; run `{INSTALL_HINT}`")
+        raise WMEmbError(f"{what} needs {', '.join(missing)} (not installed here); run `{INSTALL_HINT}`")
 
 
 def exported_file(folder: Path) -> tuple[str, str] | None:
@@ -383,7 +383,7 @@ def load_exported(
         subfolder = str(entry.get("path", ""))
         if issubclass(module_class, Transformer):
             module = session_transformer.load(
-                str(path / subfolder), backend=backend, model_kwargs={"file_name": str(path / file_name)}
+                str(path / subfolder), backend=backend, model_kwargs={"file_name": str((path / file_name).resolve())}
             )
         else:
             module = module_class.load(str(path), subfolder=subfolder)
