@@ -185,7 +185,7 @@ def export_model(
 
 
 def _first_transformer(st_model: Any, source: Path) -> Any:
-    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Transformer
 
     first = st_model[0]
     if not isinstance(first, Transformer) or getattr(first, "backend", "torch") != "torch":
@@ -340,7 +340,7 @@ class _SessionModel:
 
 
 def _session_transformer_class() -> Any:
-    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Transformer
 
     class SessionTransformer(Transformer):
         """sentence-transformers' Transformer module whose model is an ONNX Runtime / OpenVINO session."""
@@ -362,7 +362,7 @@ def load_exported(
     OpenVINO, its prompts, pooling and normalisation as saved. `backend`/`file_name` default to the folder's own
     (see `exported_file`)."""
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Transformer
 
     path = Path(folder)
     if backend is None or file_name is None:
