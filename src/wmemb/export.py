@@ -103,7 +103,7 @@ def exported_file(folder: Path) -> tuple[str, str] | None:
     """(backend, file name relative to `folder`) of an exported model folder: one without torch weights
     whose onnx/ or openvino/ holds a model; None for any other folder. Several exported files: the one
     `wmemb_export.json` names, else the fp32 one."""
-    if not (folder / "modules.json").is_file() or any((folder / name).is_file() for name in _TORCH_WEIGHTS):
+    if not (folder / "modules.json").is_file() or _has_torch_weights(folder):
         return None
     info = folder / EXPORT_INFO
     if info.is_file():
@@ -117,6 +117,19 @@ def exported_file(folder: Path) -> tuple[str, str] | None:
             plain = _FILES[(backend, None)]
             return backend, plain if plain in files else files[0]
     return None
+
+
+def _transformer_dirs(folder: Path) -> list[Path]:
+    """The folder and the module folders modules.json names (where a Transformer module keeps its weights)."""
+    dirs = [folder]
+    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        dirs += [folder / str(module["path"]) for module in modules if module.get("path")]
+    return dirs
+
+
+def _has_torch_weights(folder: Path) -> bool:
+    return any((path / name).is_file() for path in _transformer_dirs(folder) for name in _TORCH_WEIGHTS)
 
 
 def export_model(
@@ -148,8 +161,9 @@ def export_model(
     file_name = _FILES[(format, quantize)]
     with atomic_dir(output, overwrite=overwrite, needed=folder_size(source)) as folder:
         st_model.save(str(folder))
-        for name in _TORCH_WEIGHTS:  # the exported file replaces them
-            (folder / name).unlink(missing_ok=True)
+        for path in _transformer_dirs(folder):  # the exported file replaces the torch weights
+            for name in _TORCH_WEIGHTS:
+                (path / name).unlink(missing_ok=True)
         onnx_file = folder / "onnx" / "model.onnx"
         _export_onnx(transformer, onnx_file)
         if format == "openvino":
