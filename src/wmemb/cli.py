@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -622,6 +623,41 @@ def evaluate(
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)  # a path stays one copyable line
 
 
+@app.command()
+def export(
+    model: Annotated[
+        str,
+        typer.Argument(help="Model to export: a sentence-transformers folder, hub id or 'minilm'.", show_default=False),
+    ],
+    output: Annotated[Path, typer.Argument(help="Folder for the exported model.", show_default=False)],
+    format: Annotated[str, typer.Option("--format", help="onnx (ONNX Runtime) or openvino.")] = "onnx",
+    quantize: Annotated[
+        str | None,
+        typer.Option(
+            help="int8: smaller and faster on CPUs, embeddings slightly off; default: fp32.", show_default=False
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing OUTPUT folder.")] = False,
+) -> None:
+    """Export a model for serving with ONNX Runtime or OpenVINO (needs `pip install 'wmemb[serve]'`); its query
+    instruction, pooling and normalisation come along, and `wmemb evaluate -m OUTPUT` scores it."""
+    # imports torch and the exporters: only when the command runs
+    from wmemb.export import export_model
+
+    result = export_model(model, output, format=format, quantize=quantize, overwrite=overwrite)
+    print_table(
+        "export",
+        [
+            ("format", f"{result.format} {result.quantize or 'fp32'}"),
+            ("model file", result.file_name),
+            ("probe texts, lowest cosine to torch", f"{result.min_cosine:.4f}"),
+            ("size", f"{result.size_bytes / 1e6:.1f} MB"),
+            ("time", f"{result.seconds:.1f} s"),
+            ("model", result.output),
+        ],
+    )
+
+
 def setting_options(*, exclude: tuple[str, ...] = ()) -> Callable[[Command], Command]:
     """Give a command that takes `**settings` one typed flag per pipeline setting (declared in settings.py)."""
 
@@ -749,7 +785,8 @@ def main() -> None:
     try:
         app()
     except WMEmbError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escaped: a message may name `pip install 'wmemb[serve]'`, which rich would take for markup
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except Interrupted as exc:
         console.print(f"[bold yellow]{exc}[/]", highlight=False, soft_wrap=True)

@@ -265,6 +265,8 @@ def check_model_folder(name_or_path: str | os.PathLike | None) -> Path:
             f"{folder}: no tokenizer in this model folder (expected tokenizer.json or vocab.txt); "
             "pass a complete model folder"
         )
+    if exported_backend(folder) is not None:  # `wmemb export`'s ONNX / OpenVINO folder: no torch weights
+        return folder
     if not any((transformer_dir / name).is_file() for name in _WEIGHT_FILES):
         raise WMEmbError(
             f"{folder}: no model weights in this folder (expected model.safetensors or pytorch_model.bin); "
@@ -293,15 +295,28 @@ def _check_safetensors(path: Path) -> None:
         )
 
 
+def exported_backend(folder: Path) -> str | None:
+    """ "onnx" or "openvino" for a folder `wmemb export` wrote (a model file there, no torch weights), else None."""
+    from wmemb.export import exported_file
+
+    found = exported_file(folder)
+    return found[0] if found else None
+
+
 def load_sentence_model(name_or_path: str | os.PathLike | None, device: str | None = None) -> LoadedModel:
     """Load a model folder, hub id or "minilm" as a sentence-transformers model (checked first, see
-    `check_model_folder`). A plain transformers checkpoint, or a model without a pooling module, is
-    completed with CLS pooling and normalisation, the BGE convention; a model with one keeps its own.
+    `check_model_folder`); a folder `wmemb export` wrote runs on ONNX Runtime / OpenVINO (on the CPU). A plain
+    transformers checkpoint, or a model without a pooling module, is completed with CLS pooling and normalisation,
+    the BGE convention; a model with one keeps its own.
     Anything that still fails to load is one error naming the folder, not a transformers traceback."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
     folder = check_model_folder(name_or_path)
+    if exported_backend(folder) is not None:
+        from wmemb.export import load_exported
+
+        return LoadedModel(model=load_exported(folder), folder=folder)
     added: list[str] = []
     modules: list[Any]
     prompts: dict[str, str] = {}
