@@ -53,6 +53,7 @@ from wmemb.vocab.coverage import TermCoverage, term_coverage, uncovered_summary
 from wmemb.vocab.suggest import SuggestOptions, suggest_terms, write_terms_tsv
 
 if TYPE_CHECKING:
+    from wmemb.evaluate.data import EvalData
     from wmemb.evaluate.evaluate import ModelScores
 
 __all__ = ["STAGES", "Pipeline", "PipelineConfig", "Stage", "StageInterrupted", "StageRecord", "WorkPaths"]
@@ -484,21 +485,28 @@ class Pipeline:
         return [candidate.term for candidate in result.candidates]
 
     def _evaluate(self, resume: bool) -> dict:
-        from wmemb.evaluate.evaluate import evaluate_models  # imports torch: loaded only when a run gets here
-        from wmemb.report.run import RunFiles, RunSettings, choose_final, final_model_sentences, write_run_report
+        # the evaluate package imports torch: loaded only when a run gets here
+        from wmemb.evaluate.choice import Judgement, final_model_sentences
+        from wmemb.evaluate.evaluate import evaluate_models
+        from wmemb.report.run import RunFiles, RunSettings, write_run_report
 
         c = self.config
         models = {"base": c.model, "finetuned": str(self.paths.finetuned)}
         if c.expand and not self._read_state().get("expand", {}).get("summary", {}).get(NO_TERMS):
             models["expanded"] = str(self.paths.expanded)
-        result = evaluate_models(
+        validation = evaluate_models(
             list(models.values()),
             self.paths.val_dataset,
             ks=tuple(c.ks),
             out_dir=self.paths.report,
             labels=list(models),
         )
-        final = choose_final(result).model
+        cloze = self._cloze_data()
+        cloze_result = (
+            evaluate_models(list(models.values()), cloze, ks=tuple(c.ks), labels=list(models)) if cloze else None
+        )
+        judgement = Judgement.of(validation, cloze_result)
+        final = judgement.choice.model
         self._link_final(final)
         write_run_report(
             RunFiles(
@@ -513,23 +521,38 @@ class Pipeline:
                 final=self.paths.final,
             ),
             RunSettings(asdict(c), asdict(PipelineConfig())),
-            result,
+            judgement,
         )
-        base = result.models[0]
+        base = validation.models[0]
         # kept in the state: the choice needs the per-query scores, which metrics.json does not hold
-        verdict = " ".join(final_model_sentences(result, self.paths.final))
+        verdict = " ".join(final_model_sentences(validation, judgement.choice, self.paths.final))
         log.info("evaluate: %s", verdict)
         return {
-            **result.to_json(),
+            **validation.to_json(),
+            "cloze": cloze_result.to_json() if cloze_result else None,
             "final": {
                 "model": final.label,
                 "path": final.path,
                 "link": str(self.paths.final),
                 BEST_METRIC: final.metrics[BEST_METRIC],
                 f"base_{BEST_METRIC}": base.metrics[BEST_METRIC],
+                "vetoed": sorted(judgement.choice.vetoed),
                 "verdict": verdict,
             },
         }
+
+    def _cloze_data(self) -> EvalData | None:
+        """The cloze check over the validation passages; None (and a log line) when none gives a query."""
+        from wmemb.evaluate.cloze import cloze_dataset
+        from wmemb.evaluate.data import EvalData
+
+        nodes = read_nodes(self.paths.val_nodes)
+        dataset = cloze_dataset(((node.id, node.titled_text()) for node in nodes), seed=self.config.seed)
+        if not dataset.queries:
+            log.warning("evaluate: no validation passage has 3 sentences or more: no cloze check; validation decides")
+            return None
+        log.info("evaluate: cloze check over %d of the %d validation passages", len(dataset.queries), len(nodes))
+        return EvalData(name="cloze", source=self.paths.val_nodes, dataset=dataset)
 
     def _link_final(self, final: ModelScores) -> None:
         """Point models/final at the chosen model: its folder name when it lives in models/, else its full path."""

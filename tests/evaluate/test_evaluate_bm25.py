@@ -18,9 +18,9 @@ from wmemb.cli import app, main
 from wmemb.errors import WMEmbError
 from wmemb.evaluate import BM25Index, EvaluationResult, evaluate_models, metric_names, reciprocal_rank_fusion
 from wmemb.evaluate.bm25 import K1, RRF_K, B
+from wmemb.evaluate.bootstrap import paired_bootstrap
 from wmemb.evaluate.metrics import rank_scores
 from wmemb.models import load_sentence_model
-from wmemb.report.bootstrap import paired_bootstrap
 from wmemb.text import search_words
 
 

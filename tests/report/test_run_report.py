@@ -14,6 +14,7 @@ from helpers.browser import probe_page, screenshot
 from helpers.pipeline_inputs import CHINESE_NAME
 from wmemb.cli import run_config
 from wmemb.evaluate import evaluate_models
+from wmemb.evaluate.choice import Judgement
 from wmemb.io import write_jsonl
 from wmemb.records import QADataset
 from wmemb.report.run import RunFiles, RunSettings, write_run_report
@@ -49,6 +50,13 @@ def test_markdown_holds_the_same_sections_and_its_charts_exist(finished_run):
         assert (report / chart).read_text(encoding="utf-8").startswith("<svg")
     assert "| lipopolysaccharide | added |" in markdown and "✓ one token" in markdown
     assert "**The run's final model is the " in markdown  # the verdict names the model the run ships
+    # how far to trust it: the second judge's table, and a template for the user's own questions
+    assert "How far to trust this" in markdown and "| model | cloze NDCG@10 | minus base |" in markdown
+    template = QADataset.load(report / "your_questions.json").validate()
+    val = QADataset.load(finished_run / "data" / f"{CHINESE_NAME}_val_dataset.json")
+    assert template.corpus == val.corpus and template.queries and "--dataset your_questions.json" in markdown
+    state = json.loads((finished_run / "state.json").read_text(encoding="utf-8"))
+    assert state["evaluate"]["summary"]["cloze"]["queries"] > 0
     assert "encode_query" in markdown and "HuggingFaceEmbedding(" in markdown and "HuggingFaceEmbeddings(" in markdown
     command = re.search(r"^wmemb run .*$", markdown, re.M).group(0)
     summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
@@ -87,7 +95,7 @@ def test_dropped_questions_are_shown_when_prepare_recorded_them(finished_run, tm
         expanded=None,
         report_dir=tmp_path / "report",
     )
-    write_run_report(files, RunSettings({"epochs": 2}, {"epochs": 2}), result)
+    write_run_report(files, RunSettings({"epochs": 2}, {"epochs": 2}), Judgement.of(result))
     markdown = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
 
     assert "| val | not_question | 芽孢 好 |" in markdown  # the sample, next to its passage

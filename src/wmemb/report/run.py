@@ -17,12 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wmemb.evaluate.bootstrap import Difference
+from wmemb.evaluate.choice import (
+    JUDGE_AGREEMENT,
+    TEMPLATE_FILE,
+    Judgement,
+    compare,
+    final_model_sentences,
+    interval_text,
+)
 from wmemb.evaluate.evaluate import EvaluationResult, ModelScores, QueryResult
 from wmemb.evaluate.report import REPORT_FILES, metrics_chart, metrics_comparison
 from wmemb.generate.parse import SET_ASIDE_REASONS
 from wmemb.io import atomic_write, read_json, read_jsonl, write_json
 from wmemb.records import QADataset
-from wmemb.report.bootstrap import Difference, paired_bootstrap
 from wmemb.report.charts import Interval, Line, hbar_chart, interval_chart, line_chart
 from wmemb.report.document import (
     CHECK_MARK,
@@ -79,22 +87,23 @@ class RunSettings:
     defaults: dict[str, Any]  # their defaults: the reproducing command names only what differs
 
 
-def write_run_report(files: RunFiles, settings: RunSettings, result: EvaluationResult) -> dict[str, Path]:
+def write_run_report(files: RunFiles, settings: RunSettings, judgement: Judgement) -> dict[str, Path]:
     """Build every section, then write report.html, report.md, their SVG charts and summary.json."""
+    result = judgement.validation
     state = read_json(files.state) if files.state.is_file() else {}
     val = QADataset.load(files.val_dataset)
     train = QADataset.load(files.train_dataset)
     funnel = Funnel.read(files, state, {"train": train, "val": val})
     charts: list[Chart] = []
     sections = [
-        verdict_section(result, state, charts, files.final),
+        verdict_section(judgement, state, charts, files.final),
         training_section(files, charts),
         funnel.section(charts),
         per_query_section(result, val),
         vocabulary_section(
             state.get("expand", {}).get("summary", {}).get("expand") if files.expanded else None, train, charts
         ),
-        usage_section(result, val, settings),
+        usage_section(judgement, val, settings),
     ]
     title = f"wmemb report: {files.name}"
     out = files.report_dir
@@ -104,8 +113,9 @@ def write_run_report(files: RunFiles, settings: RunSettings, result: EvaluationR
             handle.write(chart.svg)
     write_json(
         paths["summary"],
-        {"final_model": choose_final(result).model.label, "data": funnel.summary(), "settings": settings.values},
+        {"final_model": judgement.choice.model.label, "data": funnel.summary(), "settings": settings.values},
     )
+    questions_template(val).save(out / TEMPLATE_FILE)
     with atomic_write(paths["markdown"]) as handle:
         handle.write(render_markdown(title, sections))
     with atomic_write(paths["html"]) as handle:
@@ -114,24 +124,6 @@ def write_run_report(files: RunFiles, settings: RunSettings, result: EvaluationR
 
 
 # --- 1. verdict ------------------------------------------------------------------------------------
-
-
-def _ndcg_per_query(model: ModelScores) -> list[float]:
-    return [query.ndcg for query in model.per_query]
-
-
-def compare(first: ModelScores, second: ModelScores) -> Difference | None:
-    """NDCG@10 of `second` minus `first` per query, bootstrapped; None without per-query scores."""
-    if not first.per_query or len(first.per_query) != len(second.per_query):
-        return None
-    return paired_bootstrap(_ndcg_per_query(first), _ndcg_per_query(second))
-
-
-def _interval_text(difference: Difference) -> str:
-    return (
-        f"{difference.mean:+.3f}; {difference.confidence:.0%} CI {difference.low:+.3f} to {difference.high:+.3f}, "
-        f"paired bootstrap over {difference.queries} validation questions"
-    )
 
 
 def headline(base: ModelScores, final: ModelScores, difference: Difference | None) -> str:
@@ -147,15 +139,15 @@ def headline(base: ModelScores, final: ModelScores, difference: Difference | Non
             "the same NDCG@10."
         )
     if difference.low > 0:
-        return f"**The {final.label} model wins**: {scores} ({_interval_text(difference)})."
+        return f"**The {final.label} model wins**: {scores} ({interval_text(difference)})."
     if difference.high < 0:
         return (
             f"**The {base.label} model wins: the {final.label} model is worse**: {scores} "
-            f"({_interval_text(difference)}). Check the questions in the data funnel below, or train fewer epochs "
+            f"({interval_text(difference)}). Check the questions in the data funnel below, or train fewer epochs "
             "or with a lower learning rate."
         )
     return (
-        f"**No clear winner**: {scores} ({_interval_text(difference)}). The interval includes zero: on these "
+        f"**No clear winner**: {scores} ({interval_text(difference)}). The interval includes zero: on these "
         f"questions the difference is within noise, so this run does not show that {final.label} is better."
     )
 
@@ -168,82 +160,16 @@ def _reading(difference: Difference | None) -> str:
     return "better" if difference.low > 0 else "worse" if difference.high < 0 else "within noise"
 
 
-@dataclass(frozen=True)
-class FinalChoice:
-    """The model a run ships, and why."""
-
-    model: ModelScores
-    base: ModelScores
-    best_trained: ModelScores | None  # the trained model with the highest validation NDCG@10
-    # model minus best_trained, when the run keeps a more adapted model that scored lower within noise
-    kept_over_best: Difference | None = None
-    # the last stage's model minus the one shipped, when the last stage scored lower beyond noise
-    last_dropped: Difference | None = None
-
-
-def choose_final(result: EvaluationResult) -> FinalChoice:
-    """The model a run ships. No harm: a trained model ships only if its validation NDCG@10 beats the
-    base model's. Of the trained models that do, the most adapted one (the models come base,
-    fine-tuned, expanded) ships unless an earlier one beats it beyond noise (paired bootstrap interval
-    above zero): with a few dozen validation questions, differences between trained models are mostly
-    noise, and the quality benchmark (bench/quality/README.md) found the expanded model ahead on
-    questions people wrote even where validation put it a hair behind."""
-    base, trained = result.models[0], result.models[1:]
-    best_trained = max(trained, key=lambda model: model.metrics[BEST_METRIC]) if trained else None
-    improving = [model for model in trained if model.metrics[BEST_METRIC] > base.metrics[BEST_METRIC]]
-    if not improving:
-        return FinalChoice(base, base, best_trained)
-    last, best = improving[-1], max(improving, key=lambda model: model.metrics[BEST_METRIC])
-    if best is last:
-        return FinalChoice(last, base, best_trained)
-    difference = compare(best, last)  # last minus best, per query
-    if difference is None or difference.high < 0:  # without per-query scores the point estimate decides
-        return FinalChoice(best, base, best_trained, last_dropped=difference)
-    return FinalChoice(last, base, best_trained, kept_over_best=difference)
-
-
-def final_model_sentences(result: EvaluationResult, link: Path | None = None) -> list[str]:
-    """Which model the run ships and by how much it won; says so plainly when training did not help."""
-    choice = choose_final(result)
-    final, base = choice.model, choice.base
-    score = final.metrics[BEST_METRIC]
-    where = f" ({link} → {final.path})" if link else f" ({final.path})"
-    lead = f"The run's final model is the {final.label} model{where}: validation NDCG@10 {score:.3f}"
-    if final is base:
-        if choice.best_trained is None:
-            return [f"{lead}."]
-        best = choice.best_trained
-        return [
-            f"{lead}.",
-            f"Fine-tuning did not beat the base model on the validation questions (best trained model: "
-            f"{best.label}, NDCG@10 {best.metrics[BEST_METRIC]:.3f} vs {score:.3f}), so the base model is kept.",
-        ]
-    sentences = [f"{lead}, {score - base.metrics[BEST_METRIC]:+.3f} over the base model."]
-    if choice.kept_over_best is not None and choice.best_trained is not None:
-        sentences.append(
-            f"The {choice.best_trained.label} model scored higher, within noise ({final.label} minus "
-            f"{choice.best_trained.label}: {_interval_text(choice.kept_over_best)}), so the run keeps its most "
-            "adapted model."
-        )
-    last = result.models[-1]
-    if last is not final:
-        why = f"; {_interval_text(choice.last_dropped)}" if choice.last_dropped else ""
-        sentences.append(
-            f"The {last.label} model did not beat the {final.label} model (NDCG@10 {last.metrics[BEST_METRIC]:.3f} "
-            f"vs {score:.3f}{why}), so the {final.label} model is kept."
-        )
-    return sentences
-
-
-def verdict_section(result: EvaluationResult, state: dict, charts: list[Chart], link: Path | None) -> Section:
+def verdict_section(judgement: Judgement, state: dict, charts: list[Chart], link: Path | None) -> Section:
+    result = judgement.validation
     base, last = result.models[0], result.models[-1]
     # the headline weighs what the run ships against the base: the chosen model, or (when the base is
     # kept) the best trained model it was kept over
-    chosen, trained = choose_final(result).model, result.models[1:]
+    chosen, trained = judgement.choice.model, result.models[1:]
     challenger = chosen if chosen is not base or not trained else max(trained, key=lambda m: m.metrics[BEST_METRIC])
     blocks: list[Block] = [
         Text(headline(base, challenger, compare(base, challenger))),
-        Text("**" + " ".join(final_model_sentences(result, link)) + "**"),
+        Text("**" + " ".join(final_model_sentences(result, judgement.choice, link)) + "**"),
     ]
     pairs = [(base, model) for model in result.models[1:]]
     if len(result.models) > 2:
@@ -279,19 +205,70 @@ def verdict_section(result: EvaluationResult, state: dict, charts: list[Chart], 
         blocks.append(charts[-1])
     prepare = state.get("prepare", {}).get("summary", {})
     llm = " ".join(str(prepare[key]) for key in ("backend", "model") if prepare.get(key)) or "the LLM"
-    blocks.append(
-        Text(
-            f"The {result.queries} validation questions (over {result.passages} passages) were written by {llm}, like "
-            "the training questions, about passages kept out of training, and retrieved among every validation "
-            "passage. Gains on questions people write can differ: to check, evaluate both models on questions "
-            "your users asked "
-            f"(`wmemb evaluate --model {base.path} --model {challenger.path} --dataset your_questions.json`).",
-            note=True,
-        )
-    )
+    blocks += trust_blocks(judgement, llm, challenger)
     charts.append(Chart(REPORT_FILES["chart"], metrics_chart(result), "all metrics per model"))
     blocks += [Heading("All metrics"), metrics_comparison(result), charts[-1]]
     return Section("Verdict", "verdict", blocks)
+
+
+def questions_template(val: QADataset, examples: int = 3) -> QADataset:
+    """Every validation passage, and a few example questions to replace with questions users asked."""
+    asked = list(dict.fromkeys(doc for docs in val.relevant_docs.values() for doc in docs))[:examples]
+    queries = {
+        f"example-{n}": "Replace with a question a user asked that this passage answers: "
+        + _snippet(val.corpus[doc], 60)
+        for n, doc in enumerate(asked, 1)
+    }
+    relevant = {f"example-{n}": [doc] for n, doc in enumerate(asked, 1)}
+    return QADataset(queries=queries, corpus=dict(val.corpus), relevant_docs=relevant)
+
+
+def trust_blocks(judgement: Judgement, llm: str, challenger: ModelScores) -> list[Block]:
+    """How far to trust the verdict: who wrote the questions, what the second judge says, how to check."""
+    result, cloze = judgement.validation, judgement.cloze
+    base = result.models[0]
+    blocks: list[Block] = [
+        Heading("How far to trust this"),
+        Text(
+            f"The {result.queries} validation questions (over {result.passages} passages) were written by {llm}, the "
+            "LLM that wrote the training questions, about passages kept out of training, and retrieved among every "
+            "validation passage. A model that learns that LLM's way of asking scores well on them whatever it does "
+            f"for questions people write. {JUDGE_AGREEMENT}"
+        ),
+    ]
+    if cloze is not None:
+        cloze_base = cloze.models[0]
+        rows = []
+        for model in cloze.models[1:]:
+            difference = compare(cloze_base, model)
+            rows.append(
+                [
+                    model.label,
+                    f"{model.metrics[BEST_METRIC]:.4f}",
+                    f"{difference.mean:+.4f}" if difference else "",
+                    f"{difference.low:+.4f} to {difference.high:+.4f}" if difference else "",
+                    _reading(difference),
+                ]
+            )
+        blocks += [
+            Text(
+                f"The cloze check holds no LLM text: one sentence of each of {cloze.queries} validation passages must "
+                f"find the rest of its passage among all {cloze.passages}. The base model scores "
+                f"{cloze_base.metrics[BEST_METRIC]:.4f}. A trained model that it puts below the base beyond noise "
+                "is not shipped, whatever the validation questions say."
+            ),
+            Table(["model", "cloze NDCG@10", "minus base", "95% CI", "reading"], rows, "lrrrl"),
+        ]
+    blocks.append(
+        Text(
+            f"The real check is 20-50 questions your users asked. Fill in `{TEMPLATE_FILE}` beside this report "
+            "(it holds every validation passage; replace each example question with a real one and list the ids of "
+            "the passages that answer it), then run "
+            f"`wmemb evaluate --model {base.path} --model {challenger.path} --dataset {TEMPLATE_FILE}`.",
+            note=True,
+        )
+    )
+    return blocks
 
 
 # --- 2. training curves ----------------------------------------------------------------------------
@@ -720,8 +697,8 @@ def reproduce_command(settings: RunSettings) -> str:
     return shlex.join(parts)
 
 
-def usage_section(result: EvaluationResult, val: QADataset, settings: RunSettings) -> Section:
-    final = choose_final(result).model
+def usage_section(judgement: Judgement, val: QADataset, settings: RunSettings) -> Section:
+    final = judgement.choice.model
     path = str(Path(final.path).resolve())
     prompt = final.query_prompt or ""
     query_id = next(iter(val.queries), None)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from wmemb.evaluate import ModelScores, QueryResult
-from wmemb.report.bootstrap import paired_bootstrap
-from wmemb.report.run import compare, headline
+from wmemb.evaluate.bootstrap import paired_bootstrap
+from wmemb.evaluate.choice import compare
+from wmemb.report.run import headline
 
 
 def test_a_constant_gain_has_a_zero_width_interval():
