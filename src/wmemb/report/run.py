@@ -152,6 +152,13 @@ def headline(base: ModelScores, final: ModelScores, difference: Difference | Non
     )
 
 
+def _difference_cells(difference: Difference | None) -> list[str]:
+    """Table cells for a paired difference: mean, interval, and what it means."""
+    if difference is None:
+        return ["", "", _reading(difference)]
+    return [f"{difference.mean:+.4f}", f"{difference.low:+.4f} to {difference.high:+.4f}", _reading(difference)]
+
+
 def _reading(difference: Difference | None) -> str:
     if difference is None:
         return "no per-query scores"
@@ -183,9 +190,7 @@ def verdict_section(judgement: Judgement, state: dict, charts: list[Chart], link
                 label,
                 f"{first.metrics[BEST_METRIC]:.4f}",
                 f"{second.metrics[BEST_METRIC]:.4f}",
-                f"{difference.mean:+.4f}" if difference else "",
-                f"{difference.low:+.4f} to {difference.high:+.4f}" if difference else "",
-                _reading(difference),
+                *_difference_cells(difference),
             ]
         )
         if difference:
@@ -238,18 +243,10 @@ def trust_blocks(judgement: Judgement, llm: str, challenger: ModelScores) -> lis
     ]
     if cloze is not None:
         cloze_base = cloze.models[0]
-        rows = []
-        for model in cloze.models[1:]:
-            difference = compare(cloze_base, model)
-            rows.append(
-                [
-                    model.label,
-                    f"{model.metrics[BEST_METRIC]:.4f}",
-                    f"{difference.mean:+.4f}" if difference else "",
-                    f"{difference.low:+.4f} to {difference.high:+.4f}" if difference else "",
-                    _reading(difference),
-                ]
-            )
+        rows = [
+            [model.label, f"{model.metrics[BEST_METRIC]:.4f}", *_difference_cells(compare(cloze_base, model))]
+            for model in cloze.models[1:]
+        ]
         blocks += [
             Text(
                 f"The cloze check holds no LLM text: one sentence of each of {cloze.queries} validation passages must "
