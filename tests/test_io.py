@@ -11,7 +11,13 @@ import pytest
 
 from helpers.small_disk import needs_small_disk, run_wmemb_on_small_disk
 from wmemb.errors import WMEmbError
-from wmemb.io import check_output_file, check_output_model_dir, full_disk_is_an_error, reject_overwriting_inputs
+from wmemb.io import (
+    atomic_dir,
+    check_output_file,
+    check_output_model_dir,
+    full_disk_is_an_error,
+    reject_overwriting_inputs,
+)
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o755), (0o027, 0o750)])
@@ -90,3 +96,35 @@ def test_expand_onto_a_full_disk_is_one_line_and_leaves_nothing(tiny_bert, tmp_p
     assert f"error: {disk / 'expanded'}: the disk is full (" in output
     assert "free) while writing the model folder, it needs about" in output
     assert done.stdout.splitlines()[-1] == "left:"  # the partial temporary folder is gone
+
+
+def test_atomic_dir_removes_what_a_killed_writer_left_and_keeps_the_rest(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, alive = int(gone.stdout), os.getpid()
+    target = tmp_path / "model"
+    target.mkdir()
+    stale_tmp = tmp_path / f".model.{dead}.k2j4.tmp"
+    stale_old = tmp_path / f".model.old-{dead}"
+    running = tmp_path / f".model.{alive}.x9z1.tmp"  # a live writer's: never touched
+    other = tmp_path / f".modelx.{dead}.a1.tmp"  # another output's
+    for folder in (stale_tmp, stale_old, running, other):
+        (folder / "sub").mkdir(parents=True)
+
+    with atomic_dir(target, overwrite=True) as folder:
+        (folder / "weights").write_text("new")
+
+    assert (target / "weights").read_text() == "new"
+    assert not stale_tmp.exists() and not stale_old.exists()
+    assert running.is_dir() and other.is_dir()
+
+
+def test_atomic_dir_keeps_an_old_copy_when_the_kill_came_between_the_renames(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    only_copy = tmp_path / f".model.old-{int(gone.stdout)}"
+    (only_copy / "weights").parent.mkdir()
+    (only_copy / "weights").write_text("old")
+
+    with atomic_dir(tmp_path / "model") as folder:
+        (folder / "weights").write_text("new")
+
+    assert (only_copy / "weights").read_text() == "old"  # the target was missing when the write began

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from wmemb.errors import WMEmbError
+
+log = logging.getLogger(__name__)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -248,12 +252,14 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False, needed: int | N
     """Yield a fresh temporary folder; on success it replaces `path` (which may be the input model).
 
     The old folder is moved aside and deleted only after the new one is in place, so a crash at any
-    point leaves either the old or the new complete folder at `path` (plus a `.old`/`.tmp` sibling).
+    point leaves either the old or the new complete folder at `path` (plus a `.old`/`.tmp` sibling,
+    named with the writer's process id; the next write removes those of processes that are gone).
     `needed`: about how many bytes the folder takes, named if the disk fills up while it is written.
     """
     target = check_output_model_dir(path, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    _remove_stale_siblings(target)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes folders owner-only; give the model folder the usual permissions
     # around the clean-up, so the free space named is that left once the partial folder is gone
     with full_disk_is_an_error(target, "the model folder", needed):
@@ -269,3 +275,29 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False, needed: int | N
     os.replace(tmp, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_stale_siblings(target: Path) -> None:
+    """Delete what a killed `atomic_dir` left beside `target`: its partial `.tmp` folder, and its `.old`
+    folder once `target` exists again (a kill between the two renames leaves `.old` as the only
+    complete copy: kept). A sibling whose process still runs is another writer's, and kept."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:(\d+)\.[^/]*\.tmp|old-(\d+))")
+    for sibling in target.parent.iterdir():
+        match = pattern.fullmatch(sibling.name)
+        if not match or not sibling.is_dir() or _process_alive(int(match[1] or match[2])):
+            continue
+        if match[2] and not target.exists():
+            log.warning("%s: kept %s, the only complete copy an interrupted write left", target, sibling)
+            continue
+        log.info("removing %s, left by an interrupted write of %s", sibling, target)
+        shutil.rmtree(sibling, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
