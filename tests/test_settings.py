@@ -132,6 +132,7 @@ def every_stage_on(tmp_path, tiny_bert) -> PipelineConfig:
             "mine": True,
             "expand": True,
             "expand_terms_file": str(tmp_path / "terms.txt"),
+            "control": True,
         },
     )
 
@@ -187,9 +188,9 @@ def test_a_run_records_those_keys_and_stages_read_no_later_declared_setting(tmp_
     monkeypatch.setattr(PipelineConfig, "__getattribute__", recording_getattribute)
     write_corpus(tmp_path)
     with openai_server(reply=distinct_questions) as server:
-        settings = dict(mine=True, expand=True, expand_terms=["革兰氏阳性菌"], expand_epochs=1)
+        settings = dict(mine=True, expand=True, expand_terms=["革兰氏阳性菌"], expand_epochs=1, control=True)
         pipeline = Pipeline(config_for(tmp_path, tiny_bert, server, **settings))
-        assert [record.action for record in pipeline.run()] == ["ran"] * 6
+        assert [record.action for record in pipeline.run()] == ["ran"] * 7
         state = json.loads(pipeline.state_path.read_text(encoding="utf-8"))
         assert pipeline.stage_keys() == {stage: record["key"] for stage, record in state.items()}
         late = sorted((stage, name) for stage, name in read if STAGES.index(SETTINGS[name].stage) > STAGES.index(stage))
@@ -203,6 +204,7 @@ def test_a_run_records_those_keys_and_stages_read_no_later_declared_setting(tmp_
         ("mine", "skipped"),
         ("finetune", "skipped"),
         ("expand", "skipped"),
+        ("control", "skipped"),
         ("evaluate", "ran"),
     ]
 

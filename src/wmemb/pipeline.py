@@ -1,4 +1,4 @@
-"""The one-command pipeline: split -> prepare -> [mine] -> finetune -> [expand -> finetune] -> evaluate.
+"""The one-command pipeline: split -> prepare -> [mine] -> finetune -> [expand -> finetune] -> [control] -> evaluate.
 
 Everything lives in one working folder. Each stage records a hash of its inputs (file contents) and
 settings in `state.json`; a rerun skips stages whose hash and outputs are unchanged, reruns a stage
@@ -12,8 +12,8 @@ Layout of the working folder (`WorkPaths`):
 
     nodes/      <name>_{train,val}_nodes.jsonl        (split)
     data/       <name>_{train,val}_dataset.json       (prepare), <name>_train_mined.jsonl (mine)
-    models/     finetuned/, expanded/                 (finetune, expand)
-                final -> the best of base / finetuned / expanded on validation (evaluate; a symbolic link)
+    models/     finetuned/, expanded/, continued/     (finetune, expand, control)
+                final -> the model the run ships (evaluate; a symbolic link; evaluate/choice.py says which)
     report/     report.html, report.md (+ their .svg charts), summary.json, metrics.json, metrics.md
     state.json, .wmemb.lock
 """
@@ -87,6 +87,7 @@ class WorkPaths:
     mined: Path
     finetuned: Path
     expanded: Path
+    continued: Path  # the control arm: the fine-tuned model trained as long as expanded, without new terms
     terms: Path  # the suggested terms expand used when none were given
     final: Path  # a link to the model the run ships: the best on validation
     report: Path
@@ -105,6 +106,7 @@ class WorkPaths:
             mined=data / f"{name}_train_mined.jsonl",
             finetuned=models / "finetuned",
             expanded=models / "expanded",
+            continued=models / "continued",
             terms=models / "expand_terms.tsv",
             final=models / "final",
             report=workdir / "report",
@@ -211,6 +213,11 @@ class Pipeline:
         if final.exists() and not final.is_symlink():
             # found now, not after an hour of stages: evaluate replaces this link and never a real folder
             raise WMEmbError(f"{final}: not the link a run makes to its final model; move it away")
+        if c.control and not c.expand:
+            raise WMEmbError(
+                "control = true measures what expansion adds, so it needs expand = true (--expand); "
+                "for more epochs alone, raise epochs"
+            )
         resolve_model(c.model)
         stage_options(SplitOptions, c).check()
         self.prepare_options().check()
@@ -389,7 +396,17 @@ class Pipeline:
                     "expand", [p.finetuned, self.train_data, p.val_dataset, p.train_nodes], [p.expanded], self._expand
                 )
             )
-        evaluated = [p.finetuned] + ([p.expanded] if c.expand else [])
+        if c.control:
+            stages.append(
+                Stage(
+                    "control",
+                    [p.finetuned, self.train_data, p.val_dataset],
+                    [p.continued],
+                    self._control,
+                    kept="its last checkpoint",
+                )
+            )
+        evaluated = [p.finetuned] + ([p.expanded] if c.expand else []) + ([p.continued] if c.control else [])
         stages.append(
             Stage("evaluate", [p.val_dataset, *evaluated], [p.report / "metrics.json", p.final], self._evaluate)
         )
@@ -458,6 +475,13 @@ class Pipeline:
         summary["finetune"] = _jsonable(finetune(p.expanded, p.expanded, self.train_data, p.val_dataset, options))
         return summary
 
+    def _control(self, resume: bool) -> dict:
+        """The fine-tuned model trained for expand_epochs on the same pairs, as expand trains it, minus the
+        new terms: what the expanded model gains over this one is expansion's own effect."""
+        p = self.paths
+        options = self.finetune_options(self.config.expand_epochs, resume)
+        return _jsonable(finetune(p.finetuned, p.continued, self.train_data, p.val_dataset, options))
+
     def _term_coverage(self, report: ExpandReport) -> list[TermCoverage]:
         """How many training questions and paired passages contain each added term; warns about uncovered ones."""
         from transformers import AutoTokenizer  # heavy: only runs with expansion
@@ -486,7 +510,7 @@ class Pipeline:
 
     def _evaluate(self, resume: bool) -> dict:
         # the evaluate package imports torch: loaded only when a run gets here
-        from wmemb.evaluate.choice import Judgement, final_model_sentences
+        from wmemb.evaluate.choice import Judgement
         from wmemb.evaluate.evaluate import evaluate_models
         from wmemb.report.run import RunFiles, RunSettings, write_run_report
 
@@ -494,6 +518,8 @@ class Pipeline:
         models = {"base": c.model, "finetuned": str(self.paths.finetuned)}
         if c.expand and not self._read_state().get("expand", {}).get("summary", {}).get(NO_TERMS):
             models["expanded"] = str(self.paths.expanded)
+        if c.control:  # after expanded: on a tie the choice prefers it (evaluate/choice.py)
+            models["continued"] = str(self.paths.continued)
         validation = evaluate_models(
             list(models.values()),
             self.paths.val_dataset,
@@ -517,15 +543,15 @@ class Pipeline:
                 val_dataset=self.paths.val_dataset,
                 finetuned=self.paths.finetuned,
                 expanded=self.paths.expanded if "expanded" in models else None,
+                continued=self.paths.continued if "continued" in models else None,
                 report_dir=self.paths.report,
                 final=self.paths.final,
             ),
             RunSettings(asdict(c), asdict(PipelineConfig())),
             judgement,
         )
-        base = validation.models[0]
         # kept in the state: the choice needs the per-query scores, which metrics.json does not hold
-        verdict = " ".join(final_model_sentences(validation, judgement.choice, self.paths.final))
+        verdict = " ".join(judgement.sentences(self.paths.final))
         log.info("evaluate: %s", verdict)
         return {
             **validation.to_json(),
@@ -534,9 +560,9 @@ class Pipeline:
                 "model": final.label,
                 "path": final.path,
                 "link": str(self.paths.final),
+                "judge": judgement.choice.judge.name,
                 BEST_METRIC: final.metrics[BEST_METRIC],
-                f"base_{BEST_METRIC}": base.metrics[BEST_METRIC],
-                "vetoed": sorted(judgement.choice.vetoed),
+                f"base_{BEST_METRIC}": judgement.choice.base.metrics[BEST_METRIC],
                 "verdict": verdict,
             },
         }

@@ -33,9 +33,9 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from wmemb.errors import WMEmbError
 
-StageName = Literal["split", "prepare", "mine", "finetune", "expand", "evaluate"]
+StageName = Literal["split", "prepare", "mine", "finetune", "expand", "control", "evaluate"]
 STAGES: tuple[str, ...] = typing.get_args(StageName)
-OPTIONAL_STAGES = ("mine", "expand")  # each runs when the bool setting of its own name is true
+OPTIONAL_STAGES = ("mine", "expand", "control")  # each runs when the bool setting of its own name is true
 
 # How a value is read from a config file and hashed:
 #   value  - hashed as written
@@ -159,6 +159,12 @@ class PipelineConfig:
         ge=0,
     )
     expand_epochs: int = setting(2, "Fine-tuning epochs after expanding.", "expand", ge=1)
+    control: bool = setting(
+        False,
+        "Also train the fine-tuned model expand_epochs more without new terms (models/continued): expansion's own "
+        "effect is expanded minus continued, and the final choice includes it.",
+        "control",
+    )
     ks: list[Positive] = setting(
         [1, 3, 5, 10], "Cut-offs k of hit rate@k and recall@k; repeat the flag for several.", "evaluate", min_length=1
     )

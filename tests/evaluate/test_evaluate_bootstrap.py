@@ -7,7 +7,7 @@ import pytest
 
 from wmemb.evaluate import ModelScores, QueryResult
 from wmemb.evaluate.bootstrap import paired_bootstrap
-from wmemb.evaluate.choice import compare
+from wmemb.evaluate.choice import CLOZE, compare
 from wmemb.report.run import headline
 
 
@@ -64,15 +64,24 @@ def scores(label: str, per_query: list[float]) -> ModelScores:
 @pytest.mark.parametrize(
     "after, start",
     [
-        ([0.6, 0.7, 0.8, 0.9, 0.7, 0.8], "**The finetuned model wins**: NDCG@10 0.583 → 0.750 (+0.167; 95% CI +"),
+        (
+            [0.6, 0.7, 0.8, 0.9, 0.7, 0.8],
+            "**The finetuned model wins**: NDCG@10 0.583 → 0.750 on the cloze check (+0.167; 95% CI +",
+        ),
         (
             [0.1, 0.2, 0.3, 0.4, 0.2, 0.3],
-            "**The base model wins: the finetuned model is worse**: NDCG@10 0.583 → 0.250",
+            "**The base model wins: the finetuned model is worse**: NDCG@10 0.583 → 0.250 on the cloze check",
         ),
-        ([0.9, 0.2, 0.9, 0.4, 0.9, 0.1], "**No clear winner**: NDCG@10 0.583 → 0.567 (-0.017; 95% CI -"),
-        ([0.5, 0.6, 0.7, 0.6, 0.5, 0.6], "**No difference**: NDCG@10 0.583 → 0.583; both models give each of the 6"),
+        (
+            [0.9, 0.2, 0.9, 0.4, 0.9, 0.1],
+            "**No clear winner**: NDCG@10 0.583 → 0.567 on the cloze check (-0.017; 95% CI -",
+        ),
+        (
+            [0.5, 0.6, 0.7, 0.6, 0.5, 0.6],
+            "**No difference**: NDCG@10 0.583 → 0.583 on the cloze check; both models give each of the 6 cloze queries",
+        ),
     ],
 )
 def test_the_verdict_says_who_won_and_when_it_is_noise(after, start):
     base, finetuned = scores("base", [0.5, 0.6, 0.7, 0.6, 0.5, 0.6]), scores("finetuned", after)
-    assert headline(base, finetuned, compare(base, finetuned)).startswith(start)
+    assert headline(base, finetuned, compare(base, finetuned), CLOZE).startswith(start)

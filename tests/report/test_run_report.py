@@ -50,8 +50,11 @@ def test_markdown_holds_the_same_sections_and_its_charts_exist(finished_run):
         assert (report / chart).read_text(encoding="utf-8").startswith("<svg")
     assert "| lipopolysaccharide | added |" in markdown and "✓ one token" in markdown
     assert "**The run's final model is the " in markdown  # the verdict names the model the run ships
-    # how far to trust it: the second judge's table, and a template for the user's own questions
-    assert "How far to trust this" in markdown and "| model | cloze NDCG@10 | minus base |" in markdown
+    # both judges in the verdict table (the cloze check decides), and a template for the user's own questions
+    assert "How far to trust this" in markdown and "| comparison | scored on |" in markdown
+    assert (
+        "| finetuned − base | cloze queries |" in markdown and "| finetuned − base | validation questions |" in markdown
+    )
     template = QADataset.load(report / "your_questions.json").validate()
     val = QADataset.load(finished_run / "data" / f"{CHINESE_NAME}_val_dataset.json")
     assert template.corpus == val.corpus and template.queries and "--dataset your_questions.json" in markdown

@@ -21,9 +21,9 @@ from wmemb.evaluate.bootstrap import Difference
 from wmemb.evaluate.choice import (
     JUDGE_AGREEMENT,
     TEMPLATE_FILE,
+    Judge,
     Judgement,
     compare,
-    final_model_sentences,
     interval_text,
 )
 from wmemb.evaluate.evaluate import EvaluationResult, ModelScores, QueryResult
@@ -79,6 +79,7 @@ class RunFiles:
     expanded: Path | None  # None when vocabulary expansion was off
     report_dir: Path
     final: Path | None = None  # the link the pipeline points at the chosen model (choose_final)
+    continued: Path | None = None  # the control arm; None when it was off
 
 
 @dataclass(frozen=True)
@@ -126,29 +127,30 @@ def write_run_report(files: RunFiles, settings: RunSettings, judgement: Judgemen
 # --- 1. verdict ------------------------------------------------------------------------------------
 
 
-def headline(base: ModelScores, final: ModelScores, difference: Difference | None) -> str:
-    """The verdict in one or two plain sentences."""
+def headline(base: ModelScores, final: ModelScores, difference: Difference | None, judge: Judge) -> str:
+    """The verdict in one or two plain sentences, on the deciding judge's scores."""
     before, after = base.metrics[BEST_METRIC], final.metrics[BEST_METRIC]
-    scores = f"NDCG@10 {before:.3f} → {after:.3f}"
+    scores = f"NDCG@10 {before:.3f} → {after:.3f} on {judge.name}"
     if difference is None:
         leader = final.label if after > before else base.label
         return f"**The {leader} model scores higher**: {scores} (per-query scores missing: no interval)."
     if difference.low == difference.high == 0:
         return (
-            f"**No difference**: {scores}; both models give each of the {difference.queries} validation questions "
+            f"**No difference**: {scores}; both models give each of the {difference.queries} {judge.queries} "
             "the same NDCG@10."
         )
     if difference.low > 0:
-        return f"**The {final.label} model wins**: {scores} ({interval_text(difference)})."
+        return f"**The {final.label} model wins**: {scores} ({interval_text(difference, judge.queries)})."
     if difference.high < 0:
         return (
             f"**The {base.label} model wins: the {final.label} model is worse**: {scores} "
-            f"({interval_text(difference)}). Check the questions in the data funnel below, or train fewer epochs "
+            f"({interval_text(difference, judge.queries)}). Check the questions in the data funnel below, or train "
+            "fewer epochs "
             "or with a lower learning rate."
         )
     return (
-        f"**No clear winner**: {scores} ({interval_text(difference)}). The interval includes zero: on these "
-        f"questions the difference is within noise, so this run does not show that {final.label} is better."
+        f"**No clear winner**: {scores} ({interval_text(difference, judge.queries)}). The interval includes zero: "
+        f"on these queries the difference is within noise, so this run does not show that {final.label} is better."
     )
 
 
@@ -167,43 +169,62 @@ def _reading(difference: Difference | None) -> str:
     return "better" if difference.low > 0 else "worse" if difference.high < 0 else "within noise"
 
 
+def comparison_pairs(result: EvaluationResult) -> list[tuple[str, ModelScores, ModelScores]]:
+    """(label, first, second) for the verdict table: each trained model against the base, then what each step
+    of expansion added: the expanded model against the fine-tuned one and against the control arm."""
+    base = result.models[0]
+    pairs = [(f"{model.label} − base", base, model) for model in result.models[1:]]
+    by_label = {model.label: model for model in result.models}
+    steps = (("finetuned", "expanded", ""), ("continued", "expanded", " (what the new terms add)"))
+    for first, second, note in steps:
+        if first in by_label and second in by_label:
+            pairs.append((f"{second} − {first}{note}", by_label[first], by_label[second]))
+    return pairs
+
+
 def verdict_section(judgement: Judgement, state: dict, charts: list[Chart], link: Path | None) -> Section:
-    result = judgement.validation
-    base, last = result.models[0], result.models[-1]
+    choice = judgement.choice
+    base, trained = choice.base, choice.result.models[1:]
     # the headline weighs what the run ships against the base: the chosen model, or (when the base is
     # kept) the best trained model it was kept over
-    chosen, trained = judgement.choice.model, result.models[1:]
+    chosen = choice.model
     challenger = chosen if chosen is not base or not trained else max(trained, key=lambda m: m.metrics[BEST_METRIC])
     blocks: list[Block] = [
-        Text(headline(base, challenger, compare(base, challenger))),
-        Text("**" + " ".join(final_model_sentences(result, judgement.choice, link)) + "**"),
+        Text(headline(base, challenger, compare(base, challenger), choice.judge)),
+        Text("**" + " ".join(judgement.sentences(link)) + "**"),
     ]
-    pairs = [(base, model) for model in result.models[1:]]
-    if len(result.models) > 2:
-        pairs.append((result.models[-2], last))
     rows, intervals = [], []
-    for first, second in pairs:
-        difference = compare(first, second)
-        label = f"{second.label} − {first.label}"
-        rows.append(
-            [
-                label,
-                f"{first.metrics[BEST_METRIC]:.4f}",
-                f"{second.metrics[BEST_METRIC]:.4f}",
-                *_difference_cells(difference),
-            ]
-        )
-        if difference:
-            intervals.append(Interval(label, difference.mean, difference.low, difference.high))
+    for judge, result in judgement.judges():
+        for label, first, second in comparison_pairs(result):
+            difference = compare(first, second)
+            rows.append(
+                [
+                    label,
+                    judge.queries,
+                    f"{first.metrics[BEST_METRIC]:.4f}",
+                    f"{second.metrics[BEST_METRIC]:.4f}",
+                    *_difference_cells(difference),
+                ]
+            )
+            if difference and judge is choice.judge:
+                intervals.append(Interval(label, difference.mean, difference.low, difference.high))
     if rows:
         blocks.append(
-            Table(["comparison", "NDCG@10 before", "NDCG@10 after", "difference", "95% CI", "reading"], rows, "lrrrrl")
+            Table(
+                ["comparison", "scored on", "NDCG@10 before", "NDCG@10 after", "difference", "95% CI", "reading"],
+                rows,
+                "llrrrrl",
+            )
         )
     if intervals:
         charts.append(
             Chart(
                 CHART_FILES["verdict"],
-                interval_chart("NDCG@10 difference with 95% CI", intervals, "difference in NDCG@10 per query"),
+                interval_chart(
+                    f"NDCG@10 difference with 95% CI ({choice.judge.queries})",
+                    intervals,
+                    "difference in NDCG@10 per query",
+                ),
                 "NDCG@10 differences with 95% intervals",
             )
         )
@@ -211,8 +232,9 @@ def verdict_section(judgement: Judgement, state: dict, charts: list[Chart], link
     prepare = state.get("prepare", {}).get("summary", {})
     llm = " ".join(str(prepare[key]) for key in ("backend", "model") if prepare.get(key)) or "the LLM"
     blocks += trust_blocks(judgement, llm, challenger)
+    result = judgement.validation
     charts.append(Chart(REPORT_FILES["chart"], metrics_chart(result), "all metrics per model"))
-    blocks += [Heading("All metrics"), metrics_comparison(result), charts[-1]]
+    blocks += [Heading("All metrics on the validation questions"), metrics_comparison(result), charts[-1]]
     return Section("Verdict", "verdict", blocks)
 
 
@@ -229,7 +251,7 @@ def questions_template(val: QADataset, examples: int = 3) -> QADataset:
 
 
 def trust_blocks(judgement: Judgement, llm: str, challenger: ModelScores) -> list[Block]:
-    """How far to trust the verdict: who wrote the questions, what the second judge says, how to check."""
+    """How far to trust the verdict: who wrote the questions, what the cloze check is, how to check."""
     result, cloze = judgement.validation, judgement.cloze
     base = result.models[0]
     blocks: list[Block] = [
@@ -242,20 +264,20 @@ def trust_blocks(judgement: Judgement, llm: str, challenger: ModelScores) -> lis
         ),
     ]
     if cloze is not None:
-        cloze_base = cloze.models[0]
-        rows = [
-            [model.label, f"{model.metrics[BEST_METRIC]:.4f}", *_difference_cells(compare(cloze_base, model))]
-            for model in cloze.models[1:]
-        ]
-        blocks += [
+        blocks.append(
             Text(
                 f"The cloze check holds no LLM text: one sentence of each of {cloze.queries} validation passages must "
-                f"find the rest of its passage among all {cloze.passages}. The base model scores "
-                f"{cloze_base.metrics[BEST_METRIC]:.4f}. A trained model that it puts below the base beyond noise "
-                "is not shipped, whatever the validation questions say."
-            ),
-            Table(["model", "cloze NDCG@10", "minus base", "95% CI", "reading"], rows, "lrrrl"),
-        ]
+                f"find the rest of its passage among all {cloze.passages}. A trained model ships only if it beats "
+                "the base there beyond noise."
+            )
+        )
+    else:
+        blocks.append(
+            Text(
+                "No validation passage has three sentences or more, so there is no cloze check: the validation "
+                "questions chose the final model."
+            )
+        )
     blocks.append(
         Text(
             f"The real check is 20-50 questions your users asked. Fill in `{TEMPLATE_FILE}` beside this report "
@@ -273,6 +295,7 @@ def trust_blocks(judgement: Judgement, llm: str, challenger: ModelScores) -> lis
 
 def training_section(files: RunFiles, charts: list[Chart]) -> Section:
     stages = [("fine-tune", files.finetuned)] + ([("expand → fine-tune", files.expanded)] if files.expanded else [])
+    stages += [("control: fine-tune on", files.continued)] if files.continued else []
     lines: list[Line] = []
     rows: list[list[object]] = []
     blocks: list[Block] = []
