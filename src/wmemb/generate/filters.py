@@ -5,10 +5,10 @@ sentence: `not_keywords`, or holds markup: `markup`), written in another languag
 (`wrong_language`; checked for Chinese and English passages, see `expected_language`), too short/long,
 copies a long span of its passage, duplicate of an earlier query of any style (after normalisation). Questions
 are measured in units (Han characters and words); keyword queries in the words lexical search indexes
-(`wmemb.text.search_words`: jieba words for Chinese), and copy their passage when the whole query is one run of
-it (`KEYWORD_RULES`). The optional
-consistency filter keeps a query only if the base embedding model ranks its own passage in the top K of
-all passages - the round-trip filter used for synthetic retrieval data (e.g. Promptagator, InPars).
+(`wmemb.text.search_words`: jieba words for Chinese) that hold a letter, and copy their passage when the whole
+query is one run of it (`KEYWORD_RULES`). The optional consistency filter keeps a query only if the base
+embedding model ranks its own passage in the top K of all passages - the round-trip filter used for synthetic
+retrieval data (e.g. Promptagator, InPars).
 """
 
 from __future__ import annotations
@@ -100,9 +100,15 @@ class StyleChecks:
     measure: Callable[[str], list[str]]
 
 
+def keyword_words(text: str) -> list[str]:
+    """The words of a keyword query that name something: search words holding a letter or Han character (a version
+    number or "[4D.1]" alone is not a query)."""
+    return [word for word in search_words(text) if any(char.isalpha() for char in word)]
+
+
 STYLE_CHECKS = {
     "questions": StyleChecks(question_shape, units),
-    "keywords": StyleChecks(keyword_shape, search_words),
+    "keywords": StyleChecks(keyword_shape, keyword_words),
 }
 
 

@@ -546,9 +546,10 @@ async def prepare_async(
                     split.todo = [job for job in split.jobs if job.key not in split.cache]
                     languages = Counter(job.language for job in split.jobs)
                     log.info(
-                        "%s: %d passages to ask about (%s), %d already answered in %s",
+                        "%s: %d passages to ask about, %d requests (%s), %d already answered in %s",
                         split.nodes_path,
                         len(split.asked),
+                        len(split.jobs),
                         ", ".join(f"{n} {lang}" for lang, n in sorted(languages.items())),
                         len(split.jobs) - len(split.todo),
                         split.cache.path.name,
