@@ -92,6 +92,7 @@ def test_parsing_a_question_reply_is_unchanged_by_styles():
         ("革兰氏阳性菌是什么", "not_keywords"),
         ("芽孢 抵抗力 吗", "not_keywords"),
         ("apt is the tool that is used for the packages", "not_keywords"),  # a sentence: function words
+        ("Perl is easy to learn", "not_keywords"),  # a copula: a sentence fragment
         ("<b>apt</b> sources", "markup"),
         ("[apt](https://wiki.debian.org/Apt) sources", "markup"),
         ("apt", "too_short"),  # one word is not a search query here

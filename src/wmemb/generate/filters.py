@@ -36,11 +36,13 @@ _ZH_INTERROGATIVE = re.compile(
 )
 
 
-# A keyword query starting so, or holding these Chinese question words, is a question; one holding this many English
-# function words is a sentence. Narrower than the question test: "list", "name", "can" start keyword queries too.
+# A keyword query starting so, or holding these Chinese question words, is a question; one holding a copula or this
+# many English function words is a sentence ("Perl is easy to learn", the fragments a small model writes instead of
+# keywords). Narrower than the question test: "list", "name", "can" start keyword queries too.
 _EN_QUESTION_WORD = re.compile(r"^(?:what|how|why|which|who|whom|whose|when|where)\b", re.I)
 _ZH_QUESTION_WORD = re.compile(r"吗|呢|什么|怎么|怎样|如何|为什么|为何|哪些|哪个|哪里|是否|能否|可否")
 SENTENCE_FUNCTION_WORDS = 3
+_COPULAS = frozenset({"is", "are", "was", "were"})
 _MARKUP = re.compile(r"</?[A-Za-z][^>]*>|\]\(|&[a-z]+;|https?://|\{\{|\}\}")  # HTML, markdown links, URLs, templates
 
 
@@ -77,12 +79,14 @@ def keyword_shape(text: str) -> str | None:
     stripped = text.strip()
     if _MARKUP.search(stripped):
         return "markup"
-    function_words = sum(word in ENGLISH_WORDS for word in search_words(stripped))
+    words = search_words(stripped)
+    function_words = sum(word in ENGLISH_WORDS for word in words)
     if (
         stripped.endswith(("?", "？", ".", "。", "!", "！"))
         or _EN_QUESTION_WORD.match(stripped)
         or _ZH_QUESTION_WORD.search(stripped)
         or function_words >= SENTENCE_FUNCTION_WORDS
+        or not _COPULAS.isdisjoint(words)
     ):
         return "not_keywords"
     return None
