@@ -174,6 +174,7 @@ def test_prepare_writes_both_styles_with_per_style_counts_and_resumes(node_files
         "keywords": {"passages": 6, "failed": 0, "queries": 12, "dropped": {"preamble": 6}},
     }
     assert summary.train.queries == 24 and summary.val.by_style["keywords"]["queries"] == 6
+    assert summary.train.languages == {"en": 4, "zh": 2}  # passages, not passages x styles
     written = json.loads((out / "book_prepare_summary.json").read_text(encoding="utf-8"))
     assert written["train"]["by_style"] == summary.train.by_style
     dropped = [json.loads(line) for line in (out / "book_train_dropped.jsonl").read_text(encoding="utf-8").splitlines()]

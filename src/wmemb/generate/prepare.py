@@ -125,7 +125,7 @@ class DatasetSummary:
     failed: int
     queries: int
     dropped: dict[str, int]  # reason -> candidate lines dropped; the lines are in dropped_path
-    languages: dict[str, int]  # language -> requests (one per passage asked about and style)
+    languages: dict[str, int]  # language -> passages
     by_language: dict[str, dict]  # language -> {passages, failed, queries, dropped: {reason: n}}
     by_style: dict[str, dict]  # query style -> {passages, failed, queries, dropped: {reason: n}}
     prompt_tokens: int
@@ -387,9 +387,9 @@ def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, li
 
 
 def _summarize(split: _Split, dataset: QADataset, dropped: list[dict], paths: dict[str, Path]) -> DatasetSummary:
-    languages = Counter(job.language for job in split.jobs)
     failed_ids = {failure["node_id"] for failure in split.failures}
     language_of_node = {job.node.id: job.language for job in split.jobs}
+    languages = Counter(language_of_node.values())  # passages, whatever the number of styles asked about each
     by_language = {
         language: {
             "passages": passages,
@@ -434,7 +434,7 @@ def _no_questions_error(split: _Split, dropped: list[dict], failures_path: Path)
     causes = []
     if split.failures:
         causes.append(
-            f"{len(split.failures)} of {len(split.jobs)} passages failed (first error: {split.failures[0]['error']}; "
+            f"{len(split.failures)} of {len(split.jobs)} requests failed (first error: {split.failures[0]['error']}; "
             f"all listed in {failures_path})"
         )
     answered = len(split.jobs) - len(split.failures)
@@ -570,7 +570,7 @@ async def prepare_async(
         if failures:  # written even when the run fails below: it says why
             write_jsonl(failures_path, failures)
             log.warning(
-                "%d passages failed; listed in %s - rerun the same command to retry them", len(failures), failures_path
+                "%d requests failed; listed in %s - rerun the same command to retry them", len(failures), failures_path
             )
         for split in splits:
             dataset, dropped = built[split.name]
