@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from helpers.openai_server import default_reply, openai_server
-from helpers.prepare_inputs import EN_PASSAGES, ZH_PASSAGES, fast_options
+from helpers.prepare_inputs import EN_PASSAGES, ZH_PASSAGES, fast_options, write_node_files
 from wmemb.cli import main
 from wmemb.errors import WMEmbError
 from wmemb.generate import PrepareOptions, prepare_datasets
@@ -210,3 +210,21 @@ def test_wmemb_run_refuses_an_unknown_style_and_writes_nothing(tmp_path, monkeyp
         assert [line for line in output.splitlines() if line.strip()] == [output.strip()]
         assert output.startswith("error: run.toml: query_styles")
     assert sorted(path.name for path in tmp_path.iterdir()) == before
+
+
+def test_the_last_line_of_a_reply_that_hit_its_cap_is_cut_off(tmp_path):
+    train, val = write_node_files(tmp_path / "nodes", EN_PASSAGES[:1], EN_PASSAGES[1:2])
+    cut = "Search queries:\napt sources repositories\ndebian pack"  # 6 words: the test server's token count
+
+    def kept(max_tokens: int) -> tuple[list[str], list[dict]]:
+        out = tmp_path / f"out{max_tokens}"
+        with openai_server(reply=lambda prompt: cut) as server:
+            options = fast_options(server, query_styles=["keywords"], max_tokens=max_tokens)
+            prepare_datasets(train, val, out, options)
+        dropped = (out / "book_train_dropped.jsonl").read_text(encoding="utf-8").splitlines()
+        return list(QADataset.load(out / "book_train_dataset.json").queries.values()), [json.loads(d) for d in dropped]
+
+    queries, dropped = kept(6)
+    assert queries == ["apt sources repositories"]
+    assert {"query": "debian pack", "reason": "cut_off"}.items() <= dropped[-1].items()
+    assert kept(100)[0] == ["apt sources repositories", "debian pack"]  # under its cap, a short last line is a query

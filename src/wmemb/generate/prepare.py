@@ -355,11 +355,17 @@ def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, li
         record = split.cache.get(job.key)
         if record is None:
             continue
-        parsed = parse_reply(record["reply"], job.style)
+        reply, cut = record["reply"], []
+        if job.max_tokens and record["completion_tokens"] >= job.max_tokens:
+            # the reply hit its cap: its last line stopped mid-query ("Binding Oper"), which a keyword query, having
+            # no question mark to miss, would otherwise pass as a shorter query
+            reply, _, last = reply.strip().rpartition("\n")
+            cut = [(last.strip(), "cut_off")]
+        parsed = parse_reply(reply, job.style)
         # a custom prompt decides the language of its queries (job.expects is None then)
         kept, rejected = query_filter.keep(parsed.questions, job.node.text, job.style, check_language=bool(job.expects))
         extra = [(question, "extra") for question in kept[options.questions_per_chunk :]]
-        for line, reason in parsed.discarded + rejected + extra:
+        for line, reason in parsed.discarded + cut + rejected + extra:
             dropped.append(
                 {"node_id": job.node.id, "language": job.language, "style": job.style, "query": line, "reason": reason}
             )
