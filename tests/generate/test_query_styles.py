@@ -93,8 +93,8 @@ def test_parsing_a_question_reply_is_unchanged_by_styles():
         ("芽孢 抵抗力 吗", "not_keywords"),
         ("apt is the tool that is used for the packages", "not_keywords"),  # a sentence: function words
         ("Perl is easy to learn", "not_keywords"),  # a copula: a sentence fragment
-        ("<b>apt</b> sources", "markup"),
-        ("[apt](https://wiki.debian.org/Apt) sources", "markup"),
+        ("<b>apt</b> sources", "has_markup"),
+        ("[apt](https://wiki.debian.org/Apt) sources", "has_markup"),
         ("apt", "too_short"),  # one word is not a search query here
         ("[4d.1] 1.2.0", "too_short"),  # numbers alone name nothing
         ("芽孢", "too_short"),

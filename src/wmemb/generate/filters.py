@@ -1,7 +1,7 @@
 """Keep only good synthetic queries; count every reason a candidate was dropped.
 
 Rule filters (cheap, always on): not of its style (`not_question`; a keyword query that is a question or a
-sentence: `not_keywords`, or holds markup: `markup`), written in another language than its passage
+sentence: `not_keywords`, or holds markup: `has_markup`), written in another language than its passage
 (`wrong_language`; checked for Chinese and English passages, see `expected_language`), too short/long,
 copies a long span of its passage, duplicate of an earlier query of any style (after normalisation). Questions
 are measured in units (Han characters and words); keyword queries in the words lexical search indexes
@@ -75,10 +75,11 @@ def is_question(text: str) -> bool:
 
 
 def keyword_shape(text: str) -> str | None:
-    """Why `text` is not a keyword query ("not_keywords": a question or sentence; "markup"), or None."""
+    """Why `text` is not a keyword query, or None: "not_keywords" (a question or a sentence), "has_markup" (HTML, a
+    link, a URL)."""
     stripped = text.strip()
     if _MARKUP.search(stripped):
-        return "markup"
+        return "has_markup"
     words = search_words(stripped)
     function_words = sum(word in ENGLISH_WORDS for word in words)
     if (

@@ -19,8 +19,9 @@ _THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|$)", re.S | re.I)
 _THINK_TAIL = re.compile(r"^.*?</think>", re.S | re.I)  # reasoning whose opening tag was in the prompt
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.S)
 
-SET_ASIDE_REASONS = frozenset({"preamble", "answer", "markup"})
-"""Reasons for reply lines that were never candidate questions (as opposed to questions the filters drop)."""
+SET_ASIDE_REASONS = frozenset({"preamble", "answer", "markup", "cut_off"})
+"""Reasons for reply lines that were never candidate queries (as opposed to queries the filters drop); `cut_off`:
+the last line of a reply that reached its token cap (prepare.build_dataset)."""
 
 _CN_NUM = "一二三四五六七八九十"
 _LABEL = (
