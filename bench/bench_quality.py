@@ -9,8 +9,11 @@ domain's documentation with the embedded SmolLM2 writing the training questions,
 MiniLM and the CPU, every other setting at its default (expansion with the top 30 suggested terms,
 4 epochs); only the LLM's work is capped (`--max-train-passages`, `--max-val-passages`).
 Then it scores the base, fine-tuned and expanded models on the domain's human-written questions
-(`wmemb evaluate` on the BEIR folder) and prints NDCG@10, MRR@10 and hit@1 there, the same figures on
-the run's own synthetic validation questions, and the seconds each stage took. Results go to
+(`wmemb evaluate` on the BEIR folder) and prints NDCG@10, MRR@10 and hit@1 there, NDCG@10 on the keyword view of
+the same questions (their content words, bench/quality/keyword_view.py: keyword search), the same figures on
+the run's own synthetic validation questions, and the seconds each stage took. `--until finetune` stops the run
+after that stage (no expansion); `--also-score NAME=PATH` scores another model beside them (e.g. an earlier
+run's, `{domain}` in PATH standing for the domain). Results go to
 `bench/quality/cache/runs/<label>/results.json`, one entry per domain.
 
 `--reuse LABEL` copies that run's working folders (where this label has none yet; with `--fresh`,
@@ -37,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench" / "quality"))
 
 import build_data  # noqa: E402  (bench/quality is not a package; the path is set just above)
+from keyword_view import write_keyword_view  # noqa: E402
 
 from wmemb.cli import run_config  # noqa: E402
 from wmemb.errors import WMEmbError  # noqa: E402
@@ -59,7 +63,14 @@ def reuse_run(source: Path, target: Path) -> None:
         )
 
 
-def run_domain(domain: str, cache: Path, workdir: Path, flags: list[str]) -> dict:
+def run_domain(
+    domain: str,
+    cache: Path,
+    workdir: Path,
+    flags: list[str],
+    until: str | None = None,
+    also_score: dict[str, str] | None = None,
+) -> dict:
     data = cache / domain
     if not (data / "meta.json").is_file():
         build_data.build([domain], cache)
@@ -71,13 +82,15 @@ def run_domain(domain: str, cache: Path, workdir: Path, flags: list[str]) -> dic
     )
     pipeline = Pipeline(run_config(argv))  # parsed exactly as `wmemb run` parses the printed command
     started = time.perf_counter()
-    records = pipeline.run()
+    records = pipeline.run(until=until)
     seconds = {record.stage: round(record.seconds, 1) for record in records}
     seconds["run"] = round(time.perf_counter() - started, 1)
 
+    ran = {record.stage for record in records}
     models = {"base": pipeline.config.model, "finetuned": str(pipeline.paths.finetuned)}
-    if pipeline.config.expand:
+    if "expand" in ran:
         models["expanded"] = str(pipeline.paths.expanded)
+    models.update({name: path.format(domain=domain) for name, path in (also_score or {}).items()})
     started = time.perf_counter()
     human = evaluate_models(
         list(models.values()),
@@ -87,8 +100,22 @@ def run_domain(domain: str, cache: Path, workdir: Path, flags: list[str]) -> dic
         show_progress=False,
     )
     seconds["human_eval"] = round(time.perf_counter() - started, 1)
-    seconds["total"] = round(seconds["run"] + seconds["human_eval"], 1)
-    synthetic = json.loads((pipeline.paths.report / "metrics.json").read_text(encoding="utf-8"))
+    view = write_keyword_view(data / "eval", workdir / "human-keywords" / "eval")
+    keywords = evaluate_models(
+        list(models.values()),
+        workdir / "human-keywords" / "eval",
+        out_dir=workdir / "human-keywords",
+        labels=list(models),
+        show_progress=False,
+    )
+    seconds["keyword_eval"] = round(time.perf_counter() - started - seconds["human_eval"], 1)
+    seconds["total"] = round(seconds["run"] + seconds["human_eval"] + seconds["keyword_eval"], 1)
+    # the run's own validation scores, where this run's evaluate stage wrote them (not with --until finetune)
+    synthetic = (
+        json.loads((pipeline.paths.report / "metrics.json").read_text(encoding="utf-8"))
+        if "evaluate" in ran
+        else {"models": [], "queries": None}
+    )
     state = json.loads(pipeline.state_path.read_text(encoding="utf-8"))
     prepare = state.get("prepare", {}).get("summary", {})
     return {
@@ -98,9 +125,11 @@ def run_domain(domain: str, cache: Path, workdir: Path, flags: list[str]) -> dic
         "seconds": seconds,
         "prepare": prepare,
         "human": {model.label: _pick(model.metrics) for model in human.models},
+        "keyword_view": {"questions": view["kept"], **{model.label: _pick(model.metrics) for model in keywords.models}},
         "synthetic": {model["label"]: _pick(model["metrics"]) for model in synthetic["models"]},
         "synthetic_queries": synthetic["queries"],
-        "shipped": state["evaluate"]["summary"]["final"]["model"],  # the model models/final links to
+        # the model models/final links to, where this run chose one
+        "shipped": state["evaluate"]["summary"]["final"]["model"] if "evaluate" in ran else None,
     }
 
 
@@ -110,19 +139,26 @@ def _pick(metrics: dict[str, float]) -> dict[str, float]:
 
 def print_result(result: dict) -> None:
     print(f"\n{result['domain']}: {result['data']['questions']} human questions, {result['data']['passages']} passages")
-    print(f"{'model':10s} " + " ".join(f"{name:>8s}" for name in METRICS) + "  gain NDCG@10 | synthetic val NDCG@10")
-    base = result["human"]["base"]["NDCG@10"]
+    keywords = result["keyword_view"]
+    print(
+        f"{'model':16s} " + " ".join(f"{name:>8s}" for name in METRICS) + "  gain NDCG@10 | "
+        f"keyword view NDCG@10 (gain; {keywords['questions']} questions) | synthetic val NDCG@10"
+    )
+    base, keyword_base = result["human"]["base"]["NDCG@10"], keywords["base"]["NDCG@10"]
     for label, metrics in result["human"].items():
         synthetic = result["synthetic"].get(label, {}).get("NDCG@10", float("nan"))
+        keyword = keywords[label]["NDCG@10"]
         print(
-            f"{label:10s} "
+            f"{label:16s} "
             + " ".join(f"{metrics[name]:8.4f}" for name in METRICS)
-            + f"  {metrics['NDCG@10'] - base:+12.4f} | {synthetic:.4f}"
+            + f"  {metrics['NDCG@10'] - base:+12.4f} | {keyword:.4f} ({keyword - keyword_base:+.4f}) | {synthetic:.4f}"
         )
-    shipped = result["human"][result["shipped"]]["NDCG@10"]
-    print(
-        f"the run ships the {result['shipped']} model: NDCG@10 {shipped - base:+.4f} over base on the human questions"
-    )
+    if result["shipped"]:
+        shipped = result["human"][result["shipped"]]["NDCG@10"]
+        print(
+            f"the run ships the {result['shipped']} model: NDCG@10 {shipped - base:+.4f} over base on the human "
+            "questions"
+        )
     print("seconds: " + ", ".join(f"{stage} {value:.0f}" for stage, value in result["seconds"].items()))
 
 
@@ -141,6 +177,14 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "bench" / "quality" / "cache" / "runs")
     parser.add_argument("--cache", type=Path, default=build_data.HERE / "cache", help="built data (build_data.py)")
     parser.add_argument("--fresh", action="store_true", help="delete the domains' working folders of this label first")
+    parser.add_argument("--until", choices=["finetune", "expand"], help="stop the run after this stage")
+    parser.add_argument(
+        "--also-score",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="score this model too ({domain} in PATH: the domain), e.g. an earlier run's models/finetuned",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
@@ -155,6 +199,7 @@ def main() -> None:
         str(args.max_val_passages),
         *shlex.split(args.run_flags),
     ]
+    also_score = dict(item.split("=", 1) for item in args.also_score)
     out = args.runs / args.label
     started = time.perf_counter()
     results = []
@@ -165,7 +210,7 @@ def main() -> None:
         if args.reuse and not workdir.exists():
             reuse_run(args.runs / args.reuse / domain, workdir)
         try:
-            results.append(run_domain(domain, args.cache, workdir, flags))
+            results.append(run_domain(domain, args.cache, workdir, flags, args.until, also_score))
         except (WMEmbError, click.ClickException) as exc:  # bad settings: say what to change, as `wmemb run` does
             raise SystemExit(f"error: {domain}: {exc}") from None
         print_result(results[-1])

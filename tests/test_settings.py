@@ -105,6 +105,8 @@ def changed_value(spec: Setting, current, tmp_path: Path):
     kind = spec.type
     if typing.get_origin(kind) is typing.Literal:
         return next(choice for choice in typing.get_args(kind) if choice != current)
+    if spec.is_list and spec.choices:
+        return [*current, next(choice for choice in spec.choices if choice not in current)]
     if spec.is_list:
         item = typing.get_args(kind)[0]
         return [*current, max(current, default=0) + 1 if item is int else "extra"]
@@ -240,6 +242,8 @@ def ruled_fields() -> list:
 def outside_and_on_bounds(spec: Setting) -> tuple[list, list]:
     """Values just outside each of a setting's bounds or not among its choices, and values on its inclusive bounds
     or among its choices."""
+    if spec.choices and spec.is_list:  # each item is one of the choices
+        return [["bogus"]], [[choice] for choice in spec.choices]
     if spec.choices:
         return ["bogus"], list(spec.choices)
     number = next(arg for arg in (*typing.get_args(spec.type), spec.type) if arg in (int, float))
@@ -262,7 +266,8 @@ def test_the_checked_fields_include_the_finetune_and_split_bounds():
 def test_a_stage_command_enforces_the_range_and_choices_its_setting_declares(cls, spec):
     outside, on = outside_and_on_bounds(spec)
     for value in outside:
-        with pytest.raises(WMEmbError, match="^" + re.escape(f"{spec.flag} {value!r}: must be ")):
+        named = value[0] if spec.is_list else value  # the error names the bad item of a list
+        with pytest.raises(WMEmbError, match="^" + re.escape(f"{spec.flag} {named!r}: must be ")):
             cls(**{spec.name: value}).check()
     for value in on:
         cls(**{spec.name: value}).check()

@@ -174,9 +174,19 @@ def prepare(
     ] = None,
     api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
     concurrency: Annotated[int, typer.Option(help="Requests in flight (local: batch size).")] = 8,
-    questions_per_chunk: Annotated[int, typer.Option(help="Questions to ask for per passage.")] = 2,
+    questions_per_chunk: Annotated[int, typer.Option(help="Queries to ask for per passage and style.")] = 2,
+    query_styles: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--query-styles", help=f"{SETTINGS['query_styles'].help} Repeat the flag for several.", show_default=False
+        ),
+    ] = None,
     prompt_file: Annotated[
-        Path | None, typer.Option(help="Custom prompt template with {context_str} and {num_questions_per_chunk}.")
+        Path | None,
+        typer.Option(
+            help="Custom prompt template with {context_str} and {num_questions_per_chunk}; replaces the question "
+            "prompts (other styles keep theirs)."
+        ),
     ] = None,
     filter_topk: Annotated[
         int | None, typer.Option(help="Keep a query only if --embed-model ranks its passage in this top K.")
@@ -211,6 +221,7 @@ def prepare(
         api_key_env=api_key_env,
         concurrency=concurrency,
         questions_per_chunk=questions_per_chunk,
+        query_styles=list(query_styles or SETTINGS["query_styles"].default),
         prompt_file=str(prompt_file) if prompt_file else None,
         filter_topk=filter_topk,
         embed_model=embed_model,
@@ -236,6 +247,14 @@ def prepare(
                 f"{result.generated} generated, {result.failed} failed); {result.passages_with_queries} kept questions",
             ),
             (f"{result.split} queries", f"{result.queries} ({per_language})"),
+            *(
+                (
+                    f"{result.split} {style}",
+                    f"{counts['queries']} kept from {counts['passages']} passages; dropped: "
+                    + (", ".join(f"{reason} {n}" for reason, n in sorted(counts["dropped"].items())) or "none"),
+                )
+                for style, counts in result.by_style.items()
+            ),
             (f"{result.split} dropped", f"{dropped} (lines in {result.dropped_path})"),
             (f"{result.split} tokens", f"{result.prompt_tokens} prompt, {result.completion_tokens} completion"),
             (f"{result.split} dataset", result.dataset_path),
@@ -671,15 +690,29 @@ def setting_options(*, exclude: tuple[str, ...] = ()) -> Callable[[Command], Com
     return decorate
 
 
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, choices))}.")
+        return value
+
+    return parse
+
+
 def _setting_parameter(spec: Setting) -> inspect.Parameter:
     """`--chunk-tokens INTEGER`, `--corpus TEXT` (repeatable), `--mine/--no-mine`, `--llm [auto|openai|...]`."""
+    # typer takes a Literal as choices, but not a list of Literal: that is a list of str, each item checked on parsing
+    listed_choices = spec.is_list and bool(spec.choices)
     option = typer.Option(
         help=spec.describe(with_range=True),
         rich_help_panel=f"{spec.stage.capitalize()} settings",
         show_default=spec.default not in (None, []),
+        parser=_one_of(spec.choices) if listed_choices else None,
+        metavar=f"[{'|'.join(spec.choices)}]" if listed_choices else None,
     )
+    annotation = list[str] if listed_choices else spec.type
     return inspect.Parameter(
-        spec.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[spec.type, option], default=spec.default
+        spec.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[annotation, option], default=spec.default
     )
 
 

@@ -47,7 +47,7 @@ class WMEmbModel:
     def prepare(self, train_nodes: str | Path, val_nodes: str | Path, out_dir: str | Path, **options):
         """Write `<stem>_train_dataset.json` / `<stem>_val_dataset.json` (llama_index layout) in `out_dir`.
 
-        Options as in `wmemb prepare` (llm, base_urls, model, concurrency, questions_per_chunk,
+        Options as in `wmemb prepare` (llm, base_urls, model, concurrency, questions_per_chunk, query_styles,
         prompt_file, filter_topk, embed_model, max_retries, timeout, json_mode, ...); the consistency
         filter uses this model unless embed_model is given. Returns a PrepareSummary."""
         # `import wmemb` loads no stage: each loads when first used (imports httpx)

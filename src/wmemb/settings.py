@@ -34,6 +34,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from wmemb.errors import WMEmbError
 
 StageName = Literal["split", "prepare", "mine", "finetune", "expand", "control", "evaluate"]
+QueryStyle = Literal["questions", "keywords"]  # each has its prompts, parsing and filters (generate/)
 STAGES: tuple[str, ...] = typing.get_args(StageName)
 OPTIONAL_STAGES = ("mine", "expand", "control")  # each runs when the bool setting of its own name is true
 
@@ -100,10 +101,16 @@ class PipelineConfig:
         None, "Server model name, or with llm local a causal-LM folder or .gguf file.", "prepare"
     )
     api_key_env: str = setting("OPENAI_API_KEY", "Environment variable holding the API key.", "prepare", hashed=False)
-    questions_per_chunk: int = setting(2, "Questions to ask for per passage.", "prepare", ge=1)
+    questions_per_chunk: int = setting(2, "Queries to ask for per passage and query style.", "prepare", ge=1)
+    query_styles: list[QueryStyle] = setting(
+        ["questions"],
+        "Kinds of queries the LLM writes, each passage asked once per style: questions, keywords (search terms).",
+        "prepare",
+        min_length=1,
+    )
     concurrency: int = setting(8, "Requests in flight (llm local: batch size).", "prepare", ge=1, hashed=False)
     prompt_file: str | None = setting(
-        None, "Prompt template with {context_str} and {num_questions_per_chunk}.", "prepare", kind="file"
+        None, "Question prompt template with {context_str} and {num_questions_per_chunk}.", "prepare", kind="file"
     )
     filter_topk: int | None = setting(
         None, "Keep a question only if the base model ranks its passage in this top K.", "prepare", ge=1
@@ -321,16 +328,20 @@ class Setting:
 
     @property
     def choices(self) -> tuple[Any, ...]:
-        """The values a Literal setting admits; () for any other."""
-        return typing.get_args(self.type) if typing.get_origin(self.type) is Literal else ()
+        """The values a Literal setting, or each item of a list of Literal, admits; () for any other."""
+        value_type = typing.get_args(self.type)[0] if self.is_list else self.type
+        return typing.get_args(value_type) if typing.get_origin(value_type) is Literal else ()
 
     def check(self, value: Any) -> None:
         """`value` within this setting's range and choices, else a one-line error naming the flag such as
         `--epochs 0: must be at least 1`. For values set without PipelineConfig (which checks its own)."""
-        if value is None or self.is_list:  # None: the stage's default; list rules (ks) are checked by the stage
+        if value is None:  # the stage's default
             return
-        if self.choices and value not in self.choices:
-            raise WMEmbError(f"{self.flag} {value!r}: must be one of {', '.join(map(str, self.choices))}")
+        for item in value if self.is_list else [value]:
+            if self.choices and item not in self.choices:
+                raise WMEmbError(f"{self.flag} {item!r}: must be one of {', '.join(map(str, self.choices))}")
+        if self.is_list:  # list rules (ks) are checked by the stage
+            return
         bounds = [bound for rule in self.rules for bound in _bounds(rule)]
         if not all(_BOUNDS[name].holds(value, limit) for name, limit in bounds):
             words = " and ".join(f"{_BOUNDS[name].words} {limit}" for name, limit in bounds)

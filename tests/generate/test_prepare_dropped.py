@@ -29,7 +29,7 @@ def test_dropped_lines_and_per_language_counts(tmp_path):
         summary = prepare_datasets(train, val, out, fast_options(server))
 
     lines = [json.loads(line) for line in (out / "book_train_dropped.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert all(set(line) == {"node_id", "language", "query", "reason"} for line in lines)
+    assert all(set(line) == {"node_id", "language", "style", "query", "reason"} for line in lines)
     dataset = QADataset.load(out / "book_train_dataset.json")
     en_id, zh_id = next(iter(dataset.corpus)), list(dataset.corpus)[2]
     assert [(d["query"], d["reason"]) for d in lines if d["node_id"] == en_id] == [

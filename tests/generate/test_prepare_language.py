@@ -39,7 +39,7 @@ def test_the_filter_drops_questions_not_in_their_passage_language():
     assert QueryFilter().keep(["Explain apt-get sources.list syntax?"], english)[0] == [
         "Explain apt-get sources.list syntax?"
     ]
-    assert QueryFilter(check_language=False).keep(questions, english)[0] == questions
+    assert QueryFilter().keep(questions, english, check_language=False)[0] == questions
     assert "wrong_language" in DROP_REASONS
 
 

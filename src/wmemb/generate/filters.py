@@ -1,10 +1,14 @@
 """Keep only good synthetic queries; count every reason a candidate was dropped.
 
-Rule filters (cheap, always on): not a question, written in another language than its passage
+Rule filters (cheap, always on): not of its style (`not_question`; a keyword query that is a question or a
+sentence: `not_keywords`, or holds markup: `has_markup`), written in another language than its passage
 (`wrong_language`; checked for Chinese and English passages, see `expected_language`), too short/long,
-copies a long span of its passage, duplicate of an earlier query (after normalisation). The optional
-consistency filter keeps a query only if the base embedding model ranks its own passage in the top K of
-all passages - the round-trip filter used for synthetic retrieval data (e.g. Promptagator, InPars).
+copies a long span of its passage, duplicate of an earlier query of any style (after normalisation). Questions
+are measured in units (Han characters and words); keyword queries in the words lexical search indexes
+(`wmemb.text.search_words`: jieba words for Chinese) that hold a letter, and copy their passage when the whole
+query is one run of it (`KEYWORD_RULES`). The optional consistency filter keeps a query only if the base
+embedding model ranks its own passage in the top K of all passages - the round-trip filter used for synthetic
+retrieval data (e.g. Promptagator, InPars).
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import difflib
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from wmemb.models import query_prompt, resolve_model
-from wmemb.text import HAN, han_share, text_language
+from wmemb.text import ENGLISH_WORDS, HAN, han_share, search_words, text_language
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +36,28 @@ _ZH_INTERROGATIVE = re.compile(
 )
 
 
+# A keyword query starting so, or holding these Chinese question words, is a question; one holding a copula or this
+# many English function words is a sentence ("Perl is easy to learn", the fragments a small model writes instead of
+# keywords). Narrower than the question test: "list", "name", "can" start keyword queries too.
+_EN_QUESTION_WORD = re.compile(r"^(?:what|how|why|which|who|whom|whose|when|where)\b", re.I)
+_ZH_QUESTION_WORD = re.compile(r"吗|呢|什么|怎么|怎样|如何|为什么|为何|哪些|哪个|哪里|是否|能否|可否")
+SENTENCE_FUNCTION_WORDS = 3
+_COPULAS = frozenset({"is", "are", "was", "were"})
+_MARKUP = re.compile(r"</?[A-Za-z][^>]*>|\]\(|&[a-z]+;|https?://|\{\{|\}\}")  # HTML, markdown links, URLs, templates
+
+
 @dataclass(frozen=True)
 class FilterRules:
     min_units: int = 3  # a unit is a Han character or a word of letters/digits
     max_units: int = 64
     copy_min_units: int = 10  # a copied span this long ...
     copy_fraction: float = 0.7  # ... covering this share of the question means it copies the passage
+
+
+KEYWORD_RULES = FilterRules(min_units=2, max_units=8, copy_min_units=4, copy_fraction=1.0)
+"""Keyword queries, in search words: the prompts ask for 2-6 words (2-4 Chinese terms, which jieba may cut finer,
+hence 8), and a query of 4 or more words found as one run in its passage is a phrase lifted from it, not search
+terms (2-3 words in a row, "hash slice", are how people search)."""
 
 
 def units(text: str) -> list[str]:
@@ -51,6 +72,49 @@ def is_question(text: str) -> bool:
     if stripped.endswith((":", "：")):
         return False
     return bool(_EN_INTERROGATIVE.match(stripped) or _ZH_INTERROGATIVE.search(stripped))
+
+
+def keyword_shape(text: str) -> str | None:
+    """Why `text` is not a keyword query, or None: "not_keywords" (a question or a sentence), "has_markup" (HTML, a
+    link, a URL)."""
+    stripped = text.strip()
+    if _MARKUP.search(stripped):
+        return "has_markup"
+    words = search_words(stripped)
+    function_words = sum(word in ENGLISH_WORDS for word in words)
+    if (
+        stripped.endswith(("?", "？", ".", "。", "!", "！"))
+        or _EN_QUESTION_WORD.match(stripped)
+        or _ZH_QUESTION_WORD.search(stripped)
+        or function_words >= SENTENCE_FUNCTION_WORDS
+        or not _COPULAS.isdisjoint(words)
+    ):
+        return "not_keywords"
+    return None
+
+
+def question_shape(text: str) -> str | None:
+    return None if is_question(text) else "not_question"
+
+
+@dataclass(frozen=True)
+class StyleChecks:
+    """What makes a candidate of one query style: its shape, and what its length and copying are measured in."""
+
+    shape: Callable[[str], str | None]  # None, or the reason it is not of the style
+    measure: Callable[[str], list[str]]
+
+
+def keyword_words(text: str) -> list[str]:
+    """The words of a keyword query that name something: search words holding a letter or Han character (a version
+    number or "[4D.1]" alone is not a query)."""
+    return [word for word in search_words(text) if any(char.isalpha() for char in word)]
+
+
+STYLE_CHECKS = {
+    "questions": StyleChecks(question_shape, units),
+    "keywords": StyleChecks(keyword_shape, keyword_words),
+}
 
 
 def copies_passage(question: list[str], passage: list[str], rules: FilterRules) -> bool:
@@ -86,40 +150,45 @@ def in_language(text: str, language: str | None) -> bool:
 class QueryFilter:
     """Stateful across one dataset: remembers queries seen so duplicates are dropped everywhere.
 
-    `check_language`: drop questions not written in their passage's language (off where a custom prompt
-    decides the language of the questions)."""
+    `rules`: of questions; `keyword_rules`: of keyword queries."""
 
-    def __init__(self, rules: FilterRules = FilterRules(), check_language: bool = True):
-        self.rules = rules
-        self.check_language = check_language
+    def __init__(self, rules: FilterRules = FilterRules(), keyword_rules: FilterRules = KEYWORD_RULES):
+        self.rules = {"questions": rules, "keywords": keyword_rules}
         self.seen: set[str] = set()
 
-    def reason_to_drop(self, question: str, passage: str, language: str | None = None) -> str | None:
-        """None to keep the question, else the name of the filter that drops it; `language`: the one it must be
+    def reason_to_drop(
+        self, question: str, passage: str, language: str | None = None, style: str = "questions"
+    ) -> str | None:
+        """None to keep the query, else the name of the filter that drops it; `language`: the one it must be
         written in (`expected_language` of the passage), None for any."""
-        if not is_question(question):
-            return "not_question"
-        if self.check_language and not in_language(question, language):
+        checks, rules = STYLE_CHECKS[style], self.rules[style]
+        wrong_shape = checks.shape(question)
+        if wrong_shape:
+            return wrong_shape
+        if not in_language(question, language):
             return "wrong_language"
-        question_units = units(question)
-        if len(question_units) < self.rules.min_units:
+        measured = checks.measure(question)
+        if len(measured) < rules.min_units:
             return "too_short"
-        if len(question_units) > self.rules.max_units:
+        if len(measured) > rules.max_units:
             return "too_long"
-        if copies_passage(question_units, units(passage), self.rules):
+        if copies_passage(measured, checks.measure(passage), rules):
             return "copied_span"
-        key = "".join(question_units)  # duplicates differ only in case, spaces, punctuation, width
+        key = "".join(units(question))  # duplicates differ only in case, spaces, punctuation, width
         if key in self.seen:
             return "duplicate"
         self.seen.add(key)
         return None
 
-    def keep(self, questions: list[str], passage: str) -> tuple[list[str], list[tuple[str, str]]]:
-        """(kept questions, [(dropped question, reason)])."""
+    def keep(
+        self, questions: list[str], passage: str, style: str = "questions", check_language: bool = True
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        """(kept queries, [(dropped query, reason)]), for candidates of `style`. `check_language`: drop queries not
+        written in their passage's language (off where a custom prompt decides the language of the questions)."""
         kept, dropped = [], []
-        language = expected_language(passage) if self.check_language else None
+        language = expected_language(passage) if check_language else None
         for question in questions:
-            reason = self.reason_to_drop(question, passage, language)
+            reason = self.reason_to_drop(question, passage, language, style)
             if reason is None:
                 kept.append(question)
             else:

@@ -1,9 +1,10 @@
-"""Turn a model's reply into candidate questions.
+"""Turn a model's reply into candidate queries of its style (questions or keyword queries).
 
 Real replies are messy: reasoning in `<think>` blocks, preambles ("Here are two questions:",
 "以下是……"), numbering ("1.", "Q1:", "问题1：", "(一)"), bullets, markdown, quotes, answers and
-explanations after the question. This module strips all of that and returns the question-shaped
-lines; deciding what is a good question is `filters.py`'s job.
+explanations after the query. This module strips all of that and returns the candidate lines;
+deciding what is a good query is `filters.py`'s job. A question ends at its last question mark; a keyword
+query, which has none, ends where an explanation starts (" - ", "——", "(", ": ") or at its closing quote.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ _THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|$)", re.S | re.I)
 _THINK_TAIL = re.compile(r"^.*?</think>", re.S | re.I)  # reasoning whose opening tag was in the prompt
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.S)
 
-SET_ASIDE_REASONS = frozenset({"preamble", "answer", "markup"})
-"""Reasons for reply lines that were never candidate questions (as opposed to questions the filters drop)."""
+SET_ASIDE_REASONS = frozenset({"preamble", "answer", "markup", "cut_off"})
+"""Reasons for reply lines that were never candidate queries (as opposed to queries the filters drop); `cut_off`:
+the last line of a reply that reached its token cap (prepare.build_dataset)."""
 
 _CN_NUM = "一二三四五六七八九十"
 _LABEL = (
-    rf"(?:q(?:uestion)?|问题|问|题)\s*[0-9{_CN_NUM}]*\s*[.:：、)）]"  # Q1: / Question 2. / 问题1： / 问：
+    rf"(?:q(?:uestion)?|问题|问|题|keywords?|(?:search )?query|关键词(?:组合)?|搜索词|检索词)"
+    rf"\s*[0-9{_CN_NUM}]*\s*[.:：、)）]"  # Q1: / Question 2. / 问题1： / 问： / Query 1: / 关键词：
     rf"|q\s*[0-9]+\b"
 )  # Q1 What ...
 _ENUMERATION = (
@@ -45,6 +48,8 @@ _PREAMBLE = re.compile(
     r"以下是|以下为|下面是|好的|当然|根据(?:上面|以上|上述)?的?材料)",
     re.I,
 )
+# where the explanation after a keyword query starts: a spaced dash, a Chinese dash, a parenthesis, a colon
+_EXPLANATION = re.compile(r"\s+(?:-{1,2}|[–—])\s+|\s*(?:—+|：|[(（])|:\s")
 QUESTION_MARK = re.compile(r"[?？]")
 _QUESTION_END = re.compile(r"[?？][\"'”’」』]?")
 
@@ -98,7 +103,7 @@ def _json_questions(text: str) -> list[str] | None:
         data = next((value for value in data.values() if isinstance(value, list)), None)
     if not isinstance(data, list):
         return None
-    items = [item.get("question") if isinstance(item, dict) else item for item in data]
+    items = [(item.get("question") or item.get("query")) if isinstance(item, dict) else item for item in data]
     return [item.strip() for item in items if isinstance(item, str) and item.strip()]
 
 
@@ -115,19 +120,34 @@ def clean_line(line: str) -> str:
     return _unquote(_LEAD.sub("", line).strip())
 
 
+def clean_keyword_line(line: str) -> str:
+    """One keyword query without numbering/bullets/labels, markup, quotes and what explains it after the query
+    ("perl hash slice - how slices work", "“正则 贪婪”——用于……")."""
+    line = _LEAD.sub("", _MARKUP.sub("", line).strip()).strip()
+    if line[:1] in _QUOTE_PAIRS and (end := line.find(_QUOTE_PAIRS[line[0]], 1)) > 1:
+        line = line[1:end]  # the quoted query; what follows it explains it
+    line = _EXPLANATION.split(line, maxsplit=1)[0]
+    return _unquote(line.strip().rstrip(",，.。;；、").strip())
+
+
+CLEANERS = {"questions": clean_line, "keywords": clean_keyword_line}
+"""How a candidate line of each query style is cleaned."""
+
+
 @dataclass(frozen=True)
 class ParsedReply:
-    questions: list[str]  # candidate questions, in order
+    questions: list[str]  # candidate queries, in order
     discarded: list[tuple[str, str]]  # (line, reason) for the lines that are not candidates
 
 
-def parse_reply(text: str) -> ParsedReply:
-    """Candidate questions from one model reply, and the lines set aside: "preamble" (announcements,
+def parse_reply(text: str, style: str = "questions") -> ParsedReply:
+    """Candidate queries of `style` from one model reply, and the lines set aside: "preamble" (announcements,
     headers, code fences), "answer" (answers and explanations) and "markup" (lines with no text)."""
+    clean = CLEANERS[style]
     text = strip_think(text)
     from_json = _json_questions(text)
     if from_json is not None:
-        return ParsedReply([clean_line(item) for item in from_json if clean_line(item)], [])
+        return ParsedReply([clean(item) for item in from_json if clean(item)], [])
     questions, discarded = [], []
     for raw in text.splitlines():
         if not raw.strip():
@@ -135,7 +155,7 @@ def parse_reply(text: str) -> ParsedReply:
         if _ANSWER_LINE.match(_MARKUP.sub("", raw)):
             discarded.append((raw.strip(), "answer"))
             continue
-        line = clean_line(raw)
+        line = clean(raw)
         if not line:
             discarded.append((raw.strip(), "markup"))  # "---", a lone "1.", "**"
             continue

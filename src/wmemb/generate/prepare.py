@@ -1,10 +1,14 @@
-"""`prepare`: ask an LLM for the questions each passage answers and write llama_index QA datasets.
+"""`prepare`: ask an LLM for the queries each passage answers and write llama_index QA datasets.
 
 files -> dataclasses -> files: node files (from `split`) -> prompts -> replies (appended to a cache
 as they arrive) -> parsed, filtered queries -> `<stem>_train_dataset.json` / `<stem>_val_dataset.json`,
 `<stem>_{train,val}_dropped.jsonl` (each dropped candidate line and why) and `<stem>_prepare_summary.json`.
 Questions in another language than their passage are dropped (`wrong_language`), and a model that writes most of
 its first replies to one language's passages in another stops the run (`LANGUAGE_SAMPLE`).
+
+Each passage is asked once per query style (`query_styles`: questions, keyword queries), for up to
+`questions_per_chunk` queries each; a query's id says its style (`<passage id>-q<i>` a question, `-k<i>` a keyword
+query: `query_style`), so the datasets keep llama_index's layout, and the summary counts each style (`by_style`).
 
 Both splits' passages share one queue of requests, `concurrency` in flight, with retries; a rerun
 after an interruption only asks for what is missing. Every input is checked before anything is
@@ -45,6 +49,11 @@ log = logging.getLogger(__name__)
 # SmolLM2's questions are 10-25 tokens; what runs past 32 per question is rambling that yields no
 # question but costs decode steps for its whole batch (bench/bench_local_llm.py: 48 -> 32 kept as many)
 LOCAL_TOKENS_PER_QUESTION = 32
+# A keyword query is 3-10 tokens; the local model's stop rule counts question lines, so a keyword reply runs to
+# its cap: this one leaves room for a preamble line and two queries without paying for rambling.
+LOCAL_TOKENS_PER_KEYWORD_QUERY = 16
+QUERY_ID_MARKS = {"questions": "q", "keywords": "k"}
+"""style -> the letter before a query's index in its id: `<passage id>-q0` is a question, `-k0` a keyword query."""
 # Passages whose replies all failed the same malformed way, before any reply was usable, that stop the run: a
 # server that always answers so (HTML from a wrong --base-url, 200 without choices) would otherwise be asked
 # max_retries + 1 times about every passage.
@@ -70,8 +79,9 @@ class PrepareOptions:
     model: str | None = None  # server model name, or a local causal-LM folder / .gguf file
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = 8  # requests in flight (local: batch size)
-    questions_per_chunk: int = 2
-    prompt_file: str | None = None
+    questions_per_chunk: int = 2  # queries per passage and style
+    query_styles: list[str] = field(default_factory=lambda: ["questions"])  # each passage is asked once per style
+    prompt_file: str | None = None  # replaces the question prompts; the other styles keep theirs
     filter_topk: int | None = None  # keep a query only if its passage ranks in this top K
     embed_model: str | None = None  # model of the consistency filter; default packaged MiniLM
     max_retries: int = 5
@@ -93,6 +103,9 @@ class PrepareOptions:
             raise WMEmbError(f"--max-retries {self.max_retries}: must be 0 or more")
         if self.timeout <= 0:
             raise WMEmbError(f"--timeout {self.timeout}: must be positive")
+        if not self.query_styles:
+            raise WMEmbError(f"--query-styles: none given; choose from {', '.join(QUERY_ID_MARKS)}")
+        self.query_styles = list(dict.fromkeys(self.query_styles))  # a style named twice is asked once
         return self
 
     def cap(self, split: str) -> int | None:
@@ -114,6 +127,7 @@ class DatasetSummary:
     dropped: dict[str, int]  # reason -> candidate lines dropped; the lines are in dropped_path
     languages: dict[str, int]  # language -> passages
     by_language: dict[str, dict]  # language -> {passages, failed, queries, dropped: {reason: n}}
+    by_style: dict[str, dict]  # query style -> {passages, failed, queries, dropped: {reason: n}}
     prompt_tokens: int
     completion_tokens: int
     dataset_path: str
@@ -156,7 +170,15 @@ class _Job:
     key: str
     language: str  # of the prompt
     prompt: str
-    expects: str | None = None  # the language its questions must be in (`expected_language`); None: not checked
+    style: str = "questions"
+    expects: str | None = None  # the language its queries must be in (`expected_language`); None: not checked
+    max_tokens: int | None = None  # reply cap; None: the backend's
+
+
+def query_style(query_id: str) -> str:
+    """The style of a query prepare wrote, from its id (`QUERY_ID_MARKS`); "questions" for any other id."""
+    mark = query_id.rpartition("-")[2][:1]
+    return next((style for style, letter in QUERY_ID_MARKS.items() if letter == mark), "questions")
 
 
 def dataset_stem(nodes_path: str | Path) -> str:
@@ -187,7 +209,7 @@ async def complete_with_retries(
     while True:
         try:
             return await backend.complete(
-                job.prompt, json_mode=options.json_mode, max_tokens=options.max_tokens, temperature=options.temperature
+                job.prompt, json_mode=options.json_mode, max_tokens=job.max_tokens, temperature=options.temperature
             )
         except RetryableError as exc:
             on_retryable(job, exc)
@@ -220,7 +242,7 @@ class Generator:
             return
         seen = self.reply_languages.setdefault(job.expects, [])
         sample = min(LANGUAGE_SAMPLE, self.to_check[job.expects])
-        found = reply_language(reply) if len(seen) < sample else ""
+        found = reply_language(reply, job.style) if len(seen) < sample else ""
         if not found:  # no question to tell by, or decided already
             return
         seen.append((found, reply))
@@ -264,7 +286,13 @@ class Generator:
                 )
             except RequestError as exc:
                 split.failures.append(
-                    {"split": split.name, "node_id": job.node.id, "source": job.node.source, "error": str(exc)}
+                    {
+                        "split": split.name,
+                        "node_id": job.node.id,
+                        "style": job.style,
+                        "source": job.node.source,
+                        "error": str(exc),
+                    }
                 )
                 self.failed += 1
                 log.debug("passage %s failed: %s", job.node.id, exc)
@@ -277,6 +305,7 @@ class Generator:
                         "node_id": job.node.id,
                         "model": self.backend.model,
                         "language": job.language,
+                        "style": job.style,
                         "reply": completion.text,
                         "prompt_tokens": completion.prompt_tokens,
                         "completion_tokens": completion.completion_tokens,
@@ -290,10 +319,10 @@ class Generator:
             bar.set_postfix(tokens=self.tokens, failed=self.failed, refresh=False)
 
 
-def reply_language(reply: str) -> str:
-    """The language a reply's candidate questions are written in; "" where it holds none (a preamble alone says
+def reply_language(reply: str, style: str = "questions") -> str:
+    """The language a reply's candidate queries are written in; "" where it holds none (a preamble alone says
     little) or they hold no letters."""
-    return text_language("\n".join(parse_reply(reply).questions))
+    return text_language("\n".join(parse_reply(reply, style).questions))
 
 
 def wrong_language_message(language: str, replies: int, wrong: list[tuple[str, str]], backend) -> str:
@@ -315,10 +344,10 @@ def wrong_language_message(language: str, replies: int, wrong: list[tuple[str, s
 
 def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, list[dict]]:
     """Queries from the cached replies, filtered, and one record per dropped candidate
-    ({node_id, language, query, reason}); the corpus is every passage (the others are the
+    ({node_id, language, style, query, reason}); the corpus is every passage (the others are the
     distractors retrieval is scored against)."""
     assert split.cache is not None, "the cache is open while datasets are built"
-    query_filter = QueryFilter(check_language=not options.prompt_file)  # a custom prompt decides the language
+    query_filter = QueryFilter()
     queries: dict[str, str] = {}
     job_of: dict[str, _Job] = {}
     dropped: list[dict] = []
@@ -326,13 +355,22 @@ def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, li
         record = split.cache.get(job.key)
         if record is None:
             continue
-        parsed = parse_reply(record["reply"])
-        kept, rejected = query_filter.keep(parsed.questions, job.node.text)
+        reply, cut = record["reply"], []
+        if job.max_tokens and record["completion_tokens"] >= job.max_tokens:
+            # the reply hit its cap: its last line stopped mid-query ("Binding Oper"), which a keyword query, having
+            # no question mark to miss, would otherwise pass as a shorter query
+            reply, _, last = reply.strip().rpartition("\n")
+            cut = [(last.strip(), "cut_off")]
+        parsed = parse_reply(reply, job.style)
+        # a custom prompt decides the language of its queries (job.expects is None then)
+        kept, rejected = query_filter.keep(parsed.questions, job.node.text, job.style, check_language=bool(job.expects))
         extra = [(question, "extra") for question in kept[options.questions_per_chunk :]]
-        for line, reason in parsed.discarded + rejected + extra:
-            dropped.append({"node_id": job.node.id, "language": job.language, "query": line, "reason": reason})
+        for line, reason in parsed.discarded + cut + rejected + extra:
+            dropped.append(
+                {"node_id": job.node.id, "language": job.language, "style": job.style, "query": line, "reason": reason}
+            )
         for index, question in enumerate(kept[: options.questions_per_chunk]):
-            qid = f"{job.node.id}-q{index}"
+            qid = f"{job.node.id}-{QUERY_ID_MARKS[job.style]}{index}"
             queries[qid] = question
             job_of[qid] = job
     corpus = {node.id: node.text for node in split.nodes}
@@ -342,16 +380,22 @@ def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, li
         for qid in [qid for qid in queries if qid not in keep]:
             job = job_of[qid]
             dropped.append(
-                {"node_id": job.node.id, "language": job.language, "query": queries.pop(qid), "reason": "inconsistent"}
+                {
+                    "node_id": job.node.id,
+                    "language": job.language,
+                    "style": job.style,
+                    "query": queries.pop(qid),
+                    "reason": "inconsistent",
+                }
             )
     dataset = QADataset(queries=queries, corpus=corpus, relevant_docs={qid: [job_of[qid].node.id] for qid in queries})
     return dataset, dropped
 
 
 def _summarize(split: _Split, dataset: QADataset, dropped: list[dict], paths: dict[str, Path]) -> DatasetSummary:
-    languages = Counter(job.language for job in split.jobs)
     failed_ids = {failure["node_id"] for failure in split.failures}
     language_of_node = {job.node.id: job.language for job in split.jobs}
+    languages = Counter(language_of_node.values())  # passages, whatever the number of styles asked about each
     by_language = {
         language: {
             "passages": passages,
@@ -360,6 +404,16 @@ def _summarize(split: _Split, dataset: QADataset, dropped: list[dict], paths: di
             "dropped": dict(Counter(d["reason"] for d in dropped if d["language"] == language)),
         }
         for language, passages in sorted(languages.items())
+    }
+    styles = Counter(job.style for job in split.jobs)
+    by_style = {
+        style: {
+            "passages": passages,
+            "failed": sum(failure["style"] == style for failure in split.failures),
+            "queries": sum(query_style(qid) == style for qid in dataset.queries),
+            "dropped": dict(Counter(d["reason"] for d in dropped if d["style"] == style)),
+        }
+        for style, passages in styles.items()
     }
     return DatasetSummary(
         split=split.name,
@@ -373,6 +427,7 @@ def _summarize(split: _Split, dataset: QADataset, dropped: list[dict], paths: di
         dropped=dict(Counter(d["reason"] for d in dropped)),
         languages=dict(languages),
         by_language=by_language,
+        by_style=by_style,
         prompt_tokens=split.prompt_tokens,
         completion_tokens=split.completion_tokens,
         dataset_path=str(paths["dataset"]),
@@ -385,7 +440,7 @@ def _no_questions_error(split: _Split, dropped: list[dict], failures_path: Path)
     causes = []
     if split.failures:
         causes.append(
-            f"{len(split.failures)} of {len(split.jobs)} passages failed (first error: {split.failures[0]['error']}; "
+            f"{len(split.failures)} of {len(split.jobs)} requests failed (first error: {split.failures[0]['error']}; "
             f"all listed in {failures_path})"
         )
     answered = len(split.jobs) - len(split.failures)
@@ -441,6 +496,18 @@ def _read_split(name: str, path: str | Path, options: PrepareOptions) -> _Split:
     return _Split(name, path, nodes, asked)
 
 
+def _job(split: _Split, node: Node, style: str, prompts: PromptSet, backend, options: PrepareOptions) -> _Job:
+    """The request for one passage's queries of one style."""
+    n = options.questions_per_chunk
+    language, template, prompt = prompts.render(node.text, n, style)
+    key = cache_key(split.name, node.text, template, backend.model, n)
+    expects = None if prompts.is_custom(style) else expected_language(node.text)
+    # the local model's stop rule counts question lines, so a keyword reply would run to the question cap
+    local_keywords = backend.name == "local" and style == "keywords"
+    max_tokens = options.max_tokens or (LOCAL_TOKENS_PER_KEYWORD_QUERY * n if local_keywords else None)
+    return _Job(split, node, key, language, prompt, style, expects, max_tokens)
+
+
 async def prepare_async(
     train_nodes: str | Path, val_nodes: str | Path, out_dir: str | Path, options: PrepareOptions | None = None
 ) -> PrepareSummary:
@@ -480,25 +547,24 @@ async def prepare_async(
             with contextlib.ExitStack() as caches:
                 for split in splits:
                     split.cache = caches.enter_context(ReplyCache(out / names[split.name]["replies.jsonl"]))
-                    for node in split.asked:
-                        language, template, prompt = prompts.render(node.text, options.questions_per_chunk)
-                        key = cache_key(split.name, node.text, template, backend.model, options.questions_per_chunk)
-                        expects = None if options.prompt_file else expected_language(node.text)
-                        split.jobs.append(_Job(split, node, key, language, prompt, expects))
+                    for style in options.query_styles:
+                        split.jobs += [_job(split, node, style, prompts, backend, options) for node in split.asked]
                     split.todo = [job for job in split.jobs if job.key not in split.cache]
                     languages = Counter(job.language for job in split.jobs)
                     log.info(
-                        "%s: %d passages to ask about (%s), %d already answered in %s",
+                        "%s: %d passages to ask about, %d requests (%s), %d already answered in %s",
                         split.nodes_path,
                         len(split.asked),
+                        len(split.jobs),
                         ", ".join(f"{n} {lang}" for lang, n in sorted(languages.items())),
                         len(split.jobs) - len(split.todo),
                         split.cache.path.name,
                     )
-                # one language at a time, longest prompt first: a local model then batches prompts of similar
-                # token length, with little padding (prefill is about half its time); servers do not mind
+                # one style and language at a time, longest prompt first: a local model then batches prompts of similar
+                # token length and reply cap, with little padding (prefill is about half its time); servers do not mind
                 queue = sorted(
-                    (job for split in splits for job in split.todo), key=lambda j: (j.language, -len(j.prompt))
+                    (job for split in splits for job in split.todo),
+                    key=lambda j: (j.style, j.language, -len(j.prompt)),
                 )
                 await Generator(backend, options).run(queue)
                 built = {split.name: build_dataset(split, options) for split in splits}
@@ -510,7 +576,7 @@ async def prepare_async(
         if failures:  # written even when the run fails below: it says why
             write_jsonl(failures_path, failures)
             log.warning(
-                "%d passages failed; listed in %s - rerun the same command to retry them", len(failures), failures_path
+                "%d requests failed; listed in %s - rerun the same command to retry them", len(failures), failures_path
             )
         for split in splits:
             dataset, dropped = built[split.name]

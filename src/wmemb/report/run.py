@@ -57,6 +57,8 @@ LANGUAGE_NAMES = {"zh": "中文 (zh)", "en": "English (en)"}
 DROP_REASONS = {
     "duplicate": "the same question was already kept",
     "not_question": "not a question",
+    "not_keywords": "a question or a sentence, not a keyword query",
+    "has_markup": "a keyword query holding markup, a link or a URL",
     "wrong_language": "written in another language than its passage",
     "too_short": "too short",
     "too_long": "too long",
