@@ -40,6 +40,14 @@ from wmemb.io import atomic_dir, check_output_model_dir, folder_size, reject_ove
 log = logging.getLogger(__name__)
 
 FORMATS = ("onnx", "openvino")
+# what a model can be served as: the torch model itself, or an export (format, quantisation)
+VARIANTS: dict[str, tuple[str, str | None] | None] = {
+    "torch": None,
+    "onnx": ("onnx", None),
+    "onnx-int8": ("onnx", "int8"),
+    "openvino": ("openvino", None),
+    "openvino-int8": ("openvino", "int8"),
+}
 QUANTIZATIONS = ("int8",)
 INSTALL_HINT = "pip install 'wmemb[serve]'"
 EXPORT_INFO = "wmemb_export.json"
@@ -84,6 +92,39 @@ class ExportResult:
     size_bytes: int  # of the whole exported folder
 
 
+@dataclass
+class Variant:
+    """A model as one serving variant: the torch folder itself, or an export of it."""
+
+    name: str  # a key of VARIANTS
+    folder: Path
+    model_bytes: int  # of its weights: the safetensors, or the exported file with its external data
+    export_seconds: float  # 0 for torch
+
+
+def export_variants(model: str | os.PathLike | None, names: list[str], folder: str | os.PathLike) -> list[Variant]:
+    """`model` as each named variant, in order: "torch" is the model's own folder, the others are exported into
+    `folder`/<name> (a folder the caller removes)."""
+    from wmemb.models import resolve_model
+
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        raise WMEmbError(f"{unknown[0]}: unknown serving variant; choose from {', '.join(VARIANTS)}")
+    variants = []
+    for name in names:
+        spec = VARIANTS[name]
+        if spec is None:
+            source = resolve_model(model)
+            size = sum(path.stat().st_size for path in source.rglob("*.safetensors")) or folder_size(source)
+            variants.append(Variant(name, source, size, 0.0))
+            continue
+        result = export_model(model, Path(folder) / name, format=spec[0], quantize=spec[1])
+        model_file = result.output / result.file_name
+        size = model_file.stat().st_size + sum(path.stat().st_size for path in model_file.parent.glob("*.bin"))
+        variants.append(Variant(name, result.output, size, result.seconds))
+    return variants
+
+
 def check_export_options(format: str, quantize: str | None) -> None:
     if format not in FORMATS:
         raise WMEmbError(f"--format {format}: unknown export format; choose {' or '.join(FORMATS)}")
@@ -97,6 +138,11 @@ def _require(modules: dict[str, str], what: str) -> None:
     missing = sorted({package for module, package in modules.items() if importlib.util.find_spec(module) is None})
     if missing:
         raise WMEmbError(f"{what} needs {', '.join(missing)} (not installed here); run `{INSTALL_HINT}`")
+
+
+def require_exporter(format: str, what: str) -> None:
+    """The optional packages exporting to `format` needs are installed, else one line naming the extra."""
+    _require(_EXPORT_NEEDS | (_OPENVINO_NEEDS if format == "openvino" else {}), what)
 
 
 def exported_file(folder: Path) -> tuple[str, str] | None:
@@ -144,7 +190,7 @@ def export_model(
     from wmemb.models import check_model_folder, load_sentence_model
 
     check_export_options(format, quantize)
-    _require(_EXPORT_NEEDS | (_OPENVINO_NEEDS if format == "openvino" else {}), f"export --format {format}")
+    require_exporter(format, f"export --format {format}")
     source = check_model_folder(model)
     if exported_file(source) is not None:
         raise WMEmbError(

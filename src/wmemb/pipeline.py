@@ -40,9 +40,10 @@ import pydantic
 
 from wmemb.corpus import SplitOptions, split_corpus
 from wmemb.errors import WMEmbError
+from wmemb.export import require_exporter
 from wmemb.generate.prepare import PrepareOptions, prepare_datasets
 from wmemb.io import atomic_dir, folder_size, read_json, write_json
-from wmemb.models import resolve_model
+from wmemb.models import check_vector_sizes, embedding_dimension, resolve_model
 from wmemb.records import QADataset, read_nodes
 from wmemb.settings import OPTIONAL_STAGES, SETTINGS, STAGES, PipelineConfig
 from wmemb.train.finetune import BEST_METRIC, FinetuneOptions, finetune
@@ -215,6 +216,10 @@ class Pipeline:
         stage_options(SplitOptions, c).check()
         self.prepare_options().check()
         self.finetune_options(c.epochs, resume=False).check()
+        if c.serve_check:
+            require_exporter("onnx", "serve_check")
+        if c.matryoshka_dims:  # sizes above the model's are found now, not after prepare's hour of LLM calls
+            check_vector_sizes(c.matryoshka_dims, SETTINGS["matryoshka_dims"].flag, embedding_dimension(c.model))
         if c.expand_terms:
             validate_terms(list(c.expand_terms))
         if c.expand_terms_file:
@@ -488,6 +493,7 @@ class Pipeline:
         # the evaluate package imports torch: loaded only when a run gets here
         from wmemb.evaluate.choice import Judgement, final_model_sentences
         from wmemb.evaluate.evaluate import evaluate_models
+        from wmemb.evaluate.serving import serving_checks
         from wmemb.report.run import RunFiles, RunSettings, write_run_report
 
         c = self.config
@@ -508,6 +514,7 @@ class Pipeline:
         judgement = Judgement.of(validation, cloze_result)
         final = judgement.choice.model
         self._link_final(final)
+        serving = serving_checks(models, final.path, self.paths.val_dataset, c.matryoshka_dims, c.serve_check, c.ks)
         write_run_report(
             RunFiles(
                 name=c.name,
@@ -522,6 +529,7 @@ class Pipeline:
             ),
             RunSettings(asdict(c), asdict(PipelineConfig())),
             judgement,
+            serving,
         )
         base = validation.models[0]
         # kept in the state: the choice needs the per-query scores, which metrics.json does not hold
@@ -530,6 +538,7 @@ class Pipeline:
         return {
             **validation.to_json(),
             "cloze": cloze_result.to_json() if cloze_result else None,
+            "serving": serving.to_json() if serving else None,
             "final": {
                 "model": final.label,
                 "path": final.path,

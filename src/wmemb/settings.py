@@ -135,6 +135,12 @@ class PipelineConfig:
     max_length: int | None = setting(
         None, "Max tokens per text in training; default: the data's longest, up to the model's limit.", "finetune", ge=8
     )
+    matryoshka_dims: list[Positive] = setting(
+        [],
+        "Also train these truncated vector sizes (MatryoshkaLoss; the full size is added); repeat the flag. "
+        "Evaluate then scores each size; [] = off.",
+        "finetune",
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = setting(
         "auto", "auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on the CPU.", "finetune"
     )
@@ -161,6 +167,12 @@ class PipelineConfig:
     expand_epochs: int = setting(2, "Fine-tuning epochs after expanding.", "expand", ge=1)
     ks: list[Positive] = setting(
         [1, 3, 5, 10], "Cut-offs k of hit rate@k and recall@k; repeat the flag for several.", "evaluate", min_length=1
+    )
+    serve_check: bool = setting(
+        False,
+        "Export the final model to ONNX and ONNX int8 (temporarily); the report shows texts/s on this CPU and "
+        "NDCG@10 of each, and which to serve. Needs wmemb[serve].",
+        "evaluate",
     )
 
     @field_validator("*")

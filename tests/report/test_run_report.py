@@ -19,7 +19,7 @@ from wmemb.io import write_jsonl
 from wmemb.records import QADataset
 from wmemb.report.run import RunFiles, RunSettings, write_run_report
 
-SECTIONS = ["Verdict", "Training", "Data", "Queries that changed", "Vocabulary", "Use the model"]
+SECTIONS = ["Verdict", "Training", "Data", "Queries that changed", "Vocabulary", "Serving", "Use the model"]
 
 
 def test_page_renders_in_chromium_with_chinese_labels_and_a_verdict(finished_run, tmp_path):
