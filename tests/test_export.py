@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.serve_extra import SERVE_HINT, needs_onnx
 from wmemb.cli import main
 from wmemb.errors import WMEmbError
 
@@ -23,10 +24,8 @@ def _missing(*modules: str) -> list[str]:
     return [module for module in modules if importlib.util.find_spec(module) is None]
 
 
-_SERVE_HINT = "the optional extra is not installed here: pip install 'wmemb[serve]' (scripts/setup.sh installs it)"
-needs_onnx = pytest.mark.skipif(bool(_missing("onnx", "onnxscript", "onnxruntime")), reason=_SERVE_HINT)
 needs_openvino = pytest.mark.skipif(
-    bool(_missing("onnx", "onnxscript", "onnxruntime", "openvino", "nncf")), reason=_SERVE_HINT
+    bool(_missing("onnx", "onnxscript", "onnxruntime", "openvino", "nncf")), reason=SERVE_HINT
 )
 
 CORPUS = {

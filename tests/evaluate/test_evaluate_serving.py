@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 from helpers.evaluation_sets import ENGLISH
+from helpers.serve_extra import needs_onnx
 from helpers.train_samples import qa_dataset, write_json
 from wmemb.cli import main
 from wmemb.errors import WMEmbError
@@ -17,11 +17,6 @@ from wmemb.evaluate import EvaluationResult, evaluate_models
 from wmemb.evaluate.results import ModelScores
 from wmemb.evaluate.serving import ThroughputResult, VariantScores, size_rows
 from wmemb.train import FinetuneOptions, finetune
-
-needs_onnx = pytest.mark.skipif(
-    any(importlib.util.find_spec(name) is None for name in ("onnx", "onnxscript", "onnxruntime")),
-    reason="the optional extra is not installed here: pip install 'wmemb[serve]'",
-)
 
 
 @pytest.fixture(scope="module")
