@@ -134,6 +134,13 @@ def test_onnx_export_ranks_as_the_torch_model_and_keeps_the_prompt(prompted_mode
     assert result.min_cosine > (0.999 if quantize is None else 0.95)
     info = json.loads((out / "wmemb_export.json").read_text(encoding="utf-8"))
     assert info["backend"] == "onnx" and info["file_name"] == expected_file and info["quantize"] == quantize
+    # ONNX Runtime's fusions found the BERT's attention: one op per layer, which int8 quantises as a whole
+    assert info["fused_ops"]["Attention"] == 2 and info["fused_ops"]["EmbedLayerNormalization"] == 1
+    if quantize:
+        import onnx
+
+        ops = {node.op_type for node in onnx.load(str(out / expected_file)).graph.node}
+        assert "QAttention" in ops and "Attention" not in ops
 
     # the query instruction travels with the folder, where sentence-transformers and wmemb read it
     assert query_prompt(out) == ZH_QUERY_PROMPT
