@@ -784,7 +784,8 @@ def run(
     ] = None,
     **settings: Any,
 ) -> None:
-    """Run the whole pipeline in one working folder: split -> prepare -> \\[mine] -> finetune -> \\[expand] -> evaluate.
+    """Run the whole pipeline in one working folder: split -> prepare -> \\[mine] -> finetune -> \\[expand] ->
+    evaluate -> \\[export].
 
     Settings come from CONFIG and/or flags, e.g. [bold]wmemb run --corpus book.txt --model BAAI/bge-small-zh-v1.5
     --llm ollama[/]. Stages whose inputs and settings did not change are skipped; an interrupted stage resumes.

@@ -1,4 +1,4 @@
-"""The one-command pipeline: split -> prepare -> [mine] -> finetune -> [expand -> finetune] -> evaluate.
+"""The one-command pipeline: split -> prepare -> [mine] -> finetune -> [expand -> finetune] -> evaluate -> [export].
 
 Everything lives in one working folder. Each stage records a hash of its inputs (file contents) and
 settings in `state.json`; a rerun skips stages whose hash and outputs are unchanged, reruns a stage
@@ -14,6 +14,7 @@ Layout of the working folder (`WorkPaths`):
     data/       <name>_{train,val}_dataset.json       (prepare), <name>_train_mined.jsonl (mine)
     models/     finetuned/, expanded/                 (finetune, expand)
                 final -> the best of base / finetuned / expanded on validation (evaluate; a symbolic link)
+                exported/ the final model as ONNX or OpenVINO                 (export)
     report/     report.html, report.md (+ their .svg charts), summary.json, metrics.json, metrics.md
     state.json, .wmemb.lock
 """
@@ -40,7 +41,7 @@ import pydantic
 
 from wmemb.corpus import SplitOptions, split_corpus
 from wmemb.errors import WMEmbError
-from wmemb.export import require_exporter
+from wmemb.export import export_model, require_exporter
 from wmemb.generate.prepare import PrepareOptions, prepare_datasets
 from wmemb.io import atomic_dir, folder_size, read_json, write_json
 from wmemb.models import check_vector_sizes, embedding_dimension, resolve_model
@@ -91,6 +92,7 @@ class WorkPaths:
     terms: Path  # the suggested terms expand used when none were given
     final: Path  # a link to the model the run ships: the best on validation
     report: Path
+    exported: Path  # the final model for serving (export stage)
 
     @classmethod
     def of(cls, workdir: Path, name: str) -> WorkPaths:
@@ -109,6 +111,7 @@ class WorkPaths:
             terms=models / "expand_terms.tsv",
             final=models / "final",
             report=workdir / "report",
+            exported=models / "exported",
         )
 
 
@@ -218,6 +221,8 @@ class Pipeline:
         self.finetune_options(c.epochs, resume=False).check()
         if c.serve_check:
             require_exporter("onnx", "serve_check")
+        if c.export:
+            require_exporter(c.export_format, "export")
         if c.matryoshka_dims:  # sizes above the model's are found now, not after prepare's hour of LLM calls
             check_vector_sizes(c.matryoshka_dims, SETTINGS["matryoshka_dims"].flag, embedding_dimension(c.model))
         if c.expand_terms:
@@ -398,6 +403,8 @@ class Pipeline:
         stages.append(
             Stage("evaluate", [p.val_dataset, *evaluated], [p.report / "metrics.json", p.final], self._evaluate)
         )
+        if c.export:
+            stages.append(Stage("export", [p.final], [p.exported], self._export))
         return stages
 
     # -- stage options and bodies --
@@ -527,7 +534,7 @@ class Pipeline:
                 report_dir=self.paths.report,
                 final=self.paths.final,
             ),
-            RunSettings(asdict(c), asdict(PipelineConfig())),
+            RunSettings(_reported_settings(c), _reported_settings(PipelineConfig())),
             judgement,
             serving,
         )
@@ -549,6 +556,12 @@ class Pipeline:
                 "verdict": verdict,
             },
         }
+
+    def _export(self, resume: bool) -> dict:
+        c = self.config
+        quantize = None if c.export_quantize == "none" else c.export_quantize
+        source = self.paths.final.resolve()  # the model evaluate chose, whichever it is
+        return _jsonable(export_model(source, self.paths.exported, c.export_format, quantize, overwrite=True))
 
     def _cloze_data(self) -> EvalData | None:
         """The cloze check over the validation passages; None (and a log line) when none gives a query."""
@@ -579,6 +592,11 @@ class Pipeline:
         except OSError as exc:
             staged.unlink(missing_ok=True)
             raise WMEmbError(f"{link}: cannot point it at the final model ({exc.strerror}); move it away") from None
+
+
+def _reported_settings(config: PipelineConfig) -> dict[str, Any]:
+    """The settings the report lists: those of the stages up to evaluate, which writes it (export runs after)."""
+    return {name: getattr(config, name) for name, spec in SETTINGS.items() if spec.stage != "export"}
 
 
 def _jsonable(obj: Any) -> Any:

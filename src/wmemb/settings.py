@@ -33,9 +33,9 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from wmemb.errors import WMEmbError
 
-StageName = Literal["split", "prepare", "mine", "finetune", "expand", "evaluate"]
+StageName = Literal["split", "prepare", "mine", "finetune", "expand", "evaluate", "export"]
 STAGES: tuple[str, ...] = typing.get_args(StageName)
-OPTIONAL_STAGES = ("mine", "expand")  # each runs when the bool setting of its own name is true
+OPTIONAL_STAGES = ("mine", "expand", "export")  # each runs when the bool setting of its own name is true
 
 # How a value is read from a config file and hashed:
 #   value  - hashed as written
@@ -173,6 +173,13 @@ class PipelineConfig:
         "Export the final model to ONNX and ONNX int8 (temporarily); the report shows texts/s on this CPU and "
         "NDCG@10 of each, and which to serve. Needs wmemb[serve].",
         "evaluate",
+    )
+    export: bool = setting(
+        False, "Export the final model for serving into models/exported (wmemb export; needs wmemb[serve]).", "export"
+    )
+    export_format: Literal["onnx", "openvino"] = setting("onnx", "Format of the export stage.", "export")
+    export_quantize: Literal["none", "int8"] = setting(
+        "none", "int8: smaller and faster on CPUs, embeddings slightly off (see serve_check).", "export"
     )
 
     @field_validator("*")
