@@ -32,9 +32,9 @@ class ModelScores:
     encoded_texts: int  # queries + passages
     encode_seconds: float
     search_seconds: float
-    dimension: int | None = None  # size of the vectors searched (truncated rows: the cut size); None for BM25
     # per query, in the dataset's order; kept in memory only: metrics.json holds the averages
     per_query: list[QueryResult] = field(default_factory=list, repr=False)
+    dimension: int | None = None  # size of the vectors searched (truncated rows: the cut size); None for BM25
 
     @property
     def texts_per_second(self) -> float:
