@@ -4,9 +4,10 @@
     python bench/bench_export.py --model minilm --sample 200     # no dataset: the bundled sample corpus
 
 DATASET is what `wmemb evaluate --dataset` takes (a llama_index *_dataset.json, FlagEmbedding .jsonl or a BEIR
-folder). The model is exported with `wmemb.export.export_model` into a temporary folder per format; every variant
-is then scored by `wmemb evaluate`'s own code on the same data in one process, in the order given. Prints texts
-(queries + passages) encoded per second on this CPU and NDCG@10 per variant, and the exported file sizes.
+folder). This is `wmemb evaluate --throughput` (wmemb.evaluate.serving.throughput_check) with more columns: the
+model is exported with `wmemb export`'s code into a temporary folder per format, every variant is scored by
+`wmemb evaluate`'s code on the same data, and texts/s is the best of --rounds rounds in which every variant
+encodes the same passages in turn (interleaved, so other load on the machine slows all variants alike).
 `--sample N`: N passages of the bundled English + Chinese sample corpus, each one's first sentence its query
 (as bench/bench_evaluate.py builds them). Figures swing with other load on the machine: compare within one run.
 """
@@ -17,24 +18,17 @@ import argparse
 import logging
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = {
-    "torch": None,
-    "onnx": ("onnx", None),
-    "onnx-int8": ("onnx", "int8"),
-    "openvino": ("openvino", None),
-    "openvino-int8": ("openvino", "int8"),
-}
 
 
 def main() -> None:
+    from wmemb.export import VARIANTS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="minilm", help="sentence-transformers folder, hub id or 'minilm'")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -43,15 +37,13 @@ def main() -> None:
     parser.add_argument("--split", default="test", help="qrels split of a BEIR folder")
     parser.add_argument("--formats", default="torch,onnx,onnx-int8", help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (the best counts)")
+    parser.add_argument("--timed", type=int, default=256, help="passages each variant encodes per round")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    import torch
-
-    from wmemb.evaluate import evaluate_models, load_eval_data
-    from wmemb.export import export_model
-    from wmemb.io import folder_size
-    from wmemb.models import resolve_model
+    from wmemb.evaluate import load_eval_data
+    from wmemb.evaluate.serving import throughput_check, timing_note
 
     formats = [name.strip() for name in args.formats.split(",") if name.strip()]
     unknown = [name for name in formats if name not in VARIANTS]
@@ -64,43 +56,23 @@ def main() -> None:
         data = build_dataset(args.model, chunk_tokens=256, passages=args.sample)
     else:
         data = load_eval_data(args.dataset, split=args.split)
-    print(
-        f"dataset {data.name}: {len(data.queries)} queries, {len(data.corpus)} passages; model {args.model}; "
-        f"{os.cpu_count()} CPUs, torch {torch.get_num_threads()} threads, load average "
-        f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}",
-        flush=True,
+    print(f"dataset {data.name}: {len(data.queries)} queries, {len(data.corpus)} passages; model {args.model}")
+    result = throughput_check(
+        args.model, data, formats, batch_size=args.batch_size, rounds=args.rounds, timed_passages=args.timed
     )
-    with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
-        folders, sizes, export_seconds = [], {}, {}
-        for name in formats:
-            if VARIANTS[name] is None:
-                folder = resolve_model(args.model)
-                sizes[name] = sum(f.stat().st_size for f in folder.glob("*.safetensors")) or folder_size(folder)
-            else:
-                fmt, quantize = VARIANTS[name]  # type: ignore[misc]
-                started = time.perf_counter()
-                result = export_model(args.model, Path(tmp) / name, format=fmt, quantize=quantize)
-                export_seconds[name] = time.perf_counter() - started
-                folder = result.output
-                sizes[name] = (folder / result.file_name).stat().st_size + sum(
-                    f.stat().st_size for f in (folder / result.file_name).parent.glob("*.bin")
-                )
-            folders.append(str(folder))
-        scores = evaluate_models(
-            folders, data, batch_size=args.batch_size, device="cpu", show_progress=False, labels=formats
-        ).models
-
     print(
-        f"\n{'variant':<15}{'texts/s':>10}{'NDCG@10':>10}{'Δ NDCG':>9}{'MRR@10':>9}{'weights MB':>12}{'export s':>10}"
+        f"\n{'variant':<15}{'texts/s':>10}{'x first':>9}{'NDCG@10':>10}{'Δ NDCG':>9}{'MRR@10':>9}"
+        f"{'weights MB':>12}{'export s':>10}"
     )
-    base = scores[0].metrics["ndcg@10"]
-    for name, score in zip(formats, scores):
+    first = result.variants[0]
+    for variant in result.variants:
         print(
-            f"{name:<15}{score.texts_per_second:>10.1f}{score.metrics['ndcg@10']:>10.4f}"
-            f"{score.metrics['ndcg@10'] - base:>+9.4f}{score.metrics['mrr@10']:>9.4f}"
-            f"{sizes[name] / 1e6:>12.1f}{export_seconds.get(name, 0.0):>10.1f}"
+            f"{variant.name:<15}{variant.texts_per_second:>10.1f}"
+            f"{variant.texts_per_second / first.texts_per_second:>9.2f}{variant.ndcg:>10.4f}"
+            f"{variant.ndcg - first.ndcg:>+9.4f}{variant.scores.metrics['mrr@10']:>9.4f}"
+            f"{variant.model_bytes / 1e6:>12.1f}{variant.export_seconds:>10.1f}"
         )
-    print(f"(Δ against {formats[0]}; texts = queries + passages encoded, batch {args.batch_size})")
+    print(f"(Δ and x against {first.name})\n{timing_note(result)}\n{result.recommendation()}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.serve_extra import SERVE_HINT, needs_onnx
 from wmemb.cli import main
 from wmemb.errors import WMEmbError
 
@@ -23,10 +24,8 @@ def _missing(*modules: str) -> list[str]:
     return [module for module in modules if importlib.util.find_spec(module) is None]
 
 
-_SERVE_HINT = "the optional extra is not installed here: pip install 'wmemb[serve]' (scripts/setup.sh installs it)"
-needs_onnx = pytest.mark.skipif(bool(_missing("onnx", "onnxscript", "onnxruntime")), reason=_SERVE_HINT)
 needs_openvino = pytest.mark.skipif(
-    bool(_missing("onnx", "onnxscript", "onnxruntime", "openvino", "nncf")), reason=_SERVE_HINT
+    bool(_missing("onnx", "onnxscript", "onnxruntime", "openvino", "nncf")), reason=SERVE_HINT
 )
 
 CORPUS = {
@@ -135,6 +134,13 @@ def test_onnx_export_ranks_as_the_torch_model_and_keeps_the_prompt(prompted_mode
     assert result.min_cosine > (0.999 if quantize is None else 0.95)
     info = json.loads((out / "wmemb_export.json").read_text(encoding="utf-8"))
     assert info["backend"] == "onnx" and info["file_name"] == expected_file and info["quantize"] == quantize
+    # ONNX Runtime's fusions found the BERT's attention: one op per layer, which int8 quantises as a whole
+    assert info["fused_ops"]["Attention"] == 2 and info["fused_ops"]["EmbedLayerNormalization"] == 1
+    if quantize:
+        import onnx
+
+        ops = {node.op_type for node in onnx.load(str(out / expected_file)).graph.node}
+        assert "QAttention" in ops and "Attention" not in ops
 
     # the query instruction travels with the folder, where sentence-transformers and wmemb read it
     assert query_prompt(out) == ZH_QUERY_PROMPT

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers.pipeline_inputs import config_for, write_corpus
+from helpers.serve_extra import needs_onnx
 from wmemb.errors import WMEmbError
 from wmemb.pipeline import Pipeline, PipelineConfig
 from wmemb.vocab.suggest import SuggestResult
@@ -192,3 +193,29 @@ def test_expand_terms_come_from_a_reviewed_suggest_tsv(tmp_path):
     )
     config = PipelineConfig.load(None, {"corpus": [str(corpus)], "expand": True, "expand_terms_file": str(terms)})
     assert Pipeline(config).expand_terms() == ["革兰氏阳性菌", "lipopolysaccharide"]
+
+
+@needs_onnx
+def test_the_export_stage_exports_the_final_model_and_reruns_alone(tmp_path, tiny_bert, server):
+    records = Pipeline(config_for(tmp_path, tiny_bert, server, export=True, export_quantize="int8")).run()
+    assert actions(records) == {stage: "ran" for stage in ("split", "prepare", "finetune", "evaluate", "export")}
+    exported = tmp_path / "work" / "models" / "exported"
+    info = json.loads((exported / "wmemb_export.json").read_text(encoding="utf-8"))
+    assert Path(info["source"]) == (tmp_path / "work" / "models" / "final").resolve()
+    assert info["file_name"] == "onnx/model_qint8_quantized.onnx" and (exported / info["file_name"]).is_file()
+
+    records = Pipeline(config_for(tmp_path, tiny_bert, server, export=True)).run()  # fp32 now
+    assert [record.stage for record in records if record.action == "ran"] == ["export"]
+    assert json.loads((exported / "wmemb_export.json").read_text(encoding="utf-8"))["quantize"] is None
+
+
+def test_the_export_stage_needs_its_extra_before_anything_runs(tmp_path, tiny_bert, server, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real_find_spec(name, *a)
+    )
+    with pytest.raises(WMEmbError, match=r"^export needs onnxscript \(not installed here\); run `pip install"):
+        Pipeline(config_for(tmp_path, tiny_bert, server, export=True)).run()
+    assert not (tmp_path / "work" / "nodes").exists()

@@ -236,6 +236,7 @@ def ruled_fields() -> list:
         if spec.stage == stage
         and (spec.range or spec.choices)
         and spec.name in {field.name for field in dataclasses.fields(cls)}
+        and not spec.is_list  # a list's items are checked by its stage (matryoshka_dims: tests/train)
     ]
 
 

@@ -94,6 +94,16 @@ def print_table(title: str, rows: list[tuple[str, object]]) -> None:
     console.print(table)
 
 
+def print_rows(title: str, headers: list[str], rows: list[list[str]]) -> None:
+    """A table with a header row on stderr."""
+    table = Table(title=title, title_justify="left")
+    for index, header in enumerate(headers):
+        table.add_column(header, justify="left" if index == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 @app.command()
 def split(
     inputs: Annotated[
@@ -392,6 +402,10 @@ def finetune(
     precision: Annotated[
         str, typer.Option(help="auto (bf16 on a GPU that has it, else fp16 on a GPU, fp32 on CPU), fp32, bf16, fp16.")
     ] = "auto",
+    matryoshka_dims: Annotated[
+        list[int] | None,
+        typer.Option(help=SETTINGS["matryoshka_dims"].help, show_default=False),
+    ] = None,
 ) -> None:
     """Contrastive fine-tuning (BGE recipe), keeping the best epoch on --val; works under torchrun."""
     # each command loads its stage when it runs: `wmemb --help` loads none
@@ -415,6 +429,7 @@ def finetune(
         seed=seed,
         gradient_checkpointing=gradient_checkpointing,
         precision=precision,
+        matryoshka_dims=list(matryoshka_dims or []),
     )
     summary = run_finetune(model, output, train_dataset, val, options)
     if not summary.wrote_output:  # a non-main torchrun process
@@ -628,18 +643,66 @@ def evaluate(
             show_default=False,
         ),
     ] = None,
+    dims: Annotated[
+        str | None,
+        typer.Option(
+            "--dims",
+            help="Also score each model's vectors cut to these sizes (comma-separated, e.g. 64,128; Matryoshka).",
+            show_default=False,
+        ),
+    ] = None,
+    throughput: Annotated[
+        bool,
+        typer.Option(
+            "--throughput",
+            help="Also export each model to ONNX and ONNX int8 (temporarily) and show texts/s on this CPU and "
+            "NDCG@10 of each, with what to serve (needs wmemb\\[serve]).",
+        ),
+    ] = False,
 ) -> None:
     """Compare models on the same queries: hit rate@k, MRR@10, NDCG@10, recall@k, MAP@100."""
     # imports torch: only when the command runs
     from wmemb.evaluate import evaluate_models, metrics_table
+    from wmemb.evaluate.serving import (
+        SIZE_HEADERS,
+        THROUGHPUT_HEADERS,
+        size_rows,
+        throughput_check,
+        throughput_rows,
+        timing_note,
+    )
 
     ks = [part.strip() for part in k.split(",") if part.strip()]
+    sizes = _sizes(dims or "")
+    if throughput and not model:
+        raise WMEmbError("--throughput needs a model to export and time; pass --model")
     result = evaluate_models(
-        model or [], dataset, ks=ks, out_dir=output, batch_size=batch_size, split=split, baselines=baseline or []
+        model or [],
+        dataset,
+        ks=ks,
+        out_dir=output,
+        batch_size=batch_size,
+        split=split,
+        baselines=baseline or [],
+        dims=sizes,
     )
     console.print(metrics_table(result))
+    if result.truncated:
+        print_rows("NDCG@10 against vector size", SIZE_HEADERS, size_rows(result))
+    for name in model or [] if throughput else []:
+        speed = throughput_check(name, dataset, batch_size=batch_size, split=split)
+        print_rows(f"serving {name} on this CPU", THROUGHPUT_HEADERS, throughput_rows(speed))
+        console.print(f"{speed.recommendation()}\n{timing_note(speed)}", highlight=False, soft_wrap=True)
     for path in result.reports.values():
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)  # a path stays one copyable line
+
+
+def _sizes(text: str) -> list[int]:
+    """`--dims 64,128` as [64, 128] (checked further by evaluate)."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise WMEmbError(f"--dims {text}: sizes must be whole numbers such as 64,128") from None
 
 
 @app.command()
@@ -754,7 +817,8 @@ def run(
     ] = None,
     **settings: Any,
 ) -> None:
-    """Run the whole pipeline in one working folder: split -> prepare -> \\[mine] -> finetune -> \\[expand] -> evaluate.
+    """Run the whole pipeline in one working folder: split -> prepare -> \\[mine] -> finetune -> \\[expand] ->
+    evaluate -> \\[export].
 
     Settings come from CONFIG and/or flags, e.g. [bold]wmemb run --corpus book.txt --model BAAI/bge-small-zh-v1.5
     --llm ollama[/]. Stages whose inputs and settings did not change are skipped; an interrupted stage resumes.

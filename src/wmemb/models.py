@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -343,3 +344,27 @@ def load_sentence_model(name_or_path: str | os.PathLike | None, device: str | No
     if added:
         log.warning("%s: no pooling module; added %s (CLS pooling, as BGE models use)", folder, " + ".join(added))
     return LoadedModel(model=model, folder=folder, modules_added=added)
+
+
+def check_vector_sizes(dims: Sequence[int], name: str, dimension: int | None = None) -> list[int]:
+    """Truncated vector sizes (Matryoshka dimensions) as given: each at least 1, none twice and, when the model's
+    `dimension` is known, none above it. `name`: the setting or flag, which the one-line error names."""
+    shown = ",".join(str(dim) for dim in dims)
+    small = next((dim for dim in dims if dim < 1), None)
+    if small is not None:
+        raise WMEmbError(f"{name} {shown}: {small} is no vector size; each must be at least 1")
+    repeated = next((dim for dim in dims if list(dims).count(dim) > 1), None)
+    if repeated is not None:
+        raise WMEmbError(f"{name} {shown}: {repeated} is given twice; name each size once")
+    large = next((dim for dim in dims if dimension is not None and dim > dimension), None)
+    if large is not None:
+        raise WMEmbError(f"{name} {shown}: {large} is more than the model's {dimension} dimensions")
+    return list(dims)
+
+
+def embedding_dimension(name_or_path: str | os.PathLike | None) -> int:
+    """The size of a model's sentence embeddings (loads the model)."""
+    dimension = load_sentence_model(name_or_path, device="cpu").model.get_embedding_dimension()
+    if dimension is None:
+        raise WMEmbError(f"{name_or_path}: its embedding size cannot be read from its modules")
+    return int(dimension)

@@ -1,4 +1,5 @@
-"""The one-command pipeline: split -> prepare -> [mine] -> finetune -> [expand -> finetune] -> [control] -> evaluate.
+"""The one-command pipeline: split -> prepare -> [mine] -> finetune -> [expand -> finetune] -> [control] -> evaluate
+-> [export].
 
 Everything lives in one working folder. Each stage records a hash of its inputs (file contents) and
 settings in `state.json`; a rerun skips stages whose hash and outputs are unchanged, reruns a stage
@@ -14,6 +15,7 @@ Layout of the working folder (`WorkPaths`):
     data/       <name>_{train,val}_dataset.json       (prepare), <name>_train_mined.jsonl (mine)
     models/     finetuned/, expanded/, continued/     (finetune, expand, control)
                 final -> the model the run ships (evaluate; a symbolic link; evaluate/choice.py says which)
+                exported/ the final model as ONNX or OpenVINO                 (export)
     report/     report.html, report.md (+ their .svg charts), summary.json, metrics.json, metrics.md
     state.json, .wmemb.lock
 """
@@ -40,9 +42,10 @@ import pydantic
 
 from wmemb.corpus import SplitOptions, split_corpus
 from wmemb.errors import WMEmbError
+from wmemb.export import export_model, require_exporter
 from wmemb.generate.prepare import PrepareOptions, prepare_datasets
 from wmemb.io import atomic_dir, folder_size, read_json, write_json
-from wmemb.models import resolve_model
+from wmemb.models import check_vector_sizes, embedding_dimension, resolve_model
 from wmemb.records import QADataset, read_nodes
 from wmemb.settings import OPTIONAL_STAGES, SETTINGS, STAGES, PipelineConfig
 from wmemb.train.finetune import BEST_METRIC, FinetuneOptions, finetune
@@ -91,6 +94,7 @@ class WorkPaths:
     terms: Path  # the suggested terms expand used when none were given
     final: Path  # a link to the model the run ships: the best on validation
     report: Path
+    exported: Path  # the final model for serving (export stage)
 
     @classmethod
     def of(cls, workdir: Path, name: str) -> WorkPaths:
@@ -110,6 +114,7 @@ class WorkPaths:
             terms=models / "expand_terms.tsv",
             final=models / "final",
             report=workdir / "report",
+            exported=models / "exported",
         )
 
 
@@ -222,6 +227,12 @@ class Pipeline:
         stage_options(SplitOptions, c).check()
         self.prepare_options().check()
         self.finetune_options(c.epochs, resume=False).check()
+        if c.serve_check:
+            require_exporter("onnx", "serve_check")
+        if c.export:
+            require_exporter(c.export_format, "export")
+        if c.matryoshka_dims:  # sizes above the model's are found now, not after prepare's hour of LLM calls
+            check_vector_sizes(c.matryoshka_dims, SETTINGS["matryoshka_dims"].flag, embedding_dimension(c.model))
         if c.expand_terms:
             validate_terms(list(c.expand_terms))
         if c.expand_terms_file:
@@ -410,6 +421,8 @@ class Pipeline:
         stages.append(
             Stage("evaluate", [p.val_dataset, *evaluated], [p.report / "metrics.json", p.final], self._evaluate)
         )
+        if c.export:
+            stages.append(Stage("export", [p.final], [p.exported], self._export))
         return stages
 
     # -- stage options and bodies --
@@ -512,6 +525,7 @@ class Pipeline:
         # the evaluate package imports torch: loaded only when a run gets here
         from wmemb.evaluate.choice import Judgement
         from wmemb.evaluate.evaluate import evaluate_models
+        from wmemb.evaluate.serving import serving_checks
         from wmemb.report.run import RunFiles, RunSettings, write_run_report
 
         c = self.config
@@ -534,6 +548,7 @@ class Pipeline:
         judgement = Judgement.of(validation, cloze_result)
         final = judgement.choice.model
         self._link_final(final)
+        serving = serving_checks(models, final.path, self.paths.val_dataset, c.matryoshka_dims, c.serve_check, c.ks)
         write_run_report(
             RunFiles(
                 name=c.name,
@@ -547,8 +562,9 @@ class Pipeline:
                 report_dir=self.paths.report,
                 final=self.paths.final,
             ),
-            RunSettings(asdict(c), asdict(PipelineConfig())),
+            RunSettings(_reported_settings(c), _reported_settings(PipelineConfig())),
             judgement,
+            serving,
         )
         # kept in the state: the choice needs the per-query scores, which metrics.json does not hold
         verdict = " ".join(judgement.sentences(self.paths.final))
@@ -556,6 +572,7 @@ class Pipeline:
         return {
             **validation.to_json(),
             "cloze": cloze_result.to_json() if cloze_result else None,
+            "serving": serving.to_json() if serving else None,
             "final": {
                 "model": final.label,
                 "path": final.path,
@@ -566,6 +583,12 @@ class Pipeline:
                 "verdict": verdict,
             },
         }
+
+    def _export(self, resume: bool) -> dict:
+        c = self.config
+        quantize = None if c.export_quantize == "none" else c.export_quantize
+        source = self.paths.final.resolve()  # the model evaluate chose, whichever it is
+        return _jsonable(export_model(source, self.paths.exported, c.export_format, quantize, overwrite=True))
 
     def _cloze_data(self) -> EvalData | None:
         """The cloze check over the validation passages; None (and a log line) when none gives a query."""
@@ -596,6 +619,11 @@ class Pipeline:
         except OSError as exc:
             staged.unlink(missing_ok=True)
             raise WMEmbError(f"{link}: cannot point it at the final model ({exc.strerror}); move it away") from None
+
+
+def _reported_settings(config: PipelineConfig) -> dict[str, Any]:
+    """The settings the report lists: those of the stages up to evaluate, which writes it (export runs after)."""
+    return {name: getattr(config, name) for name, spec in SETTINGS.items() if spec.stage != "export"}
 
 
 def _jsonable(obj: Any) -> Any:

@@ -33,10 +33,10 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from wmemb.errors import WMEmbError
 
-StageName = Literal["split", "prepare", "mine", "finetune", "expand", "control", "evaluate"]
+StageName = Literal["split", "prepare", "mine", "finetune", "expand", "control", "evaluate", "export"]
 QueryStyle = Literal["questions", "keywords"]  # each has its prompts, parsing and filters (generate/)
 STAGES: tuple[str, ...] = typing.get_args(StageName)
-OPTIONAL_STAGES = ("mine", "expand", "control")  # each runs when the bool setting of its own name is true
+OPTIONAL_STAGES = ("mine", "expand", "control", "export")  # each runs when the bool setting of its own name is true
 
 # How a value is read from a config file and hashed:
 #   value  - hashed as written
@@ -142,6 +142,12 @@ class PipelineConfig:
     max_length: int | None = setting(
         None, "Max tokens per text in training; default: the data's longest, up to the model's limit.", "finetune", ge=8
     )
+    matryoshka_dims: list[Positive] = setting(
+        [],
+        "Also train these truncated vector sizes (MatryoshkaLoss; the full size is added); repeat the flag. "
+        "Evaluate then scores each size; [] = off.",
+        "finetune",
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = setting(
         "auto", "auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on the CPU.", "finetune"
     )
@@ -174,6 +180,19 @@ class PipelineConfig:
     )
     ks: list[Positive] = setting(
         [1, 3, 5, 10], "Cut-offs k of hit rate@k and recall@k; repeat the flag for several.", "evaluate", min_length=1
+    )
+    serve_check: bool = setting(
+        False,
+        "Export the final model to ONNX and ONNX int8 (temporarily); the report shows texts/s on this CPU and "
+        "NDCG@10 of each, and which to serve. Needs wmemb[serve].",
+        "evaluate",
+    )
+    export: bool = setting(
+        False, "Export the final model for serving into models/exported (wmemb export; needs wmemb[serve]).", "export"
+    )
+    export_format: Literal["onnx", "openvino"] = setting("onnx", "Format of the export stage.", "export")
+    export_quantize: Literal["none", "int8"] = setting(
+        "none", "int8: smaller and faster on CPUs, embeddings slightly off (see serve_check).", "export"
     )
 
     @field_validator("*")

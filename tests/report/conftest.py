@@ -8,6 +8,7 @@ import pytest
 
 from helpers.openai_server import openai_server
 from helpers.pipeline_inputs import CHINESE_NAME, with_a_non_question, write_corpus
+from helpers.serve_extra import ONNX_INSTALLED
 from wmemb.pipeline import Pipeline, PipelineConfig
 
 
@@ -33,6 +34,8 @@ def finished_run(tmp_path_factory, tiny_bert) -> Path:
                 "expand": True,
                 "expand_terms": ["革兰氏阳性菌", "细胞壁", "lipopolysaccharide"],
                 "expand_epochs": 1,
+                "matryoshka_dims": [8, 16],  # of the tiny BERT's 32
+                "serve_check": ONNX_INSTALLED,
             },
         )
         Pipeline(config).run()

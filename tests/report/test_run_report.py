@@ -12,6 +12,7 @@ import pytest
 
 from helpers.browser import probe_page, screenshot
 from helpers.pipeline_inputs import CHINESE_NAME
+from helpers.serve_extra import ONNX_INSTALLED
 from wmemb.cli import run_config
 from wmemb.evaluate import evaluate_models
 from wmemb.evaluate.choice import Judgement
@@ -19,7 +20,7 @@ from wmemb.io import write_jsonl
 from wmemb.records import QADataset
 from wmemb.report.run import RunFiles, RunSettings, write_run_report
 
-SECTIONS = ["Verdict", "Training", "Data", "Queries that changed", "Vocabulary", "Use the model"]
+SECTIONS = ["Verdict", "Training", "Data", "Queries that changed", "Vocabulary", "Serving", "Use the model"]
 
 
 def test_page_renders_in_chromium_with_chinese_labels_and_a_verdict(finished_run, tmp_path):
@@ -32,7 +33,7 @@ def test_page_renders_in_chromium_with_chinese_labels_and_a_verdict(finished_run
         pytest.skip(f"no CJK font: Chinese shows as boxes (apt-get install fonts-noto-cjk); screenshot {shot}")
     assert found["sections"] == SECTIONS
     assert found["external"] == [] and found["images"] == []  # self-contained: charts are inline SVG
-    assert len(found["svgs"]) == 5  # verdict, all metrics, training, data funnel, added terms
+    assert len(found["svgs"]) == 6  # verdict, all metrics, training, data funnel, added terms, vector sizes
     assert all(svg["width"] > 200 and svg["height"] > 80 and svg["texts"] > 3 for svg in found["svgs"])
     chinese = {label["text"] for label in found["chineseLabels"] if label["width"] > 10}
     assert {"革兰氏阳性菌", "细胞壁", "train · 中文 (zh): kept"} <= chinese
@@ -63,12 +64,31 @@ def test_markdown_holds_the_same_sections_and_its_charts_exist(finished_run):
     assert "encode_query" in markdown and "HuggingFaceEmbedding(" in markdown and "HuggingFaceEmbeddings(" in markdown
     command = re.search(r"^wmemb run .*$", markdown, re.M).group(0)
     summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
-    # the command gives back the run's settings exactly
-    assert asdict(run_config(shlex.split(command)[2:])) == summary["settings"]
+    # the command gives back the run's settings exactly (all but the export stage's, which runs after the report)
+    reproduced = asdict(run_config(shlex.split(command)[2:]))
+    assert {name: reproduced[name] for name in summary["settings"]} == summary["settings"]
+    assert set(reproduced) - set(summary["settings"]) == {"export", "export_format", "export_quantize"}
     assert "--expand-terms 革兰氏阳性菌" in command.replace("'", "")
     assert not re.search(r"--expand(\s|$)", command) and "--seed" not in command  # defaults are not repeated
     languages = summary["data"]["splits"]["train"]["by_language"]
     assert set(languages) == {"en", "zh"} and all(counts["kept_questions"] > 0 for counts in languages.values())
+
+
+def test_the_serving_section_shows_ndcg_per_vector_size_and_speed(finished_run):
+    markdown = (finished_run / "report" / "report.md").read_text(encoding="utf-8")
+    section = markdown.partition("## Serving")[2].partition("## Use the model")[0]
+    assert "| model | vector size | NDCG@10 | minus full size | bytes per vector (float32) |" in section
+    for label in ("base", "finetuned", "expanded"):
+        assert f"| {label} | 32 (full) |" in section and f"| {label} | 8 |" in section, label
+    assert (finished_run / "report" / "sizes.svg").read_text(encoding="utf-8").startswith("<svg")
+    serving = json.loads((finished_run / "state.json").read_text(encoding="utf-8"))["evaluate"]["summary"]["serving"]
+    assert [row["dimension"] for row in serving["sizes"]["truncated"]] == [8, 16] * 3
+    if not ONNX_INSTALLED:
+        assert serving["throughput"] is None and "Speed on this CPU" not in section
+        return
+    assert [variant["name"] for variant in serving["throughput"]["variants"]] == ["torch", "onnx", "onnx-int8"]
+    assert "| onnx-int8 |" in section and f"**{serving['throughput']['recommendation']}**" in section
+    assert "load average" in section
 
 
 def test_dropped_questions_are_shown_when_prepare_recorded_them(finished_run, tmp_path):

@@ -292,3 +292,46 @@ def test_training_logs_go_to_the_log_not_stdout_as_raw_dicts(tiny_bert, train_va
     steps = [r for r in caplog.records if r.getMessage().startswith("step ")]
     assert any(r.levelno == logging.DEBUG and "loss " in r.getMessage() for r in steps)
     assert any(r.levelno == logging.INFO and "train_runtime " in r.getMessage() for r in steps)
+
+
+def test_matryoshka_dims_wrap_the_loss_and_add_the_full_size(tiny_bert, train_val, tmp_path, monkeypatch):
+    from sentence_transformers.sentence_transformer import losses
+
+    built = []
+    real_init = losses.MatryoshkaLoss.__init__
+
+    def spy(self, model, loss, matryoshka_dims, **kwargs):
+        built.append((type(loss).__name__, list(matryoshka_dims)))
+        real_init(self, model, loss, matryoshka_dims, **kwargs)
+
+    monkeypatch.setattr(losses.MatryoshkaLoss, "__init__", spy)
+    train, val = train_val
+    options = FinetuneOptions(epochs=1, matryoshka_dims=[8, 16], **FAST)
+    summary = finetune(tiny_bert, tmp_path / "out", train, val, options)
+    assert built == [("MultipleNegativesRankingLoss", [32, 16, 8])]  # the tiny BERT's 32 dimensions added
+    assert summary.settings["matryoshka_dims"] == [32, 16, 8]
+    assert json.loads((tmp_path / "out" / METRICS_FILE).read_text())["settings"]["matryoshka_dims"] == [32, 16, 8]
+
+
+@pytest.mark.parametrize(
+    ("dims", "message"),
+    [
+        ([64], "--matryoshka-dims 64: 64 is more than the model's 32 dimensions"),
+        ([16, 0], "--matryoshka-dims 16,0: 0 is no vector size; each must be at least 1"),
+        ([16, 8, 16], "--matryoshka-dims 16,8,16: 16 is given twice; name each size once"),
+    ],
+)
+def test_bad_matryoshka_dims_are_one_line_before_training(tiny_bert, train_val, tmp_path, dims, message):
+    train, val = train_val
+    args = [str(tiny_bert), str(tmp_path / "o"), str(train)] + [f"--matryoshka-dims={dim}" for dim in dims]
+    result = subprocess.run(
+        [sys.executable, "-m", "wmemb.cli", "finetune", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+        timeout=300,
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and errors == [f"error: {message}"], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()

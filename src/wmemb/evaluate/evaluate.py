@@ -7,6 +7,10 @@ report files are written only once all models are done.
 
 Baselines (`baselines=["bm25"]`, evaluate.bm25) add rows scored the same way: BM25, and per model
 "hybrid(<label>)", BM25 and that model fused by reciprocal rank.
+
+Vector sizes (`dims=[64, 128]`) score each model's embeddings cut to their first 64 and 128 dimensions
+and normalised again (what sentence-transformers' `truncate_dim` serves, and what Matryoshka training
+prepares a model for), from the same encoding: the rows "<label>@64", ... go to `result.truncated`.
 """
 
 from __future__ import annotations
@@ -37,13 +41,14 @@ from wmemb.evaluate.metrics import (
 from wmemb.evaluate.report import REPORT_FILES, write_reports
 from wmemb.evaluate.results import EvaluationResult, ModelScores, QueryResult
 from wmemb.io import check_output_dir, reject_overwriting_inputs
-from wmemb.models import check_model_folder, load_sentence_model, query_prompt
+from wmemb.models import check_model_folder, check_vector_sizes, load_sentence_model, query_prompt
 
 log = logging.getLogger(__name__)
 
 TOP_PASSAGES = 3
 """Best-ranked passages kept per query and model (what a person reads to see what changed)."""
 BASELINES = ("bm25",)
+DIMS_FLAG = "--dims"
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ def evaluate_models(
     show_progress: bool = True,
     labels: Sequence[str] | None = None,
     baselines: Sequence[str] = (),
+    dims: Sequence[int] = (),
 ) -> EvaluationResult:
     """Evaluate each model on `data` (an `EvalData`, a llama_index JSON file or a BEIR folder).
 
@@ -93,12 +99,14 @@ def evaluate_models(
     qrels file of a BEIR folder; `out_dir`: where metrics.json, metrics.md and metrics.svg go;
     `labels`: names for the models in reports (default: as given; the pipeline uses "base", "finetuned");
     `baselines`: "bm25" adds the rows "bm25" and, per model, "hybrid(<label>)" (BM25 and the model
-    fused by reciprocal rank), after the models' rows.
+    fused by reciprocal rank), after the models' rows; `dims`: vector sizes each model is also scored at
+    (`result.truncated`, labels "<label>@<size>"; a size above a model's is an error before it encodes).
     """
     ks = check_ks(ks)
     unknown = [name for name in baselines if name not in BASELINES]
     if unknown:
         raise WMEmbError(f"--baseline {unknown[0]}: unknown baseline; choose {' or '.join(BASELINES)}")
+    check_vector_sizes(dims, DIMS_FLAG)
     if batch_size < 1:
         raise WMEmbError(f"--batch-size {batch_size}: must be 1 or more")
     if labels is not None and len(labels) != len(models):
@@ -129,9 +137,12 @@ def evaluate_models(
         depth = max(depth, min(FUSION_DEPTH, len(indexed.corpus_ids)))  # rankings that fusion cuts at its depth
     runs = []
     scores = []
+    truncated = []
     for label, folder in zip(labels, folders):
-        runs.append(_run_model(label, folder, indexed, depth, batch_size, device, show_progress))
-        scores.append(_score(runs[-1], indexed, ks))
+        run, *cut = _run_model(label, folder, indexed, depth, batch_size, device, show_progress, dims)
+        runs.append(run)
+        scores.append(_score(run, indexed, ks))
+        truncated += [_score(cut_run, indexed, ks) for cut_run in cut]
     if bm25 is not None:
         started = time.perf_counter()
         ranking = bm25.rank(indexed.query_texts, depth)
@@ -147,6 +158,7 @@ def evaluate_models(
         passages=len(indexed.corpus_texts),
         ks=ks,
         models=scores,
+        truncated=truncated,
     )
     if out_dir is not None:
         result.reports = write_reports(result, out)
@@ -164,6 +176,7 @@ class _Run:
     encoded_texts: int
     encode_seconds: float
     search_seconds: float
+    dimension: int | None = None  # of the vectors searched; None for BM25
 
 
 def _run_model(
@@ -174,8 +187,12 @@ def _run_model(
     batch_size: int,
     device: str | None,
     show_progress: bool,
-) -> _Run:
+    dims: Sequence[int] = (),
+) -> list[_Run]:
+    """The model's run at full size, then one per size of `dims` (searched on the same embeddings, cut)."""
     model = load_sentence_model(folder, device=device).model
+    dimension = model.get_embedding_dimension()
+    check_vector_sizes(dims, DIMS_FLAG, dimension)
     prompt = query_prompt(folder)
     log.info(
         "%s: device %s, similarity %s, query instruction %s",
@@ -202,16 +219,30 @@ def _run_model(
     encoded = time.perf_counter()
 
     corpus_embeddings = corpus_embeddings[data.id_order.to(corpus_embeddings.device)]
-    ranking = rank_corpus(query_embeddings, corpus_embeddings, depth, model.similarity)
-    return _Run(
-        label=label,
-        path=str(folder),
-        query_prompt=prompt,
-        ranking=ranking,
-        encoded_texts=len(data.query_texts) + len(data.corpus_texts),
-        encode_seconds=encoded - started,
-        search_seconds=time.perf_counter() - encoded,
-    )
+    runs = []
+    for size in (None, *dims):
+        searched = time.perf_counter()
+        queries, corpus = query_embeddings, corpus_embeddings
+        if size is not None:
+            queries, corpus = _truncated(queries, size), _truncated(corpus, size)
+        runs.append(
+            _Run(
+                label=label if size is None else f"{label}@{size}",
+                path=str(folder),
+                query_prompt=prompt,
+                ranking=rank_corpus(queries, corpus, depth, model.similarity),
+                encoded_texts=len(data.query_texts) + len(data.corpus_texts),
+                encode_seconds=encoded - started,  # the truncated sizes come from the same encoding
+                search_seconds=time.perf_counter() - searched,
+                dimension=size or dimension,
+            )
+        )
+    return runs
+
+
+def _truncated(embeddings: torch.Tensor, size: int) -> torch.Tensor:
+    """The first `size` dimensions, normalised again (as `truncate_dim` with `normalize_embeddings=True` gives)."""
+    return torch.nn.functional.normalize(embeddings[:, :size], dim=-1)
 
 
 def _hybrid(dense: _Run, lexical: _Run, depth: int) -> _Run:
@@ -251,6 +282,7 @@ def _score(run: _Run, data: _IndexedData, ks: tuple[int, ...]) -> ModelScores:
         encoded_texts=run.encoded_texts,
         encode_seconds=run.encode_seconds,
         search_seconds=run.search_seconds,
+        dimension=run.dimension,
         per_query=_per_query(data, ranking, hits),
     )
 

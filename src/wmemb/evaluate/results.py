@@ -34,6 +34,7 @@ class ModelScores:
     search_seconds: float
     # per query, in the dataset's order; kept in memory only: metrics.json holds the averages
     per_query: list[QueryResult] = field(default_factory=list, repr=False)
+    dimension: int | None = None  # size of the vectors searched (truncated rows: the cut size); None for BM25
 
     @property
     def texts_per_second(self) -> float:
@@ -50,6 +51,7 @@ class EvaluationResult:
     passages: int
     ks: tuple[int, ...]
     models: list[ModelScores]
+    truncated: list[ModelScores] = field(default_factory=list)  # the models at smaller vector sizes (dims)
     reports: dict[str, Path] = field(default_factory=dict)  # kind ("json", "markdown", "chart") -> file
 
     @property
@@ -71,22 +73,25 @@ class EvaluationResult:
             "ks": list(self.ks),
             "metric_names": self.metric_names,
             "models": [_model_json(model) for model in self.models],
+            **({"truncated": [_model_json(model) for model in self.truncated]} if self.truncated else {}),
         }
 
     @classmethod
     def from_json(cls, obj: dict) -> EvaluationResult:
         """Read back what `to_json` wrote (e.g. a metrics.json from an earlier run)."""
         fields = ModelScores.__dataclass_fields__
-        models = [
-            ModelScores(**{key: value for key, value in model.items() if key in fields}) for model in obj["models"]
-        ]
+
+        def read(rows: list[dict]) -> list[ModelScores]:
+            return [ModelScores(**{key: value for key, value in row.items() if key in fields}) for row in rows]
+
         return cls(
             dataset=obj["dataset"],
             source=obj["source"],
             queries=obj["queries"],
             passages=obj["passages"],
             ks=tuple(obj["ks"]),
-            models=models,
+            models=read(obj["models"]),
+            truncated=read(obj.get("truncated", [])),
         )
 
 

@@ -28,6 +28,7 @@ from wmemb.evaluate.choice import (
 )
 from wmemb.evaluate.evaluate import EvaluationResult, ModelScores, QueryResult
 from wmemb.evaluate.report import REPORT_FILES, metrics_chart, metrics_comparison
+from wmemb.evaluate.serving import ServingResult
 from wmemb.generate.parse import SET_ASIDE_REASONS
 from wmemb.io import atomic_write, read_json, read_jsonl, write_json
 from wmemb.records import QADataset
@@ -44,6 +45,7 @@ from wmemb.report.document import (
     render_html,
     render_markdown,
 )
+from wmemb.report.serving import serving_section
 from wmemb.text import main_language
 from wmemb.train.finetune import BEST_METRIC, METRICS_FILE
 from wmemb.vocab.coverage import term_coverage, uncovered_summary
@@ -90,7 +92,9 @@ class RunSettings:
     defaults: dict[str, Any]  # their defaults: the reproducing command names only what differs
 
 
-def write_run_report(files: RunFiles, settings: RunSettings, judgement: Judgement) -> dict[str, Path]:
+def write_run_report(
+    files: RunFiles, settings: RunSettings, judgement: Judgement, serving: ServingResult | None = None
+) -> dict[str, Path]:
     """Build every section, then write report.html, report.md, their SVG charts and summary.json."""
     result = judgement.validation
     state = read_json(files.state) if files.state.is_file() else {}
@@ -106,6 +110,7 @@ def write_run_report(files: RunFiles, settings: RunSettings, judgement: Judgemen
         vocabulary_section(
             state.get("expand", {}).get("summary", {}).get("expand") if files.expanded else None, train, charts
         ),
+        serving_section(serving, charts),
         usage_section(judgement, val, settings),
     ]
     title = f"wmemb report: {files.name}"
@@ -709,8 +714,6 @@ def reproduce_command(settings: RunSettings) -> str:
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
             parts.append(flag if value else "--no-" + key.replace("_", "-"))
-        elif isinstance(value, list) and all(isinstance(item, int) for item in value):
-            parts += [flag, ",".join(str(item) for item in value)]
         elif isinstance(value, list):
             for item in value:
                 parts += [flag, str(item)]

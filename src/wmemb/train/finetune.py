@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
@@ -29,7 +29,7 @@ from wmemb.io import (
     reject_overwriting_inputs,
     write_json,
 )
-from wmemb.models import check_model_folder, load_sentence_model, model_max_length
+from wmemb.models import check_model_folder, check_vector_sizes, load_sentence_model, model_max_length
 from wmemb.records import read_qa_dataset
 from wmemb.settings import SETTINGS, check_stage_options
 from wmemb.train.card import model_card
@@ -45,6 +45,7 @@ BEST_METRIC = "ndcg@10"
 BGE_SCALE = 50.0  # BGE's temperature 0.02
 DEFAULT_SCALE = 20.0  # sentence-transformers' default (temperature 0.05), what all-MiniLM was trained with
 DEFAULT_BATCH_SIZE = 32
+MATRYOSHKA_SETTING = SETTINGS["matryoshka_dims"].flag
 # A checkpoint holds the weights and AdamW's two moments (about 3x the model); with save_total_limit=2 a
 # third is written before the oldest goes.
 CHECKPOINT_DISK_FACTOR = 3 * 3
@@ -71,9 +72,11 @@ class FinetuneOptions:
     seed: int = 42
     gradient_checkpointing: bool = False
     precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on the CPU
+    matryoshka_dims: list[int] = field(default_factory=list)  # truncated sizes MatryoshkaLoss trains too; [] = off
 
     def check(self) -> None:
         check_stage_options(self, "finetune")
+        check_vector_sizes(self.matryoshka_dims, MATRYOSHKA_SETTING)
         # options of the finetune command only, not settings of `wmemb run`
         if self.mini_batch_size < 1:
             raise WMEmbError(f"--mini-batch-size {self.mini_batch_size}: must be at least 1")
@@ -203,6 +206,8 @@ def _resolve_settings(
             log.warning(
                 "the longest training text has %d tokens; texts are truncated at the model's limit %d", longest, limit
             )
+    dimension = model.get_embedding_dimension()
+    dims = check_vector_sizes(options.matryoshka_dims, MATRYOSHKA_SETTING, dimension)
     settings = {
         "epochs": options.epochs,
         "learning_rate": lr,
@@ -210,6 +215,8 @@ def _resolve_settings(
         "loss": options.loss,
         "mini_batch_size": options.mini_batch_size if options.loss == "cached" else None,
         "scale": scale,
+        # the full size is trained too (MatryoshkaLoss scores only the sizes it is given)
+        "matryoshka_dims": sorted({*dims, dimension}, reverse=True) if dims else None,
         "temperature": round(1 / scale, 4),
         "warmup": options.warmup,
         "max_length": max_length,
@@ -315,6 +322,9 @@ def _build_trainer(
         )
     else:
         loss = losses.MultipleNegativesRankingLoss(model, scale=settings["scale"], gather_across_devices=gather)
+    if settings["matryoshka_dims"]:
+        # the in-batch loss over each truncated size too, so the first dimensions alone still rank well
+        loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=settings["matryoshka_dims"])
     evaluator = _evaluator(val, instruction, batch_size) if val is not None else None
     extra = list(callbacks or [])
     if options.early_stopping:
