@@ -867,7 +867,8 @@ def expand_order(
     ] = 4,
     **settings: Any,
 ) -> None:
-    """Base vs fine-tune vs expand->fine-tune vs fine-tune(2)->expand->fine-tune, with val metrics per epoch."""
+    """Base, fine-tune, expand->fine-tune, fine-tune(2)->expand->fine-tune and its control fine-tune(2)->fine-tune,
+    with val metrics per epoch."""
     from wmemb.experiment import run_expand_order  # imports every stage: only for the commands that run it
 
     result = run_expand_order(PipelineConfig.load(config, _given_settings(ctx, settings)), epochs=epochs)

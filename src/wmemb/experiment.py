@@ -9,8 +9,11 @@ your data, on the same split and questions (the pipeline's split and prepare sta
     finetune                      fine-tune for `epochs`
     expand-finetune               expand, then fine-tune for `epochs`
     finetune2-expand-finetune     fine-tune 2 epochs, expand, then fine-tune for `epochs` more
+    finetune2-finetune            the control: fine-tune 2 epochs, then `epochs` more without new terms
 
-with validation metrics after every epoch, and writes a table and a chart of NDCG@10 per epoch.
+with validation metrics after every epoch, and writes a table and a chart of NDCG@10 per epoch. The
+control trains exactly as long as finetune2-expand-finetune on the same pairs, so their difference
+(with a paired bootstrap interval over the validation questions) is what the new terms themselves add.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from wmemb.evaluate.bootstrap import Difference
+from wmemb.evaluate.choice import compare, interval_text
+from wmemb.evaluate.evaluate import evaluate_models
 from wmemb.io import atomic_write, write_json
 from wmemb.pipeline import Pipeline, PipelineConfig
 from wmemb.report.charts import Line, line_chart
@@ -45,6 +51,7 @@ class Arm:
 class ExpandOrderResult:
     arms: list[Arm]
     terms: list[str]
+    expansion_effect: Difference | None = None  # finetune2-expand-finetune minus finetune2-finetune, per query
     files: dict[str, str] = field(default_factory=dict)
 
 
@@ -69,7 +76,12 @@ def run_expand_order(config: PipelineConfig, epochs: int = 4) -> ExpandOrderResu
         expand_model(out / "finetune2", out / "finetune2-expanded", terms, overwrite=True)
         second = train_curve(out / "finetune2-expanded", out / "finetune2-expand-finetune", epochs, offset=2)
         arms.append(Arm("finetune2-expand-finetune", first + second[1:]))
-        result = ExpandOrderResult(arms=arms, terms=terms)
+        control = train_curve(out / "finetune2", out / "finetune2-finetune", epochs, offset=2)
+        arms.append(Arm("finetune2-finetune", first + control[1:]))
+        saved = evaluate_models(
+            [out / "finetune2-finetune", out / "finetune2-expand-finetune"], pipeline.paths.val_dataset
+        ).models
+        result = ExpandOrderResult(arms=arms, terms=terms, expansion_effect=compare(saved[0], saved[1]))
         result.files = write_expand_order_report(result, out)
     return result
 
@@ -97,6 +109,11 @@ def write_expand_order_report(result: ExpandOrderResult, out: Path) -> dict[str,
         "",
         f"{len(result.terms)} terms added: {terms}",
         "",
+        "What the new terms themselves add (finetune2-expand-finetune minus finetune2-finetune, the same training "
+        "without new terms; best epochs): "
+        + (interval_text(result.expansion_effect) if result.expansion_effect else "no per-query scores")
+        + ".",
+        "",
         markdown_table(["arm", "best epoch", *(f"best {n}" for n in names), f"final {METRIC}"], best_rows, "lr"),
         "",
         f"{METRIC} per epoch (epoch 0 = before training):",
@@ -108,7 +125,11 @@ def write_expand_order_report(result: ExpandOrderResult, out: Path) -> dict[str,
         "markdown": str(out / "experiment.md"),
         "chart": str(out / "experiment.svg"),
     }
-    write_json(files["json"], {"terms": result.terms, "arms": [asdict(arm) for arm in result.arms]})
+    effect = asdict(result.expansion_effect) if result.expansion_effect else None
+    write_json(
+        files["json"],
+        {"terms": result.terms, "arms": [asdict(arm) for arm in result.arms], "expansion_effect": effect},
+    )
     with atomic_write(files["markdown"]) as handle:
         handle.write("\n".join(lines) + "\n\n![NDCG@10 per epoch](experiment.svg)\n")
     with atomic_write(files["chart"]) as handle:
