@@ -7,9 +7,11 @@
 Per domain (data from bench/quality/build_data.py, built on first use): runs `wmemb run` on the
 domain's documentation with the embedded SmolLM2 writing the training questions, the packaged
 MiniLM and the CPU, every other setting at its default (expansion with the top 30 suggested terms,
-4 epochs); only the LLM's work is capped (`--max-train-passages`, `--max-val-passages`).
-Then it scores the base, fine-tuned and expanded models on the domain's human-written questions
-(`wmemb evaluate` on the BEIR folder) and prints NDCG@10, MRR@10 and hit@1 there, NDCG@10 on the keyword view of
+4 epochs) plus the control arm (`--control`: the continued model); only the LLM's work is capped
+(`--max-train-passages`, `--max-val-passages`). Then it scores the base, fine-tuned, expanded and
+continued models, BM25 and hybrid (BM25 fused with each model) on the domain's human-written questions
+(`wmemb evaluate --baseline bm25` on the BEIR folder), and prints expansion's own effect (expanded minus
+continued, with its paired interval) and NDCG@10, MRR@10 and hit@1 there, NDCG@10 on the keyword view of
 the same questions (their content words, bench/quality/keyword_view.py: keyword search), the same figures on
 the run's own synthetic validation questions, and the seconds each stage took. `--until finetune` stops the run
 after that stage (no expansion); `--also-score NAME=PATH` scores another model beside them (e.g. an earlier
@@ -32,6 +34,7 @@ import shlex
 import shutil
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -44,12 +47,14 @@ from keyword_view import write_keyword_view  # noqa: E402
 
 from wmemb.cli import run_config  # noqa: E402
 from wmemb.errors import WMEmbError  # noqa: E402
-from wmemb.evaluate.evaluate import evaluate_models  # noqa: E402
+from wmemb.evaluate.choice import compare  # noqa: E402
+from wmemb.evaluate.evaluate import EvaluationResult, evaluate_models  # noqa: E402
 from wmemb.pipeline import Pipeline  # noqa: E402
 
 METRICS = {"NDCG@10": "ndcg@10", "MRR@10": "mrr@10", "hit@1": "hit_rate@1"}
-# What the README's main job (configs/sample.toml) sets beyond the defaults, caps aside.
-BASE_FLAGS = ["--model", "minilm", "--llm", "local"]  # every other setting at its default
+# What the README's main job (configs/sample.toml) sets beyond the defaults, caps aside, and the control
+# arm (issue 19): the continued model measures what expansion's new terms add beyond more training.
+BASE_FLAGS = ["--model", "minilm", "--llm", "local", "--control"]  # every other setting at its default
 
 
 def reuse_run(source: Path, target: Path) -> None:
@@ -90,6 +95,8 @@ def run_domain(
     models = {"base": pipeline.config.model, "finetuned": str(pipeline.paths.finetuned)}
     if "expand" in ran:
         models["expanded"] = str(pipeline.paths.expanded)
+    if "control" in ran:
+        models["continued"] = str(pipeline.paths.continued)
     models.update({name: path.format(domain=domain) for name, path in (also_score or {}).items()})
     started = time.perf_counter()
     human = evaluate_models(
@@ -98,6 +105,7 @@ def run_domain(
         out_dir=workdir / "human-eval",
         labels=list(models),
         show_progress=False,
+        baselines=("bm25",),
     )
     seconds["human_eval"] = round(time.perf_counter() - started, 1)
     view = write_keyword_view(data / "eval", workdir / "human-keywords" / "eval")
@@ -107,6 +115,7 @@ def run_domain(
         out_dir=workdir / "human-keywords",
         labels=list(models),
         show_progress=False,
+        baselines=("bm25",),
     )
     seconds["keyword_eval"] = round(time.perf_counter() - started - seconds["human_eval"], 1)
     seconds["total"] = round(seconds["run"] + seconds["human_eval"] + seconds["keyword_eval"], 1)
@@ -125,12 +134,22 @@ def run_domain(
         "seconds": seconds,
         "prepare": prepare,
         "human": {model.label: _pick(model.metrics) for model in human.models},
+        "expansion_effect": _expansion_effect(human),
         "keyword_view": {"questions": view["kept"], **{model.label: _pick(model.metrics) for model in keywords.models}},
         "synthetic": {model["label"]: _pick(model["metrics"]) for model in synthetic["models"]},
         "synthetic_queries": synthetic["queries"],
         # the model models/final links to, where this run chose one
         "shipped": state["evaluate"]["summary"]["final"]["model"] if "evaluate" in ran else None,
     }
+
+
+def _expansion_effect(human: EvaluationResult) -> dict | None:
+    """Expanded minus continued on the human questions, per query: what the new terms themselves add."""
+    labels = {model.label for model in human.models}
+    if not {"expanded", "continued"} <= labels:
+        return None
+    difference = compare(human.scores("continued"), human.scores("expanded"))
+    return asdict(difference) if difference else None
 
 
 def _pick(metrics: dict[str, float]) -> dict[str, float]:
@@ -152,6 +171,12 @@ def print_result(result: dict) -> None:
             f"{label:16s} "
             + " ".join(f"{metrics[name]:8.4f}" for name in METRICS)
             + f"  {metrics['NDCG@10'] - base:+12.4f} | {keyword:.4f} ({keyword - keyword_base:+.4f}) | {synthetic:.4f}"
+        )
+    effect = result.get("expansion_effect")
+    if effect:
+        print(
+            f"expansion's own effect (expanded - continued): {effect['mean']:+.4f}, 95% CI {effect['low']:+.4f} to "
+            f"{effect['high']:+.4f} over {effect['queries']} human questions"
         )
     if result["shipped"]:
         shipped = result["human"][result["shipped"]]["NDCG@10"]
