@@ -123,9 +123,23 @@ def test_the_cloze_check_decides_and_the_validation_questions_are_reported_besid
         "scores NDCG@10 0.600, +0.100 over the base"
     )
     # a cloze check that cannot tell any trained model from the base keeps the base, whatever the LLM's questions say
-    kept = Judgement.of(validation, result(base=steady, finetuned=noisy, expanded=a_little_higher))
+    kept = Judgement.of(validation, result(base=steady, finetuned=steady, expanded=lower))
     assert kept.choice.model.label == "base"
     assert "No trained model beat the base beyond noise on the cloze check" in " ".join(kept.sentences())
+    # a small cloze check, above the base within noise, backed by validation questions sure of a gain: it ships
+    backed = Judgement.of(validation, result(base=steady, finetuned=noisy, expanded=a_little_higher))
+    assert backed.choice.model.label == "expanded"
+    # not when the validation questions cannot tell it from the base either
+    unsure = Judgement.of(
+        result(base=steady, finetuned=lower, expanded=noisy),
+        result(base=steady, finetuned=lower, expanded=a_little_higher),
+    )
+    assert unsure.choice.model.label == "base"
+    said = " ".join(unsure.sentences())
+    assert (
+        "The expanded model is not shipped: on the cloze check it is above the base only within noise (+0.001" in said
+    )
+    assert "and the validation questions do not put it above the base beyond noise either." in said
     # without a cloze check the validation questions decide
     alone = Judgement.of(validation)
     assert alone.choice.judge is VALIDATION and alone.choice.model.label == "expanded"
