@@ -9,6 +9,7 @@ import pytest
 
 from helpers.openai_server import openai_server
 from helpers.pipeline_inputs import distinct_questions
+from wmemb.cli import main
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -110,3 +111,20 @@ def server():
     """A local OpenAI-protocol server whose questions name words from different places of each passage."""
     with openai_server(reply=distinct_questions) as running:
         yield running
+
+
+@pytest.fixture
+def run(capsys, monkeypatch):
+    """`wmemb ARGS` as the console script runs it: (exit status, stderr)."""
+
+    def invoke(*args: str) -> tuple[int, str]:
+        capsys.readouterr()  # what came before is not this command's
+        monkeypatch.setattr("sys.argv", ["wmemb", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as stop:
+            code = int(stop.code or 0)
+        return code, capsys.readouterr().err
+
+    return invoke

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from helpers.serve_extra import SERVE_HINT, needs_onnx
-from wmemb.cli import main
 from wmemb.errors import WMEmbError
 
 ROOT = Path(__file__).parents[1]
@@ -94,23 +93,6 @@ def _assert_same_top_k(reference: np.ndarray, exported: np.ndarray, tolerance: f
         gaps = np.abs(ref[got_top] - ref[ref_top])
         assert (gaps <= tolerance).all(), f"query {row}: top-{TOP_K} {got_top} vs torch {ref_top} (gaps {gaps})"
     assert np.abs(reference - exported).max() <= tolerance
-
-
-@pytest.fixture
-def run(capsys, monkeypatch):
-    """`wmemb ARGS` as the console script runs it: (exit status, stderr)."""
-
-    def invoke(*args: str) -> tuple[int, str]:
-        capsys.readouterr()  # what came before is not this command's
-        monkeypatch.setattr("sys.argv", ["wmemb", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as stop:
-            code = int(stop.code or 0)
-        return code, capsys.readouterr().err
-
-    return invoke
 
 
 def _leftovers(folder: Path) -> list[str]:

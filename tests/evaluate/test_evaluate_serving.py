@@ -11,7 +11,6 @@ import pytest
 from helpers.evaluation_sets import ENGLISH
 from helpers.serve_extra import needs_onnx
 from helpers.train_samples import qa_dataset, write_json
-from wmemb.cli import main
 from wmemb.errors import WMEmbError
 from wmemb.evaluate import EvaluationResult, evaluate_models
 from wmemb.evaluate.results import ModelScores
@@ -82,26 +81,11 @@ def test_bad_sizes_are_refused(tiny_bert, tmp_path, dims, message):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.fixture
-def run(capsys, monkeypatch):
-    """`wmemb ARGS` as the console script runs it: (exit status, stderr)."""
-
-    def invoke(*args: str) -> tuple[int, str]:
-        capsys.readouterr()
-        monkeypatch.setattr("sys.argv", ["wmemb", "-q", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as stop:
-            code = int(stop.code or 0)
-        return code, capsys.readouterr().err
-
-    return invoke
-
-
 def test_the_cli_prints_ndcg_per_size_and_keeps_it_in_metrics_json(matryoshka, tmp_path, run):
     model, val = matryoshka
-    code, err = run("evaluate", "--model", str(model), "--dataset", str(val), "--dims", "8,16", "-o", str(tmp_path))
+    code, err = run(
+        "-q", "evaluate", "--model", str(model), "--dataset", str(val), "--dims", "8,16", "-o", str(tmp_path)
+    )
     assert code == 0, err
     assert "NDCG@10 against vector size" in err and "32 (full)" in err
     saved = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
@@ -120,7 +104,7 @@ def test_the_cli_prints_ndcg_per_size_and_keeps_it_in_metrics_json(matryoshka, t
 def test_bad_flags_are_one_line_and_write_nothing(tiny_bert, tmp_path, run, flags, message):
     val = write_json(tmp_path / "v.json", qa_dataset(0, 4))
     models = ["--model", str(tiny_bert)] if message else ["--baseline", "bm25"]
-    code, err = run("evaluate", *models, "--dataset", str(val), "-o", str(tmp_path / "out"), *flags)
+    code, err = run("-q", "evaluate", *models, "--dataset", str(val), "-o", str(tmp_path / "out"), *flags)
     lines = [line for line in err.splitlines() if line.strip() and "Loading weights" not in line]  # a progress bar
     expected = message or "error: --throughput needs a model to export and time; pass --model"
     assert code == 2 and lines == [expected], err
@@ -130,7 +114,7 @@ def test_bad_flags_are_one_line_and_write_nothing(tiny_bert, tmp_path, run, flag
 @needs_onnx
 def test_throughput_compares_torch_onnx_and_int8_and_says_what_to_serve(matryoshka, run):
     model, val = matryoshka
-    code, err = run("evaluate", "--model", str(model), "--dataset", str(val), "--throughput")
+    code, err = run("-q", "evaluate", "--model", str(model), "--dataset", str(val), "--throughput")
     assert code == 0, err
     for variant in ("torch", "onnx", "onnx-int8"):
         assert f"│ {variant} " in err
