@@ -27,7 +27,6 @@ from wmemb.cli import run_config  # noqa: E402
 from wmemb.evaluate.choice import Judgement, compare, interval_text  # noqa: E402
 from wmemb.evaluate.evaluate import EvaluationResult, evaluate_models  # noqa: E402
 from wmemb.pipeline import Pipeline  # noqa: E402
-from wmemb.train.finetune import finetune  # noqa: E402
 
 LABELS = ["base", "finetuned", "expanded", "continued"]
 DEFAULT_RUN = LABELS[:3]  # what `wmemb run` evaluates with control off
@@ -43,9 +42,8 @@ def run_domain(domain: str, source: Path, target: Path, cache: Path, flags: list
     argv = [*BASE_FLAGS, "--corpus", str(cache / domain / "corpus.txt"), "--workdir", str(target), "--name", domain]
     pipeline = Pipeline(run_config([*argv, *flags]))
     paths = pipeline.paths
-    if not paths.continued.exists():  # the control stage's own call (pipeline._control)
-        options = pipeline.finetune_options(pipeline.config.expand_epochs, resume=False)
-        finetune(paths.finetuned, paths.continued, pipeline.train_data, paths.val_dataset, options)
+    if not paths.continued.exists():
+        pipeline._control(resume=False)  # the control stage's body, without the stages before it
     models = [pipeline.config.model, str(paths.finetuned), str(paths.expanded), str(paths.continued)]
     validation = evaluate_models(models, paths.val_dataset, labels=LABELS, show_progress=False)
     cloze = evaluate_models(models, pipeline._cloze_data(), labels=LABELS, show_progress=False)

@@ -540,6 +540,7 @@ class Pipeline:
             ks=tuple(c.ks),
             out_dir=self.paths.report,
             labels=list(models),
+            dims=tuple(c.matryoshka_dims),  # each model encoded once, cut to each size
         )
         cloze = self._cloze_data()
         cloze_result = (
@@ -548,7 +549,8 @@ class Pipeline:
         judgement = Judgement.of(validation, cloze_result)
         final = judgement.choice.model
         self._link_final(final)
-        serving = serving_checks(models, final.path, self.paths.val_dataset, c.matryoshka_dims, c.serve_check, c.ks)
+        sizes = validation if c.matryoshka_dims else None
+        serving = serving_checks(sizes, final.path, self.paths.val_dataset, c.serve_check)
         write_run_report(
             RunFiles(
                 name=c.name,

@@ -14,15 +14,15 @@ noise (the 95% interval of its paired per-query difference is above zero) or, wh
 is small (48 queries on a 360-passage manual), above by its point estimate while the validation
 questions put it above beyond noise: no judge may put it below the base, and one must be sure. Of
 the candidates, the last in the order the models come ships unless an earlier one beats it beyond
-noise on the deciding judge. The pipeline
-orders them base, fine-tuned, expanded, continued: each is preferred on a tie over the ones before
-it, and the continued model (the control arm, trained as long as the expanded one without new
-terms) over the expanded one, so new terms ship only when they add something beyond noise.
+noise on the deciding judge. The pipeline orders them base, fine-tuned, expanded, continued: each is
+preferred on a tie over the ones before it, and the continued model (the control arm, trained as
+long as the expanded one without new terms) over the expanded one, so new terms ship only when they
+add something beyond noise.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from wmemb.evaluate.bootstrap import Difference, paired_bootstrap
@@ -116,9 +116,8 @@ def choose_final(
     if not candidates:
         return choice
     last, best = candidates[-1], max(candidates, key=lambda model: model.metrics[BEST_METRIC])
-    if best is not last and beyond_noise(last, best, compare(last, best)):
-        return FinalChoice(best, result, judge, gains, backing)
-    return FinalChoice(last, result, judge, gains, backing)
+    shipped = best if best is not last and beyond_noise(last, best, compare(last, best)) else last
+    return replace(choice, model=shipped)
 
 
 def final_model_sentences(choice: FinalChoice, link: Path | None = None) -> list[str]:
@@ -166,7 +165,7 @@ def final_model_sentences(choice: FinalChoice, link: Path | None = None) -> list
                 f"so the run keeps the {final.label} model, which comes later in base, fine-tuned, expanded, "
                 "continued."
             )
-    if final is base and not candidates and len(choice.result.models) > 1:
+    if final is base and len(choice.result.models) > 1:  # the base ships only when no trained model is a candidate
         sentences.append(f"No trained model beat the base beyond noise on {judge.name}, so the base model is kept.")
     return sentences
 
@@ -187,8 +186,7 @@ class Judgement:
     def judges(self) -> list[tuple[Judge, EvaluationResult]]:
         """Each judge with its scores, the deciding one first."""
         pairs = [(CLOZE, self.cloze)] if self.cloze is not None else []
-        pairs.append((VALIDATION, self.validation))
-        return [(judge, result) for judge, result in pairs if result is not None]
+        return [*pairs, (VALIDATION, self.validation)]
 
     def sentences(self, link: Path | None = None) -> list[str]:
         """The choice, then what the judge that did not decide says of the shipped model."""

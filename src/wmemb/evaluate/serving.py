@@ -168,16 +168,11 @@ class ServingResult:
         }
 
 
-def serving_checks(
-    models: dict[str, str], final: str, data: Path, dims: Sequence[int], throughput: bool, ks: Sequence[int]
-) -> ServingResult | None:
-    """The pipeline's serving figures: every model (label -> folder) at each size of `dims`, and the final model's
-    throughput when `throughput`; None when neither is asked for."""
-    if not dims and not throughput:
+def serving_checks(sizes: EvaluationResult | None, final: str, data: Path, throughput: bool) -> ServingResult | None:
+    """The pipeline's serving figures: `sizes`, its evaluation with the models cut to each matryoshka_dims size
+    (None when that is off), and the final model's throughput on `data` when `throughput`; None when neither."""
+    if sizes is None and not throughput:
         return None
-    sizes = None
-    if dims:
-        sizes = evaluate_models(list(models.values()), data, ks=ks, labels=list(models), dims=dims)
     return ServingResult(sizes=sizes, throughput=throughput_check(final, data) if throughput else None)
 
 

@@ -152,8 +152,7 @@ def headline(base: ModelScores, final: ModelScores, difference: Difference | Non
         return (
             f"**The {base.label} model wins: the {final.label} model is worse**: {scores} "
             f"({interval_text(difference, judge.queries)}). Check the questions in the data funnel below, or train "
-            "fewer epochs "
-            "or with a lower learning rate."
+            "fewer epochs or with a lower learning rate."
         )
     return (
         f"**No clear winner**: {scores} ({interval_text(difference, judge.queries)}). The interval includes zero: "
@@ -275,7 +274,8 @@ def trust_blocks(judgement: Judgement, llm: str, challenger: ModelScores) -> lis
             Text(
                 f"The cloze check holds no LLM text: one sentence of each of {cloze.queries} validation passages must "
                 f"find the rest of its passage among all {cloze.passages}. A trained model ships only if it beats "
-                "the base there beyond noise."
+                "the base there beyond noise, or within noise there while the validation questions put it above "
+                "the base beyond noise."
             )
         )
     else:
