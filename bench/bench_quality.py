@@ -187,13 +187,23 @@ def print_result(result: dict) -> None:
     print("seconds: " + ", ".join(f"{stage} {value:.0f}" for stage, value in result["seconds"].items()))
 
 
+def passage_cap(value: str) -> int | None:
+    """A `--max-*-passages` value: a count, or `all` (no cap: `wmemb run`'s default)."""
+    return None if value == "all" else int(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domains", default="perl,cvs", help=f"comma-separated: {', '.join(build_data.DOMAINS)}")
     parser.add_argument(
-        "--max-train-passages", type=int, default=40, help="passages SmolLM2 writes training questions for"
+        "--max-train-passages",
+        type=passage_cap,
+        default=40,
+        help="passages SmolLM2 writes training questions for; all: every passage of the split",
     )
-    parser.add_argument("--max-val-passages", type=int, default=25, help="passages it writes validation questions for")
+    parser.add_argument(
+        "--max-val-passages", type=passage_cap, default=25, help="passages it writes validation questions for; all"
+    )
     parser.add_argument(
         "--run-flags", default="", help='more `wmemb run` settings, e.g. "--loss cached --batch-size 128"'
     )
@@ -217,13 +227,9 @@ def main() -> None:
     unknown = sorted(set(domains) - set(build_data.DOMAINS))
     if unknown:
         parser.error(f"unknown domain(s) {', '.join(unknown)}; choose from {', '.join(build_data.DOMAINS)}")
-    flags = [
-        "--max-train-passages",
-        str(args.max_train_passages),
-        "--max-val-passages",
-        str(args.max_val_passages),
-        *shlex.split(args.run_flags),
-    ]
+    caps = {"--max-train-passages": args.max_train_passages, "--max-val-passages": args.max_val_passages}
+    flags = [*(part for flag, cap in caps.items() if cap is not None for part in (flag, str(cap)))]
+    flags += shlex.split(args.run_flags)
     also_score = dict(item.split("=", 1) for item in args.also_score)
     out = args.runs / args.label
     started = time.perf_counter()

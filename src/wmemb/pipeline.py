@@ -524,7 +524,7 @@ class Pipeline:
     def _evaluate(self, resume: bool) -> dict:
         # the evaluate package imports torch: loaded only when a run gets here
         from wmemb.evaluate.choice import Judgement
-        from wmemb.evaluate.evaluate import evaluate_models
+        from wmemb.evaluate.evaluate import BASELINES, evaluate_models
         from wmemb.evaluate.serving import serving_checks
         from wmemb.report.run import RunFiles, RunSettings, write_run_report
 
@@ -540,11 +540,14 @@ class Pipeline:
             ks=tuple(c.ks),
             out_dir=self.paths.report,
             labels=list(models),
+            baselines=BASELINES,  # where the shipped model stands against lexical search; never chosen
             dims=tuple(c.matryoshka_dims),  # each model encoded once, cut to each size
         )
         cloze = self._cloze_data()
         cloze_result = (
-            evaluate_models(list(models.values()), cloze, ks=tuple(c.ks), labels=list(models)) if cloze else None
+            evaluate_models(list(models.values()), cloze, ks=tuple(c.ks), labels=list(models), baselines=BASELINES)
+            if cloze
+            else None
         )
         judgement = Judgement.of(validation, cloze_result)
         final = judgement.choice.model
@@ -571,6 +574,8 @@ class Pipeline:
         # kept in the state: the choice needs the per-query scores, which metrics.json does not hold
         verdict = " ".join(judgement.sentences(self.paths.final))
         log.info("evaluate: %s", verdict)
+        for sentence in judgement.baseline_sentences():
+            log.info("evaluate: %s", sentence)
         return {
             **validation.to_json(),
             "cloze": cloze_result.to_json() if cloze_result else None,

@@ -1,5 +1,6 @@
 """Which model a run ships, and how the run says it."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from wmemb.evaluate.choice import CLOZE, VALIDATION, Judgement, choose_final, final_model_sentences
@@ -144,3 +145,30 @@ def test_the_cloze_check_decides_and_the_validation_questions_are_reported_besid
     alone = Judgement.of(validation)
     assert alone.choice.judge is VALIDATION and alone.choice.model.label == "expanded"
     assert [judge for judge, _ in alone.judges()] == [VALIDATION]
+
+
+def with_baselines(run: EvaluationResult, **per_query: list[float]) -> EvaluationResult:
+    """`run` with baseline rows (BM25, hybrids) after its models, as `evaluate_models(baselines=["bm25"])` gives."""
+    rows = [replace(scores(label, values), baseline=True) for label, values in per_query.items()]
+    return replace(run, models=[*run.models, *rows])
+
+
+def test_a_baseline_is_never_shipped_and_the_sentences_place_the_shipped_model_against_bm25():
+    cloze = with_baselines(result(base=lower, finetuned=steady), bm25=[0.9] * 40, **{"hybrid(finetuned)": [0.9] * 40})
+    validation = with_baselines(
+        result(base=lower, finetuned=[0.7] * 40), bm25=[0.4] * 40, **{"hybrid(finetuned)": [0.7] * 40}
+    )
+    judgement = Judgement.of(validation, cloze)
+    assert judgement.choice.model.label == "finetuned"  # bm25 and the hybrid score higher on the cloze check
+    assert [model.label for model in judgement.choice.result.models] == ["base", "finetuned"]
+    assert judgement.baseline_sentences() == [
+        "On the cloze check, the finetuned model is below BM25 (NDCG@10 0.600 vs 0.900; -0.300; 95% CI -0.300 to "
+        "-0.300, paired bootstrap over 40 cloze queries); fusing it with BM25 (hybrid) adds to it beyond noise "
+        "(NDCG@10 0.900 vs 0.600; +0.300; 95% CI +0.300 to +0.300, paired bootstrap over 40 cloze queries).",
+        "On the validation questions, the finetuned model is above BM25 (NDCG@10 0.700 vs 0.400; +0.300; 95% CI "
+        "+0.300 to +0.300, paired bootstrap over 40 validation questions); fusing it with BM25 (hybrid) adds "
+        "nothing beyond noise (NDCG@10 0.700 vs 0.700; +0.000; 95% CI +0.000 to +0.000, paired bootstrap over 40 "
+        "validation questions).",
+    ]
+    # scored without baselines: nothing to say
+    assert Judgement.of(result(base=lower, finetuned=steady)).baseline_sentences() == []

@@ -56,10 +56,24 @@ def test_markdown_holds_the_same_sections_and_its_charts_exist(finished_run):
     assert (
         "| finetuned − base | cloze queries |" in markdown and "| finetuned − base | validation questions |" in markdown
     )
+    # BM25 and the hybrid beside the models, never shipped: the verdict places the shipped model against them
+    state = json.loads((finished_run / "state.json").read_text(encoding="utf-8"))
+    final = state["evaluate"]["summary"]["final"]["model"]
+    rows = {row["label"]: row["baseline"] for row in state["evaluate"]["summary"]["models"]}
+    assert rows == {"base": False, "finetuned": False, "expanded": False, "bm25": True} | {
+        f"hybrid({label})": True for label in ("base", "finetuned", "expanded")
+    }
+    assert final in {"base", "finetuned", "expanded"}
+    for queries in ("cloze queries", "validation questions"):
+        assert f"| {final} (shipped) − BM25 | {queries} |" in markdown
+        assert f"| hybrid({final}) − {final} (what BM25 adds) | {queries} |" in markdown
+    assert re.search(
+        rf"On the cloze check, the {final} model is (above|below|within noise of) BM25 \(NDCG@10", markdown
+    )
+    assert "which favours BM25" in markdown
     template = QADataset.load(report / "your_questions.json").validate()
     val = QADataset.load(finished_run / "data" / f"{CHINESE_NAME}_val_dataset.json")
     assert template.corpus == val.corpus and template.queries and "--dataset your_questions.json" in markdown
-    state = json.loads((finished_run / "state.json").read_text(encoding="utf-8"))
     assert state["evaluate"]["summary"]["cloze"]["queries"] > 0
     assert "encode_query" in markdown and "HuggingFaceEmbedding(" in markdown and "HuggingFaceEmbeddings(" in markdown
     command = re.search(r"^wmemb run .*$", markdown, re.M).group(0)

@@ -39,7 +39,7 @@ from wmemb.evaluate.metrics import (
     search_depth,
 )
 from wmemb.evaluate.report import REPORT_FILES, write_reports
-from wmemb.evaluate.results import EvaluationResult, ModelScores, QueryResult
+from wmemb.evaluate.results import BM25_LABEL, EvaluationResult, ModelScores, QueryResult, hybrid_label
 from wmemb.io import check_output_dir, reject_overwriting_inputs
 from wmemb.models import check_model_folder, check_vector_sizes, load_sentence_model, query_prompt
 
@@ -117,7 +117,7 @@ def evaluate_models(
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
         raise WMEmbError(f"--model {repeated[0]} is given more than once; name each model once")
-    if "bm25" in baselines and "bm25" in labels:
+    if "bm25" in baselines and BM25_LABEL in labels:
         raise WMEmbError("--model bm25: the --baseline row has that name; name the model's folder as ./bm25")
     folders = [check_model_folder(str(model)) for model in models]
     if not isinstance(data, EvalData):
@@ -148,7 +148,9 @@ def evaluate_models(
         ranking = bm25.rank(indexed.query_texts, depth)
         searched = time.perf_counter() - started
         # the passages were "encoded" (segmented and indexed); the queries are segmented as they are searched
-        lexical = _Run("bm25", bm25.description, None, ranking, len(indexed.corpus_ids), bm25_indexing, searched)
+        lexical = _Run(
+            BM25_LABEL, bm25.description, None, ranking, len(indexed.corpus_ids), bm25_indexing, searched, baseline=True
+        )
         scores.append(_score(lexical, indexed, ks))
         scores += [_score(_hybrid(run, lexical, depth), indexed, ks) for run in runs]
     result = EvaluationResult(
@@ -177,6 +179,7 @@ class _Run:
     encode_seconds: float
     search_seconds: float
     dimension: int | None = None  # of the vectors searched; None for BM25
+    baseline: bool = False  # BM25 or a hybrid: reported beside the models, never chosen
 
 
 def _run_model(
@@ -250,13 +253,14 @@ def _hybrid(dense: _Run, lexical: _Run, depth: int) -> _Run:
     started = time.perf_counter()
     ranking = reciprocal_rank_fusion([dense.ranking, lexical.ranking], depth)
     return _Run(
-        label=f"hybrid({dense.label})",
+        label=hybrid_label(dense.label),
         path=f"reciprocal rank fusion (k {RRF_K}) of {dense.path} and {lexical.label}",
         query_prompt=dense.query_prompt,
         ranking=ranking,
         encoded_texts=dense.encoded_texts + lexical.encoded_texts,
         encode_seconds=dense.encode_seconds + lexical.encode_seconds,
         search_seconds=dense.search_seconds + lexical.search_seconds + time.perf_counter() - started,
+        baseline=True,
     )
 
 
@@ -283,6 +287,7 @@ def _score(run: _Run, data: _IndexedData, ks: tuple[int, ...]) -> ModelScores:
         encode_seconds=run.encode_seconds,
         search_seconds=run.search_seconds,
         dimension=run.dimension,
+        baseline=run.baseline,
         per_query=_per_query(data, ranking, hits),
     )
 

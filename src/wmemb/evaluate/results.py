@@ -5,10 +5,17 @@ evaluation itself (torch, sentence-transformers)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from wmemb.evaluate.metrics import metric_names
+
+BM25_LABEL = "bm25"  # the row of the BM25 baseline
+
+
+def hybrid_label(label: str) -> str:
+    """The row of `label`'s model fused with BM25."""
+    return f"hybrid({label})"
 
 
 @dataclass
@@ -35,6 +42,7 @@ class ModelScores:
     # per query, in the dataset's order; kept in memory only: metrics.json holds the averages
     per_query: list[QueryResult] = field(default_factory=list, repr=False)
     dimension: int | None = None  # size of the vectors searched (truncated rows: the cut size); None for BM25
+    baseline: bool = False  # a `--baseline` row (BM25, hybrid), not a model: never a candidate to ship
 
     @property
     def texts_per_second(self) -> float:
@@ -57,6 +65,14 @@ class EvaluationResult:
     @property
     def metric_names(self) -> list[str]:
         return metric_names(self.ks)
+
+    def without_baselines(self) -> EvaluationResult:
+        """The same result with the models' rows only (what the final-model choice weighs)."""
+        return replace(self, models=[model for model in self.models if not model.baseline])
+
+    @property
+    def baselines(self) -> list[ModelScores]:
+        return [model for model in self.models if model.baseline]
 
     def scores(self, label: str) -> ModelScores:
         for model in self.models:

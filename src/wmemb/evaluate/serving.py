@@ -180,7 +180,7 @@ def size_rows(result: EvaluationResult) -> list[list[str]]:
     """Per model and vector size, NDCG@10, its difference to the full size and the bytes a float32 vector takes."""
     rows = []
     for full in result.models:
-        if full.dimension is None:  # BM25 has no vectors
+        if full.baseline:  # BM25 and the hybrids have no vectors of their own
             continue
         cut = [row for row in result.truncated if row.label.rpartition("@")[0] == full.label]
         for row in [full, *sorted(cut, key=lambda row: -(row.dimension or 0))]:

@@ -20,6 +20,7 @@ from typing import Any
 from wmemb.evaluate.bootstrap import Difference
 from wmemb.evaluate.choice import (
     JUDGE_AGREEMENT,
+    LEXICAL_NOTE,
     TEMPLATE_FILE,
     Judge,
     Judgement,
@@ -28,6 +29,7 @@ from wmemb.evaluate.choice import (
 )
 from wmemb.evaluate.evaluate import EvaluationResult, ModelScores, QueryResult
 from wmemb.evaluate.report import REPORT_FILES, metrics_chart, metrics_comparison
+from wmemb.evaluate.results import BM25_LABEL, hybrid_label
 from wmemb.evaluate.serving import ServingResult
 from wmemb.generate.parse import SET_ASIDE_REASONS
 from wmemb.io import atomic_write, read_json, read_jsonl, write_json
@@ -175,16 +177,23 @@ def _reading(difference: Difference | None) -> str:
     return "better" if difference.low > 0 else "worse" if difference.high < 0 else "within noise"
 
 
-def comparison_pairs(result: EvaluationResult) -> list[tuple[str, ModelScores, ModelScores]]:
+def comparison_pairs(result: EvaluationResult, final: str) -> list[tuple[str, ModelScores, ModelScores]]:
     """(label, first, second) for the verdict table: each trained model against the base, then what each step
-    of expansion added: the expanded model against the fine-tuned one and against the control arm."""
-    base = result.models[0]
-    pairs = [(f"{model.label} − base", base, model) for model in result.models[1:]]
+    of expansion added (the expanded model against the fine-tuned one and against the control arm), then the
+    shipped model `final` against BM25 and BM25's addition to it (hybrid), where the baselines were scored."""
+    models = result.without_baselines().models
+    base = models[0]
+    pairs = [(f"{model.label} − base", base, model) for model in models[1:]]
     by_label = {model.label: model for model in result.models}
-    steps = (("finetuned", "expanded", ""), ("continued", "expanded", " (what the new terms add)"))
-    for first, second, note in steps:
+    steps = (
+        ("finetuned", "expanded", "expanded − finetuned"),
+        ("continued", "expanded", "expanded − continued (what the new terms add)"),
+        (BM25_LABEL, final, f"{final} (shipped) − BM25"),
+        (final, hybrid_label(final), f"{hybrid_label(final)} − {final} (what BM25 adds)"),
+    )
+    for first, second, label in steps:
         if first in by_label and second in by_label:
-            pairs.append((f"{second} − {first}{note}", by_label[first], by_label[second]))
+            pairs.append((label, by_label[first], by_label[second]))
     return pairs
 
 
@@ -199,9 +208,12 @@ def verdict_section(judgement: Judgement, state: dict, charts: list[Chart], link
         Text(headline(base, challenger, compare(base, challenger), choice.judge)),
         Text("**" + " ".join(judgement.sentences(link)) + "**"),
     ]
+    lexical = judgement.baseline_sentences()
+    if lexical:
+        blocks.append(Text(" ".join(lexical) + f" {LEXICAL_NOTE}"))
     rows, intervals = [], []
     for judge, result in judgement.judges():
-        for label, first, second in comparison_pairs(result):
+        for label, first, second in comparison_pairs(result, chosen.label):
             difference = compare(first, second)
             rows.append(
                 [
@@ -561,8 +573,9 @@ class Funnel:
 
 
 def per_query_section(result: EvaluationResult, val: QADataset) -> Section:
-    base, final = result.models[0], result.models[-1]
-    if len(result.models) < 2 or not base.per_query or len(base.per_query) != len(final.per_query):
+    models = result.without_baselines().models
+    base, final = models[0], models[-1]
+    if len(models) < 2 or not base.per_query or len(base.per_query) != len(final.per_query):
         return Section("Queries that changed", "queries", [Text("Per-query results: not recorded.")])
     changes = [(after.ndcg - before.ndcg, before, after) for before, after in zip(base.per_query, final.per_query)]
     gained = sorted((c for c in changes if c[0] > 0), key=lambda c: -c[0])[:SHOWN_QUERIES]
