@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,10 @@ def test_pipeline_runs_skips_and_reruns_what_changed(tmp_path, tiny_bert, server
     assert actions(pipeline.run()) == {"split": "ran", "prepare": "ran", "finetune": "ran", "evaluate": "ran"}
     report = tmp_path / "work" / "report"
     metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
-    assert [model["label"] for model in metrics["models"]] == ["base", "finetuned"]
+    rows = [(model["label"], model["baseline"]) for model in metrics["models"]]
+    assert rows == [("base", False), ("finetuned", False), ("bm25", True), ("hybrid(base)", True)] + [
+        ("hybrid(finetuned)", True)
+    ]
     assert 0 <= metrics["models"][1]["metrics"]["ndcg@10"] <= 1
     assert (report / "metrics.svg").read_text(encoding="utf-8").startswith("<svg")
     assert "| finetuned − base |" in (report / "report.md").read_text(encoding="utf-8")
@@ -90,7 +94,12 @@ def test_pipeline_with_expansion_evaluates_three_models(tmp_path, tiny_bert, ser
     with caplog.at_level(logging.WARNING, logger="wmemb"):
         assert actions(Pipeline(config).run())["control"] == "ran"
     metrics = json.loads((tmp_path / "work" / "report" / "metrics.json").read_text(encoding="utf-8"))
-    assert [model["label"] for model in metrics["models"]] == ["base", "finetuned", "expanded", "continued"]
+    assert [model["label"] for model in metrics["models"] if not model["baseline"]] == [
+        "base",
+        "finetuned",
+        "expanded",
+        "continued",
+    ]
     final_choice(tmp_path / "work")
     # the control arm: the fine-tuned model trained expand_epochs more on the same pairs, with no new tokens
     state = json.loads((tmp_path / "work" / "state.json").read_text(encoding="utf-8"))
@@ -133,7 +142,10 @@ def test_expansion_with_no_domain_terms_found_ships_base_or_finetuned(tmp_path, 
         assert actions(Pipeline(config).run())["expand"] == "ran"
     assert any("found no domain terms" in record.message for record in caplog.records)
     metrics = json.loads((tmp_path / "work" / "report" / "metrics.json").read_text(encoding="utf-8"))
-    assert [model["label"] for model in metrics["models"]] == ["base", "finetuned"]
+    rows = [(model["label"], model["baseline"]) for model in metrics["models"]]
+    assert rows == [("base", False), ("finetuned", False), ("bm25", True), ("hybrid(base)", True)] + [
+        ("hybrid(finetuned)", True)
+    ]
     assert final_choice(tmp_path / "work")["model"] in ("base", "finetuned")
     report = (tmp_path / "work" / "report" / "report.md").read_text(encoding="utf-8")
     assert "No terms were added in this run" in report
@@ -203,6 +215,13 @@ def test_the_export_stage_exports_the_final_model_and_reruns_alone(tmp_path, tin
     info = json.loads((exported / "wmemb_export.json").read_text(encoding="utf-8"))
     assert Path(info["source"]) == (tmp_path / "work" / "models" / "final").resolve()
     assert info["file_name"] == "onnx/model_qint8_quantized.onnx" and (exported / info["file_name"]).is_file()
+    # the report's usage section loads the exported folder; its code runs as printed
+    usage = (tmp_path / "work" / "report" / "report.md").read_text(encoding="utf-8").partition("## Use the model")[2]
+    code = re.search(r"```python\n(from wmemb.export import load_exported\n.*?)```", usage, re.S).group(1)
+    assert repr(str(exported.resolve())) in code
+    namespace: dict = {}
+    exec(code, namespace)
+    assert namespace["queries"].shape == (1, namespace["model"].get_embedding_dimension())
 
     records = Pipeline(config_for(tmp_path, tiny_bert, server, export=True)).run()  # fp32 now
     assert [record.stage for record in records if record.action == "ran"] == ["export"]

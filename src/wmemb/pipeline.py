@@ -564,6 +564,7 @@ class Pipeline:
                 finetuned=self.paths.finetuned,
                 expanded=self.paths.expanded if "expanded" in models else None,
                 continued=self.paths.continued if "continued" in models else None,
+                exported=self.paths.exported if c.export else None,
                 report_dir=self.paths.report,
                 final=self.paths.final,
             ),

@@ -86,6 +86,7 @@ class RunFiles:
     report_dir: Path
     final: Path | None = None  # the link the pipeline points at the chosen model (choose_final)
     continued: Path | None = None  # the control arm; None when it was off
+    exported: Path | None = None  # where the export stage writes the final model (after the report); None: off
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def write_run_report(
             state.get("expand", {}).get("summary", {}).get("expand") if files.expanded else None, train, charts
         ),
         serving_section(serving, charts),
-        usage_section(judgement, val, settings),
+        usage_section(judgement, val, settings, files.exported),
     ]
     title = f"wmemb report: {files.name}"
     out = files.report_dir
@@ -735,7 +736,44 @@ def reproduce_command(settings: RunSettings) -> str:
     return shlex.join(parts)
 
 
-def usage_section(judgement: Judgement, val: QADataset, settings: RunSettings) -> Section:
+def serving_blocks(final: str, exported: Path | None) -> list[Block]:
+    """How to serve the final model on a CPU: the export stage's folder, or the command that makes one."""
+    if exported is None:
+        return [
+            Heading("Serve it faster on a CPU"),
+            Text(
+                "Export it to ONNX with int8 weights (`pip install 'wmemb[serve]'`), check it on your questions, "
+                "then load it with `load_exported`:"
+            ),
+            Code(
+                f"wmemb export {shlex.quote(final)} {shlex.quote(final)}-onnx-int8 --quantize int8\n"
+                f"wmemb evaluate --model {shlex.quote(final)} --model {shlex.quote(final)}-onnx-int8 "
+                f"--dataset {TEMPLATE_FILE}",
+                "sh",
+            ),
+        ]
+    path = str(exported.resolve())
+    code = "\n".join(
+        [
+            "from wmemb.export import load_exported",
+            "",
+            f"model = load_exported({path!r})  # a SentenceTransformer running ONNX Runtime or OpenVINO",
+            "queries = model.encode_query(['your question'])  # the saved query prompt is applied",
+        ]
+    )
+    return [
+        Heading("The exported model"),
+        Text(
+            f"The export stage writes the final model to `{path}` after this report (`wmemb_export.json` there "
+            'says how close it came to the torch model). sentence-transformers\' own `backend="onnx"` loading '
+            "needs Optimum, which does not install beside transformers 5 yet; `load_exported` runs the file in "
+            "sentence-transformers' own modules:"
+        ),
+        Code(code, "python"),
+    ]
+
+
+def usage_section(judgement: Judgement, val: QADataset, settings: RunSettings, exported: Path | None = None) -> Section:
     final = judgement.choice.model
     path = str(Path(final.path).resolve())
     prompt = final.query_prompt or ""
@@ -787,6 +825,7 @@ def usage_section(judgement: Judgement, val: QADataset, settings: RunSettings) -
         Code(llama_index, "python"),
         Heading("LangChain"),
         Code(langchain, "python"),
+        *serving_blocks(path, exported),
         Heading("Reproduce this run"),
         Text("Every setting that differs from its default, as flags (the same as the config file that was used):"),
         Code(reproduce_command(settings), "sh"),
