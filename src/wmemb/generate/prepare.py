@@ -36,6 +36,7 @@ from tqdm import tqdm
 from wmemb.errors import WMEmbError
 from wmemb.generate.backends import Completion, MalformedReply, RequestError, RetryableError, open_backend
 from wmemb.generate.cache import ReplyCache, cache_key
+from wmemb.generate.estimate import CAP_HINT, RATE_SAMPLE, Answered, CostEstimate, estimate_cost, time_left_sentence
 from wmemb.generate.filters import QueryFilter, consistent_queries, expected_language
 from wmemb.generate.parse import parse_reply, strip_think
 from wmemb.generate.prompts import PromptSet
@@ -228,6 +229,7 @@ class Generator:
     def __init__(self, backend, options: PrepareOptions):
         self.backend, self.options = backend, options
         self.failed = self.tokens = 0
+        self.started, self.total, self.done = 0.0, 0, 0  # of `run`: when, how many jobs, how many replied or failed
         self.rng = random.Random()
         self.answered = False  # a usable reply came back
         self.malformed: dict[str, set[str]] = {}  # until then: malformed reply -> the jobs (keys) that got it
@@ -264,6 +266,7 @@ class Generator:
 
     async def run(self, jobs: list[_Job]) -> None:
         pending = deque(jobs)
+        self.started, self.total, self.done = time.perf_counter(), len(jobs), 0
         self.to_check = Counter(job.expects for job in jobs if job.expects)
         with tqdm(total=len(jobs), unit="passage", desc="prepare", dynamic_ncols=True, disable=not jobs) as bar:
             workers = [
@@ -317,6 +320,10 @@ class Generator:
                 self._check_language(job, completion.text)
             bar.update(1)
             bar.set_postfix(tokens=self.tokens, failed=self.failed, refresh=False)
+            self.done += 1
+            if self.done == RATE_SAMPLE < self.total:  # the rate of this backend on these passages, said once
+                seconds = time.perf_counter() - self.started
+                log.info("prepare: %s", time_left_sentence(self.done, seconds, self.total - self.done))
 
 
 def reply_language(reply: str, style: str = "questions") -> str:
@@ -480,6 +487,18 @@ def _removed_if_left_empty(out: Path) -> Iterator[None]:
         raise
 
 
+def _cost(splits: list[_Split], queue: list[_Job], options: PrepareOptions) -> CostEstimate:
+    """What sending `queue` costs, calibrated by the requests of `splits` the replies cache already answered."""
+    answered = [
+        Answered(len(job.prompt), entry.get("prompt_tokens") or 0, entry.get("completion_tokens") or 0)
+        for split in splits
+        if split.cache is not None
+        for job in split.jobs
+        if (entry := split.cache.get(job.key)) is not None
+    ]
+    return estimate_cost([(job.language, job.prompt) for job in queue], options.questions_per_chunk, answered)
+
+
 def _read_split(name: str, path: str | Path, options: PrepareOptions) -> _Split:
     path = Path(path)
     if not path.is_file():
@@ -566,6 +585,8 @@ async def prepare_async(
                     (job for split in splits for job in split.todo),
                     key=lambda j: (j.style, j.language, -len(j.prompt)),
                 )
+                if queue:  # the cost before any request: the user can still cap it
+                    log.info("prepare: %s; %s", _cost(splits, queue, options).sentence(), CAP_HINT)
                 await Generator(backend, options).run(queue)
                 built = {split.name: build_dataset(split, options) for split in splits}
         finally:

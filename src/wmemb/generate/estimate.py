@@ -1,0 +1,83 @@
+"""What a prepare run will cost, said before the LLM work starts: requests, prompt and reply tokens, and
+(from the first replies) time.
+
+Tokens are estimated from characters, since a server's tokenizer is not known here. The embedded
+SmolLM2's tokenizer, measured on the bundled Debian Reference sample, takes 4.5 characters a token in
+English (3.6 in perl's documentation, which holds code) and 0.8 in its mostly-Chinese lines; tokenizers
+built for Chinese (Qwen's) pack Chinese denser, so the zh figure errs high for them. Where the replies cache
+already holds answered requests, their recorded token counts calibrate the estimate instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+CHARS_PER_TOKEN = {"zh": 0.8, "en": 4.0}  # any other language counts as English
+REPLY_TOKENS_PER_QUERY = 25  # a question or keyword line with its numbering, before any reply calibrates it
+RATE_SAMPLE = 16  # replies after which the time left is estimated from the rate measured so far
+CAP_HINT = "to ask about fewer passages, set max_train_passages / max_val_passages (--max-train-passages N)"
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A request the replies cache already answered: what it sent and what it cost."""
+
+    prompt_chars: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    calibrated: bool  # from the cached replies' token counts, not from characters
+
+    def sentence(self) -> str:
+        how = "at the token counts of the cached replies" if self.calibrated else "from their characters"
+        return (
+            f"{self.requests} requests to send: about {self.prompt_tokens:,} prompt tokens and "
+            f"{self.completion_tokens:,} reply tokens (estimated {how})"
+        )
+
+
+def estimate_cost(
+    prompts: Sequence[tuple[str, str]], queries_per_request: int, answered: Sequence[Answered] = ()
+) -> CostEstimate:
+    """The cost of sending `prompts` ((language, prompt text) per request), each asking for
+    `queries_per_request` queries; `answered`: requests of the same run already answered, which calibrate it."""
+    sent_chars = sum(item.prompt_chars for item in answered)
+    sent_tokens = sum(item.prompt_tokens for item in answered)
+    replied = sum(item.completion_tokens for item in answered)
+    calibrated = sent_chars > 0 and sent_tokens > 0
+    if calibrated:
+        prompt_tokens = sum(len(text) for _, text in prompts) * sent_tokens / sent_chars
+        reply_tokens = len(prompts) * replied / len(answered)
+    else:
+        english = CHARS_PER_TOKEN["en"]
+        prompt_tokens = sum(len(text) / CHARS_PER_TOKEN.get(language, english) for language, text in prompts)
+        reply_tokens = len(prompts) * queries_per_request * REPLY_TOKENS_PER_QUERY
+    return CostEstimate(len(prompts), round(prompt_tokens), round(reply_tokens), calibrated)
+
+
+def time_left_sentence(done: int, seconds: float, remaining: int) -> str:
+    """The time the `remaining` requests take at the rate of the first `done`, which took `seconds`."""
+    rate = done / seconds if seconds > 0 else float("inf")
+    left = remaining / rate if rate > 0 else 0.0
+    return (
+        f"the first {done} replies took {seconds:.0f} s ({rate:.2f} requests/s): the remaining {remaining} take "
+        f"about {_duration(left)} at that rate; {CAP_HINT}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,65 @@
+"""What a prepare run will cost, said before the first request, and the time left from the first replies."""
+
+from __future__ import annotations
+
+import logging
+
+from helpers.openai_server import openai_server
+from helpers.prepare_inputs import EN_PASSAGES, ZH_PASSAGES, fast_options, write_node_files
+from wmemb.generate import prepare_datasets
+from wmemb.generate.estimate import CAP_HINT, Answered, estimate_cost, time_left_sentence
+from wmemb.text import text_language
+
+
+def test_tokens_come_from_characters_per_language_or_from_the_cached_replies():
+    by_characters = estimate_cost([("en", "x" * 400), ("zh", "菌" * 80), ("fr", "y" * 40)], queries_per_request=2)
+    # 400 / 4 + 80 / 0.8 + 40 / 4 (an unlisted language counts as English); 25 reply tokens a query
+    assert (by_characters.requests, by_characters.prompt_tokens, by_characters.completion_tokens) == (3, 210, 150)
+    assert not by_characters.calibrated
+    # two answered requests sent 1,000 characters as 300 tokens and got 90 reply tokens: 0.3 a character, 45 a reply
+    calibrated = estimate_cost(
+        [("en", "x" * 500), ("zh", "菌" * 100)], 2, [Answered(600, 200, 40), Answered(400, 100, 50)]
+    )
+    assert (calibrated.prompt_tokens, calibrated.completion_tokens, calibrated.calibrated) == (180, 90, True)
+    assert calibrated.sentence() == (
+        "2 requests to send: about 180 prompt tokens and 90 reply tokens (estimated at the token counts of the "
+        "cached replies)"
+    )
+
+
+def test_the_time_left_is_the_first_replies_rate_over_the_rest():
+    assert time_left_sentence(16, 8.0, 3600) == (
+        f"the first 16 replies took 8 s (2.00 requests/s): the remaining 3600 take about 30 min at that rate; "
+        f"{CAP_HINT}"
+    )
+    assert "about 2.0 h" in time_left_sentence(10, 10.0, 7200) and "about 45 s" in time_left_sentence(2, 1.0, 90)
+
+
+def test_prepare_says_the_cost_before_asking_and_calibrates_it_on_a_resumed_run(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr("wmemb.generate.prepare.RATE_SAMPLE", 2)
+    train_texts, val_texts = EN_PASSAGES[:4] + ZH_PASSAGES[:2], EN_PASSAGES[4:] + ZH_PASSAGES[2:]
+    train, val = write_node_files(tmp_path / "nodes", train_texts, val_texts)
+    caplog.set_level(logging.INFO, logger="wmemb.generate.prepare")
+    with openai_server() as server:
+        prepare_datasets(train, val, tmp_path / "out", fast_options(server, max_train_passages=4, concurrency=1))
+        first = [request.prompt for request in server.chat_requests()]
+    said = [record.getMessage() for record in caplog.records]
+    chars_per_token = {"zh": 0.8, "en": 4.0}
+    expected = round(sum(len(prompt) / chars_per_token[text_language(prompt)] for prompt in first))
+    cost = next(line for line in said if "requests to send" in line)
+    assert cost.startswith(f"prepare: 7 requests to send: about {expected:,} prompt tokens and 350 reply tokens")
+    assert cost.endswith(f"(estimated from their characters); {CAP_HINT}")
+    assert any(
+        line.startswith("prepare: the first 2 replies took") and "the remaining 5 take about" in line for line in said
+    )
+
+    caplog.clear()
+    with openai_server() as server:  # every passage now: the 4 + 3 answered calibrate the 2 new ones
+        prepare_datasets(train, val, tmp_path / "out", fast_options(server))
+        second = [request.prompt for request in server.chat_requests()]
+    assert len(second) == 2
+    # the test server counts a prompt's words as its tokens
+    per_char = sum(len(prompt.split()) for prompt in first) / sum(len(prompt) for prompt in first)
+    cost = next(record.getMessage() for record in caplog.records if "requests to send" in record.getMessage())
+    assert cost.startswith(f"prepare: 2 requests to send: about {round(per_char * sum(map(len, second))):,} prompt")
+    assert "(estimated at the token counts of the cached replies)" in cost
