@@ -34,8 +34,8 @@ from wmemb.evaluate.serving import ServingResult
 from wmemb.generate.parse import SET_ASIDE_REASONS
 from wmemb.io import atomic_write, read_json, read_jsonl, write_json
 from wmemb.records import QADataset
-from wmemb.report.charts import Interval, Line, hbar_chart, interval_chart, line_chart
-from wmemb.report.document import (
+from wmemb.render.charts import Interval, Line, hbar_chart, interval_chart, line_chart
+from wmemb.render.document import (
     CHECK_MARK,
     Block,
     Chart,

@@ -12,8 +12,8 @@ from wmemb.evaluate.serving import (
     throughput_rows,
     timing_note,
 )
-from wmemb.report.charts import Line, line_chart
-from wmemb.report.document import Block, Chart, Heading, Section, Table, Text
+from wmemb.render.charts import Line, line_chart
+from wmemb.render.document import Block, Chart, Heading, Section, Table, Text
 
 CHART_FILE = "sizes.svg"
 

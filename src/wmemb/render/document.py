@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-from wmemb.report.tables import markdown_table, markdown_text
+from wmemb.render.tables import markdown_table, markdown_text
 
 CHECK_MARK = "✓"  # a table cell starting with it (a relevant passage, a passed check) is highlighted in the page
 
