@@ -125,21 +125,21 @@ def run_domain(
         if "evaluate" in ran
         else {"models": [], "queries": None}
     )
-    state = json.loads(pipeline.state_path.read_text(encoding="utf-8"))
-    prepare = state.get("prepare", {}).get("summary", {})
+    summaries = pipeline.summaries()
+    prepare, evaluated = summaries.prepare(), summaries.evaluate()
     return {
         "domain": domain,
         "command": command,
         "data": meta,
         "seconds": seconds,
-        "prepare": prepare,
+        "prepare": prepare.to_json() if prepare else {},
         "human": {model.label: _pick(model.metrics) for model in human.models},
         "expansion_effect": _expansion_effect(human),
         "keyword_view": {"questions": view["kept"], **{model.label: _pick(model.metrics) for model in keywords.models}},
         "synthetic": {model["label"]: _pick(model["metrics"]) for model in synthetic["models"]},
         "synthetic_queries": synthetic["queries"],
         # the model models/final links to, where this run chose one
-        "shipped": state["evaluate"]["summary"]["final"]["model"] if "evaluate" in ran else None,
+        "shipped": evaluated.final.model if "evaluate" in ran and evaluated and evaluated.final else None,
     }
 
 

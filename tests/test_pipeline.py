@@ -128,6 +128,11 @@ def test_pipeline_with_expansion_evaluates_three_models(tmp_path, tiny_bert, ser
     uncovered = [r.message for r in caplog.records if "occur in no training question" in r.message]
     assert len(uncovered) == 1 and "1 of 3 added terms" in uncovered[0] and "'鞭毛马达'" in uncovered[0]
     assert expand["adapt"]["epochs"] == 1 and expand["adapt"]["new_token_targets"] > 0
+    # every stage's summary reads back typed (Pipeline.summaries) and writes the JSON it was read from
+    summaries = Pipeline(config).summaries()
+    for stage in ("split", "prepare", "finetune", "expand", "control", "evaluate"):
+        assert json.loads(json.dumps(getattr(summaries, stage)().to_json())) == state[stage]["summary"], stage
+    assert [term.term for term in summaries.expand().expand.added] == ["革兰氏阳性菌", "lipopolysaccharide", "鞭毛马达"]
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "work" / "models" / "expanded")

@@ -845,9 +845,10 @@ def run(
 
         console.print(metrics_table(EvaluationResult.from_json(read_json(metrics))))
         # the evaluate stage's own words: its choice used per-query scores that metrics.json does not keep
-        final = read_json(pipeline.state_path).get("evaluate", {}).get("summary", {}).get("final", {})
-        if final.get("verdict"):  # absent in a working folder whose evaluate ran before wmemb kept it
-            console.print(final["verdict"], highlight=False, soft_wrap=True)
+        evaluated = pipeline.summaries().evaluate()
+        final = evaluated.final if evaluated else None
+        if final and final.verdict:  # absent in a working folder whose evaluate ran before wmemb kept it
+            console.print(final.verdict, highlight=False, soft_wrap=True)
         console.print(f"report: {pipeline.paths.report / 'report.md'}")
 
 

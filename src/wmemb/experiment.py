@@ -27,8 +27,8 @@ from wmemb.evaluate.choice import compare, interval_text
 from wmemb.evaluate.evaluate import evaluate_models
 from wmemb.io import atomic_write, write_json
 from wmemb.pipeline import Pipeline, PipelineConfig
-from wmemb.report.charts import Line, line_chart
-from wmemb.report.tables import markdown_table
+from wmemb.render.charts import Line, line_chart
+from wmemb.render.tables import markdown_table
 from wmemb.train.finetune import finetune
 from wmemb.vocab import expand_model
 

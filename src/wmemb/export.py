@@ -36,6 +36,7 @@ from typing import Any
 
 from wmemb.errors import WMEmbError
 from wmemb.io import atomic_dir, check_output_model_dir, folder_size, reject_overwriting_inputs, write_json
+from wmemb.jsonable import JsonRecord
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ _MAX_SINGLE_FILE_BYTES = 1_800_000_000  # ONNX protobuf files stop at 2 GB; larg
 
 
 @dataclass
-class ExportResult:
+class ExportResult(JsonRecord):
     """What `export_model` wrote and how close its embeddings are to the torch model's."""
 
     output: Path

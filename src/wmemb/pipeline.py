@@ -33,22 +33,22 @@ import resource
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import pydantic
-
 from wmemb.corpus import SplitOptions, split_corpus
 from wmemb.errors import WMEmbError
 from wmemb.export import export_model, require_exporter
+from wmemb.files import RunNames
 from wmemb.generate.prepare import PrepareOptions, prepare_datasets
-from wmemb.io import atomic_dir, folder_size, read_json, write_json
+from wmemb.io import atomic_dir, folder_size, write_json
 from wmemb.models import check_vector_sizes, embedding_dimension, resolve_model
 from wmemb.records import QADataset, read_nodes
 from wmemb.settings import OPTIONAL_STAGES, SETTINGS, STAGES, PipelineConfig
-from wmemb.train.finetune import BEST_METRIC, FinetuneOptions, finetune
+from wmemb.state import ExpandStageSummary, StageSummaries, read_state
+from wmemb.train.finetune import FinetuneOptions, finetune
 from wmemb.train.mine import mine
 from wmemb.vocab import ExpandReport, expand_model, read_word_file, validate_terms
 from wmemb.vocab.adapt import adapt_new_tokens
@@ -99,15 +99,16 @@ class WorkPaths:
     @classmethod
     def of(cls, workdir: Path, name: str) -> WorkPaths:
         nodes, data, models = workdir / "nodes", workdir / "data", workdir / "models"
+        names = RunNames(name)
         return cls(
             root=workdir,
             state=workdir / "state.json",
             lock=workdir / ".wmemb.lock",
-            train_nodes=nodes / f"{name}_train_nodes.jsonl",
-            val_nodes=nodes / f"{name}_val_nodes.jsonl",
-            train_dataset=data / f"{name}_train_dataset.json",
-            val_dataset=data / f"{name}_val_dataset.json",
-            mined=data / f"{name}_train_mined.jsonl",
+            train_nodes=nodes / names.nodes("train"),
+            val_nodes=nodes / names.nodes("val"),
+            train_dataset=data / names.dataset("train"),
+            val_dataset=data / names.dataset("val"),
+            mined=data / names.mined(),
             finetuned=models / "finetuned",
             expanded=models / "expanded",
             continued=models / "continued",
@@ -163,19 +164,6 @@ class StageRecord:
 
 class StageInterrupted(KeyboardInterrupt):
     """Ctrl-C during a stage; the message says what was kept and how to resume."""
-
-
-class _StageState(pydantic.BaseModel):
-    """One stage's entry in state.json."""
-
-    model_config = pydantic.ConfigDict(strict=True)
-    key: str
-    summary: Any = None
-    outputs: dict[str, str] | None = None  # path -> content hash, written when the stage finished
-
-
-_STATE = pydantic.TypeAdapter(dict[str, _StageState])
-NO_TERMS = "no_terms"  # the expand stage's summary when there was nothing to add
 
 
 class Pipeline:
@@ -240,19 +228,11 @@ class Pipeline:
         self._read_state()
 
     def _read_state(self) -> dict[str, dict]:
-        if not self.state_path.is_file():
-            return {}
-        state = read_json(self.state_path)
-        try:
-            _STATE.validate_python(state)
-        except pydantic.ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"]) or "top level"
-            raise WMEmbError(
-                f"{self.state_path}: not a wmemb state file ({where}: {error['msg'].lower()}); "
-                "delete it to rerun every stage"
-            ) from None
-        return state
+        return read_state(self.state_path)
+
+    def summaries(self) -> StageSummaries:
+        """What each stage recorded in state.json, typed: `pipeline.summaries().expand()` and so on."""
+        return StageSummaries(self.state_path, self._read_state())
 
     # -- stage keys --
 
@@ -456,12 +436,12 @@ class Pipeline:
         return prepare_datasets(p.train_nodes, p.val_nodes, p.train_dataset.parent, self.prepare_options()).to_json()
 
     def _mine(self, resume: bool) -> dict:
-        return _jsonable(mine(self.paths.train_dataset, self.paths.mined, model=self.config.model))
+        return mine(self.paths.train_dataset, self.paths.mined, model=self.config.model).to_json()
 
     def _finetune(self, resume: bool) -> dict:
         c = self.config
         options = self.finetune_options(c.epochs, resume)
-        return _jsonable(finetune(c.model, self.paths.finetuned, self.train_data, self.paths.val_dataset, options))
+        return finetune(c.model, self.paths.finetuned, self.train_data, self.paths.val_dataset, options).to_json()
 
     def _expand(self, resume: bool) -> dict:
         c, p = self.config, self.paths
@@ -475,25 +455,23 @@ class Pipeline:
             )
             with atomic_dir(p.expanded, overwrite=True, needed=folder_size(p.finetuned)) as folder:
                 shutil.copytree(p.finetuned, folder, dirs_exist_ok=True)
-            return {NO_TERMS: True}
+            return ExpandStageSummary().to_json()
         report = expand_model(p.finetuned, p.expanded, terms, overwrite=True, report_texts=p.val_nodes)
-        coverage = self._term_coverage(report)
-        summary: dict[str, Any] = {"expand": _jsonable(report), "coverage": _jsonable(coverage)}
+        summary = ExpandStageSummary(report, self._term_coverage(report))
         if c.expand_adapt_epochs:
             texts = [node.text for node in read_nodes(p.train_nodes)]
             token_ids = [term.token_id for term in report.added if term.token_id is not None]
-            adapted = adapt_new_tokens(p.expanded, texts, token_ids, c.expand_adapt_epochs, seed=c.seed)
-            summary["adapt"] = _jsonable(adapted)
+            summary.adapt = adapt_new_tokens(p.expanded, texts, token_ids, c.expand_adapt_epochs, seed=c.seed)
         options = self.finetune_options(c.expand_epochs, resume=False)
-        summary["finetune"] = _jsonable(finetune(p.expanded, p.expanded, self.train_data, p.val_dataset, options))
-        return summary
+        summary.finetune = finetune(p.expanded, p.expanded, self.train_data, p.val_dataset, options)
+        return summary.to_json()
 
     def _control(self, resume: bool) -> dict:
         """The fine-tuned model trained for expand_epochs on the same pairs, as expand trains it, minus the
         new terms: what the expanded model gains over this one is expansion's own effect."""
         p = self.paths
         options = self.finetune_options(self.config.expand_epochs, resume)
-        return _jsonable(finetune(p.finetuned, p.continued, self.train_data, p.val_dataset, options))
+        return finetune(p.finetuned, p.continued, self.train_data, p.val_dataset, options).to_json()
 
     def _term_coverage(self, report: ExpandReport) -> list[TermCoverage]:
         """How many training questions and paired passages contain each added term; warns about uncovered ones."""
@@ -525,12 +503,14 @@ class Pipeline:
         # the evaluate package imports torch: loaded only when a run gets here
         from wmemb.evaluate.choice import Judgement
         from wmemb.evaluate.evaluate import BASELINES, evaluate_models
+        from wmemb.evaluate.results import EvaluateSummary
         from wmemb.evaluate.serving import serving_checks
         from wmemb.report.run import RunFiles, RunSettings, write_run_report
 
         c = self.config
         models = {"base": c.model, "finetuned": str(self.paths.finetuned)}
-        if c.expand and not self._read_state().get("expand", {}).get("summary", {}).get(NO_TERMS):
+        expanded = self.summaries().expand()
+        if c.expand and not (expanded and expanded.no_terms):
             models["expanded"] = str(self.paths.expanded)
         if c.control:  # after expanded: on a tie the choice prefers it (evaluate/choice.py)
             models["continued"] = str(self.paths.continued)
@@ -573,30 +553,17 @@ class Pipeline:
             serving,
         )
         # kept in the state: the choice needs the per-query scores, which metrics.json does not hold
-        verdict = " ".join(judgement.sentences(self.paths.final))
-        log.info("evaluate: %s", verdict)
+        record = judgement.final_model(self.paths.final)
+        log.info("evaluate: %s", record.verdict)
         for sentence in judgement.baseline_sentences():
             log.info("evaluate: %s", sentence)
-        return {
-            **validation.to_json(),
-            "cloze": cloze_result.to_json() if cloze_result else None,
-            "serving": serving.to_json() if serving else None,
-            "final": {
-                "model": final.label,
-                "path": final.path,
-                "link": str(self.paths.final),
-                "judge": judgement.choice.judge.name,
-                BEST_METRIC: final.metrics[BEST_METRIC],
-                f"base_{BEST_METRIC}": judgement.choice.base.metrics[BEST_METRIC],
-                "verdict": verdict,
-            },
-        }
+        return EvaluateSummary(validation, cloze_result, serving.to_json() if serving else None, record).to_json()
 
     def _export(self, resume: bool) -> dict:
         c = self.config
         quantize = None if c.export_quantize == "none" else c.export_quantize
         source = self.paths.final.resolve()  # the model evaluate chose, whichever it is
-        return _jsonable(export_model(source, self.paths.exported, c.export_format, quantize, overwrite=True))
+        return export_model(source, self.paths.exported, c.export_format, quantize, overwrite=True).to_json()
 
     def _cloze_data(self) -> EvalData | None:
         """The cloze check over the validation passages; None (and a log line) when none gives a query."""
@@ -632,18 +599,6 @@ class Pipeline:
 def _reported_settings(config: PipelineConfig) -> dict[str, Any]:
     """The settings the report lists: those of the stages up to evaluate, which writes it (export runs after)."""
     return {name: getattr(config, name) for name, spec in SETTINGS.items() if spec.stage != "export"}
-
-
-def _jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _jsonable(asdict(obj))
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _peak_rss_mb() -> float:

@@ -8,7 +8,7 @@ import pytest
 from wmemb.evaluate import ModelScores, QueryResult
 from wmemb.evaluate.bootstrap import paired_bootstrap
 from wmemb.evaluate.choice import CLOZE, compare
-from wmemb.report.run import headline
+from wmemb.report.verdict import headline
 
 
 def test_a_constant_gain_has_a_zero_width_interval():

@@ -15,7 +15,7 @@ from wmemb.errors import WMEmbError
 from wmemb.generate import PrepareOptions, prepare_datasets
 from wmemb.generate.filters import QueryFilter
 from wmemb.records import QADataset
-from wmemb.report.run import DROP_REASONS
+from wmemb.report.funnel import DROP_REASONS
 
 # more Chinese passages than one language sample, each distinct
 ZH_MANY = [f"第{i}节。{ZH_FACTS[i % len(ZH_FACTS)]}{ZH_FACTS[(i + 5) % len(ZH_FACTS)]}" for i in range(12)]

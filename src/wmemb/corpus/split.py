@@ -23,7 +23,9 @@ from wmemb.corpus.headings import section_paths
 from wmemb.corpus.read import Document, read_corpus
 from wmemb.corpus.sentences import clean, secondary_cuts, sentences
 from wmemb.errors import WMEmbError
+from wmemb.files import RunNames
 from wmemb.io import check_output_dir, reject_overwriting_inputs, write_json
+from wmemb.jsonable import JsonRecord
 from wmemb.models import load_tokenizer, model_max_length, resolve_model
 from wmemb.records import Node, content_id, seeded_sample, write_nodes
 from wmemb.settings import check_stage_options
@@ -53,7 +55,7 @@ class SplitOptions:
 
 
 @dataclass
-class SplitSummary:
+class SplitSummary(JsonRecord):
     """What split did, in numbers; printed by the CLI and returned by the API."""
 
     files: int = 0
@@ -76,9 +78,6 @@ class SplitSummary:
     model: str = ""
     train_path: str = ""
     val_path: str = ""
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 class TokenCounter:
@@ -339,7 +338,8 @@ def output_stem(inputs: list[str | Path], name: str | None = None) -> str:
 
 def output_paths(out: Path, stem: str) -> tuple[Path, Path, Path]:
     """Train nodes, validation nodes and summary files of a split into `out`."""
-    return out / f"{stem}_train_nodes.jsonl", out / f"{stem}_val_nodes.jsonl", out / f"{stem}_split_summary.json"
+    names = RunNames(stem)
+    return out / names.nodes("train"), out / names.nodes("val"), out / names.split_summary()
 
 
 def split_corpus(

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from wmemb.evaluate.bootstrap import Difference, paired_bootstrap
-from wmemb.evaluate.results import BM25_LABEL, EvaluationResult, ModelScores, hybrid_label
+from wmemb.evaluate.results import BM25_LABEL, EvaluationResult, FinalModel, ModelScores, hybrid_label
 
 BEST_METRIC = "ndcg@10"
 TEMPLATE_FILE = "your_questions.json"  # beside the report: the user's own questions, for `wmemb evaluate`
@@ -217,6 +217,19 @@ class Judgement:
                 f"over the base ({detail})."
             )
         return sentences
+
+    def final_model(self, link: Path) -> FinalModel:
+        """The shipped model as the evaluate stage records it: where `link` points, and the choice in words."""
+        final, judge = self.choice.model, self.choice.judge
+        return FinalModel(
+            model=final.label,
+            path=final.path,
+            link=str(link),
+            judge=judge.name,
+            ndcg=final.metrics[BEST_METRIC],
+            base_ndcg=self.choice.base.metrics[BEST_METRIC],
+            verdict=" ".join(self.sentences(link)),
+        )
 
     def baseline_sentences(self) -> list[str]:
         """Where the shipped model stands against BM25 on each judge, and whether fusing the two (hybrid) adds."""

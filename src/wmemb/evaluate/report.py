@@ -13,8 +13,8 @@ from rich.table import Table as RichTable
 
 from wmemb.evaluate.results import EvaluationResult
 from wmemb.io import atomic_write, write_json
-from wmemb.report.charts import Series, bar_chart
-from wmemb.report.document import Table
+from wmemb.render.charts import Series, bar_chart
+from wmemb.render.document import Table
 
 REPORT_FILES = {"json": "metrics.json", "markdown": "metrics.md", "chart": "metrics.svg"}
 

@@ -1,6 +1,6 @@
 """What an evaluation produced: per model and per query results, readable back from metrics.json.
 
-Its own module so that the reports (report.py, report/run.py) read results without loading the
+Its own module so that the reports (report.py, wmemb.report) read results without loading the
 evaluation itself (torch, sentence-transformers)."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from wmemb.evaluate.metrics import metric_names
+from wmemb.evaluate.metrics import NDCG_AT, metric_names
 
 BM25_LABEL = "bm25"  # the row of the BM25 baseline
+FINAL_METRIC = f"ndcg@{NDCG_AT}"  # what the final model's record names its score by
 
 
 def hybrid_label(label: str) -> str:
@@ -108,6 +109,72 @@ class EvaluationResult:
             ks=tuple(obj["ks"]),
             models=read(obj["models"]),
             truncated=read(obj.get("truncated", [])),
+        )
+
+
+@dataclass(frozen=True)
+class FinalModel:
+    """The model the evaluate stage chose to ship (models/final links to it), and why in words."""
+
+    model: str  # its label
+    path: str
+    link: str  # models/final
+    judge: str  # the judge that decided (evaluate/choice.py)
+    ndcg: float  # NDCG@10 on the deciding judge's queries
+    base_ndcg: float  # the base model's, on the same queries
+    verdict: str = ""  # the choice in sentences; "" in a working folder whose evaluate ran before wmemb kept it
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model,
+            "path": self.path,
+            "link": self.link,
+            "judge": self.judge,
+            FINAL_METRIC: self.ndcg,
+            f"base_{FINAL_METRIC}": self.base_ndcg,
+            "verdict": self.verdict,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict) -> FinalModel:
+        return cls(
+            model=obj["model"],
+            path=obj["path"],
+            link=obj["link"],
+            judge=obj["judge"],
+            ndcg=obj[FINAL_METRIC],
+            base_ndcg=obj[f"base_{FINAL_METRIC}"],
+            verdict=obj.get("verdict", ""),
+        )
+
+
+@dataclass
+class EvaluateSummary:
+    """The pipeline's evaluate stage as state.json records it: the validation result (at the top level, as
+    metrics.json holds it), the cloze check, the serving figures and the final model."""
+
+    validation: EvaluationResult
+    cloze: EvaluationResult | None = None  # None where the passages gave no cloze query
+    # ServingResult.to_json(): kept as JSON, its throughput rows hold figures, not the ModelScores they came from
+    serving: dict | None = None
+    final: FinalModel | None = None
+
+    def to_json(self) -> dict:
+        return {
+            **self.validation.to_json(),
+            "cloze": self.cloze.to_json() if self.cloze else None,
+            "serving": self.serving,
+            "final": self.final.to_json() if self.final else None,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict) -> EvaluateSummary:
+        cloze, final = obj.get("cloze"), obj.get("final")
+        return cls(
+            validation=EvaluationResult.from_json(obj),
+            cloze=EvaluationResult.from_json(cloze) if cloze else None,
+            serving=obj.get("serving"),
+            final=FinalModel.from_json(final) if final else None,
         )
 
 

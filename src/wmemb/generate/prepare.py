@@ -28,12 +28,13 @@ import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from wmemb.errors import WMEmbError
+from wmemb.files import RunNames
 from wmemb.generate.backends import Completion, MalformedReply, RequestError, RetryableError, open_backend
 from wmemb.generate.cache import ReplyCache, cache_key
 from wmemb.generate.estimate import CAP_HINT, RATE_SAMPLE, Answered, CostEstimate, estimate_cost, time_left_sentence
@@ -41,6 +42,7 @@ from wmemb.generate.filters import QueryFilter, consistent_queries, expected_lan
 from wmemb.generate.parse import parse_reply, strip_think
 from wmemb.generate.prompts import PromptSet
 from wmemb.io import ensure_writable_dir, write_json, write_jsonl
+from wmemb.jsonable import JsonRecord
 from wmemb.records import Node, QADataset, read_nodes, seeded_sample
 from wmemb.settings import check_stage_options
 from wmemb.text import text_language
@@ -114,7 +116,7 @@ class PrepareOptions:
 
 
 @dataclass
-class DatasetSummary:
+class DatasetSummary(JsonRecord):
     """What prepare made of one split (train or val)."""
 
     split: str
@@ -136,16 +138,13 @@ class DatasetSummary:
 
 
 @dataclass
-class PrepareSummary:
+class PrepareSummary(JsonRecord):
     backend: str
     model: str
     train: DatasetSummary
     val: DatasetSummary
     failures_path: str | None
     seconds: float  # wall time of the whole run, both splits
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -180,15 +179,6 @@ def query_style(query_id: str) -> str:
     """The style of a query prepare wrote, from its id (`QUERY_ID_MARKS`); "questions" for any other id."""
     mark = query_id.rpartition("-")[2][:1]
     return next((style for style, letter in QUERY_ID_MARKS.items() if letter == mark), "questions")
-
-
-def dataset_stem(nodes_path: str | Path) -> str:
-    """`book` for `book_train_nodes.jsonl`: the stem of every file prepare writes."""
-    stem = Path(nodes_path).stem
-    for suffix in ("_train_nodes", "_val_nodes"):
-        if stem.endswith(suffix):
-            return stem[: -len(suffix)]
-    return stem
 
 
 def backoff_delay(attempt: int, retry_after: float | None, options: PrepareOptions, rng: random.Random) -> float:
@@ -539,13 +529,17 @@ async def prepare_async(
         else PromptSet.builtin(options.json_mode)
     )
     splits = [_read_split("train", train_nodes, options), _read_split("val", val_nodes, options)]
-    stem = dataset_stem(train_nodes)
+    run = RunNames.of_nodes(train_nodes)  # every file prepare writes is named after the run of its nodes
     out = Path(out_dir).expanduser()
     names = {
-        split.name: {kind: f"{stem}_{split.name}_{kind}" for kind in ("dataset.json", "dropped.jsonl", "replies.jsonl")}
+        split.name: {
+            "dataset": run.dataset(split.name),
+            "dropped": run.dropped(split.name),
+            "replies": run.replies(split.name),
+        }
         for split in splits
     }
-    summary_name, failures_name = f"{stem}_prepare_summary.json", f"{stem}_prepare_failures.jsonl"
+    summary_name, failures_name = run.prepare_summary(), run.prepare_failures()
     inputs = {Path(p).resolve() for p in (train_nodes, val_nodes, options.prompt_file) if p}
     for name in [summary_name, failures_name] + [n for kinds in names.values() for n in kinds.values()]:
         if (out / name).resolve() in inputs:
@@ -565,7 +559,7 @@ async def prepare_async(
         try:
             with contextlib.ExitStack() as caches:
                 for split in splits:
-                    split.cache = caches.enter_context(ReplyCache(out / names[split.name]["replies.jsonl"]))
+                    split.cache = caches.enter_context(ReplyCache(out / names[split.name]["replies"]))
                     for style in options.query_styles:
                         split.jobs += [_job(split, node, style, prompts, backend, options) for node in split.asked]
                     split.todo = [job for job in split.jobs if job.key not in split.cache]
@@ -603,11 +597,11 @@ async def prepare_async(
             dataset, dropped = built[split.name]
             if not dataset.queries:
                 raise _no_questions_error(split, dropped, failures_path)
-            dataset.validate(out / names[split.name]["dataset.json"])
+            dataset.validate(out / names[split.name]["dataset"])
         results = {}
         for split in splits:
             dataset, dropped = built[split.name]
-            paths = {kind.split(".")[0]: out / name for kind, name in names[split.name].items()}
+            paths = {kind: out / name for kind, name in names[split.name].items()}
             results[split.name] = _summarize(split, dataset, dropped, paths)
             log.info(
                 "%s: %d queries, from %d of the %d passages asked about -> %s (dropped: %s)",
@@ -629,8 +623,8 @@ async def prepare_async(
         writers: dict[str, Callable[[Path], object]] = {summary_name: lambda path: write_json(path, summary.to_json())}
         for split in splits:
             dataset, dropped = built[split.name]
-            writers[names[split.name]["dataset.json"]] = dataset.save
-            writers[names[split.name]["dropped.jsonl"]] = functools.partial(write_jsonl, records=dropped)
+            writers[names[split.name]["dataset"]] = dataset.save
+            writers[names[split.name]["dropped"]] = functools.partial(write_jsonl, records=dropped)
         _write_together(out, writers)
         if not failures:
             failures_path.unlink(missing_ok=True)  # a stale list from an earlier run would mislead

@@ -1,6 +1,7 @@
-"""Reports people read: the run report page (`page`), its charts (`charts`), tables (`tables`) and
-the paired bootstrap behind its verdict (`bootstrap`).
+"""The run report `wmemb run` writes at the end of its evaluate stage: report/report.html and report/report.md.
 
-Modules are imported by name (`from wmemb.report.charts import bar_chart`): `charts`, `tables` and
-`bootstrap` depend on nothing else in wmemb, so evaluate and train can use them without a cycle.
+`run` gathers what the run left on disk and writes the files (`write_run_report`); each section of the page
+is its own module, a function returning its `Section` (charts included, as blocks): `verdict`, `training`,
+`funnel` (the data), `queries`, `vocabulary`, `serving` and `usage`. The blocks, charts and tables they are
+made of come from `wmemb.render`; the final-model decision and the bootstrap behind it from `wmemb.evaluate`.
 """

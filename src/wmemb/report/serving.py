@@ -12,13 +12,13 @@ from wmemb.evaluate.serving import (
     throughput_rows,
     timing_note,
 )
-from wmemb.report.charts import Line, line_chart
-from wmemb.report.document import Block, Chart, Heading, Section, Table, Text
+from wmemb.render.charts import Line, line_chart
+from wmemb.render.document import Block, Chart, Heading, Section, Table, Text
 
 CHART_FILE = "sizes.svg"
 
 
-def serving_section(serving: ServingResult | None, charts: list[Chart]) -> Section:
+def serving_section(serving: ServingResult | None) -> Section:
     """NDCG@10 per vector size and per serving variant, as far as the run measured them."""
     blocks: list[Block] = []
     if serving is None:
@@ -36,9 +36,6 @@ def serving_section(serving: ServingResult | None, charts: list[Chart]) -> Secti
             cut = [row for row in sizes.truncated if row.label.rpartition("@")[0] == full.label]
             points = sorted((row.dimension or 0, row.metrics[METRIC]) for row in [full, *cut])
             lines.append(Line(full.label, points))
-        charts.append(
-            Chart(CHART_FILE, line_chart("NDCG@10 against vector size", "dimensions", "NDCG@10", lines), "sizes")
-        )
         blocks += [
             Heading("NDCG@10 against vector size"),
             Text(
@@ -47,7 +44,7 @@ def serving_section(serving: ServingResult | None, charts: list[Chart]) -> Secti
                 "serves them. Models trained with matryoshka_dims keep more of their quality at small sizes; a "
                 "smaller vector takes less storage and searches faster."
             ),
-            charts[-1],
+            Chart(CHART_FILE, line_chart("NDCG@10 against vector size", "dimensions", "NDCG@10", lines), "sizes"),
             Table(SIZE_HEADERS, size_rows(sizes), "lrrrr"),
         ]
     if serving.throughput is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wmemb.report.tables import markdown_table
+from wmemb.render.tables import markdown_table
 from wmemb.train.summary import METRICS_FILE, FinetuneSummary
 
 _SHOWN_METRICS = ("ndcg@10", "mrr@10", "hit_rate@1", "recall@1", "recall@5", "recall@10")

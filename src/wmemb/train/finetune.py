@@ -36,7 +36,7 @@ from wmemb.train.card import model_card
 from wmemb.train.data import TrainingRows, load_training_rows
 from wmemb.train.merge import merge_with_base
 from wmemb.train.model import decide_query_instruction
-from wmemb.train.summary import METRICS_FILE, EpochMetrics, FinetuneSummary, summary_to_json
+from wmemb.train.summary import METRICS_FILE, EpochMetrics, FinetuneSummary
 
 log = logging.getLogger(__name__)
 
@@ -532,7 +532,7 @@ def _save(
     with atomic_dir(output, overwrite=overwrite, needed=folder_size(summary.base_model)) as tmp:
         model.save(str(tmp))
         (tmp / "README.md").write_text(model_card(summary), encoding="utf-8")
-        write_json(tmp / METRICS_FILE, summary_to_json(summary))
+        write_json(tmp / METRICS_FILE, summary.to_json())
     log.info(
         "saved the %s model to %s",
         "merged"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from wmemb.errors import WMEmbError
 from wmemb.io import check_output_file, reject_overwriting_inputs
+from wmemb.jsonable import JsonRecord
 from wmemb.models import load_sentence_model
 from wmemb.records import PairRecord, read_qa_dataset, write_pairs
 from wmemb.settings import check_stage_options
@@ -56,7 +57,7 @@ class MineOptions:
 
 
 @dataclass
-class MineSummary:
+class MineSummary(JsonRecord):
     output_path: Path
     queries: int
     corpus: int

@@ -4,21 +4,23 @@ Its own module so that the model card and the run report read it without the tra
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from wmemb.jsonable import JsonRecord
 
 METRICS_FILE = "finetune_metrics.json"
 
 
 @dataclass
-class EpochMetrics:
+class EpochMetrics(JsonRecord):
     epoch: int  # 0 is the model before training
     train_loss: float | None
     metrics: dict[str, float]  # ndcg@10, mrr@10, recall@k, hit_rate@k, ... on the validation set
 
 
 @dataclass
-class FinetuneSummary:
+class FinetuneSummary(JsonRecord):
     output_path: Path
     base_model: str
     train_pairs: int
@@ -35,9 +37,3 @@ class FinetuneSummary:
     @property
     def best_metrics(self) -> dict[str, float] | None:
         return next((e.metrics for e in self.epochs if e.epoch == self.best_epoch), None)
-
-
-def summary_to_json(summary: FinetuneSummary) -> dict:
-    data = asdict(summary)
-    data["output_path"] = str(summary.output_path)
-    return data

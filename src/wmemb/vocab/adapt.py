@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from wmemb.errors import WMEmbError
 from wmemb.io import atomic_dir, folder_size
+from wmemb.jsonable import JsonRecord
 from wmemb.models import load_sentence_model
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ BATCH_SIZE = 16
 
 
 @dataclass
-class AdaptSummary:
+class AdaptSummary(JsonRecord):
     texts: int
     epochs: int
     steps: int

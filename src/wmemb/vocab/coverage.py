@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wmemb.jsonable import JsonRecord
 from wmemb.records import QADataset
 
 UNCOVERED_EXAMPLES = 5
 
 
 @dataclass(frozen=True)
-class TermCoverage:
+class TermCoverage(JsonRecord):
     term: str
     queries: int  # training questions containing the term's token
     passages: int  # training passages with at least one question that contain it

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from wmemb.errors import WMEmbError
 from wmemb.io import atomic_dir, check_output_model_dir, folder_size, reject_overwriting_inputs
+from wmemb.jsonable import JsonRecord
 from wmemb.models import check_model_folder, is_uncased, load_sentence_model
 from wmemb.records import read_nodes
 from wmemb.text import is_cjk
@@ -43,7 +44,7 @@ _ENCODE_BATCH = 32
 
 
 @dataclass
-class TermReport:
+class TermReport(JsonRecord):
     """What happened to one requested term."""
 
     term: str
@@ -61,7 +62,7 @@ class TermReport:
 
 
 @dataclass
-class Overlap:
+class Overlap(JsonRecord):
     """Two added terms that can compete for the same characters, and how the tokenizer resolves it."""
 
     first: str
@@ -83,7 +84,7 @@ class Overlap:
 
 
 @dataclass
-class ExpandReport:
+class ExpandReport(JsonRecord):
     source: str
     output: str
     init: str

@@ -10,9 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-from wmemb.report.tables import markdown_table, markdown_text
+from wmemb.render.tables import markdown_table, markdown_text
 
 CHECK_MARK = "✓"  # a table cell starting with it (a relevant passage, a passed check) is highlighted in the page
+SNIPPET_CHARS = 220
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """`text` on one line, cut to `limit` characters (an ellipsis ends a cut one): a passage in a table cell."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,11 @@ class Section:
     title: str
     anchor: str
     blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def charts(self) -> list[Chart]:
+        """Its charts: inline in the page, and each a file of its own beside the Markdown."""
+        return [block for block in self.blocks if isinstance(block, Chart)]
 
 
 _STYLE = """

@@ -3,9 +3,9 @@
 import re
 import xml.etree.ElementTree as ET
 
-from wmemb.report.charts import Interval, Line, Series, bar_chart, hbar_chart, interval_chart, line_chart
-from wmemb.report.document import Heading, Section, Table, Text, render_markdown
-from wmemb.report.tables import markdown_table
+from wmemb.render.charts import Interval, Line, Series, bar_chart, hbar_chart, interval_chart, line_chart
+from wmemb.render.document import Heading, Section, Table, Text, render_markdown
+from wmemb.render.tables import markdown_table
 
 SVG = "{http://www.w3.org/2000/svg}"
 
