@@ -11,7 +11,7 @@ import pytest
 
 from helpers.prepare_inputs import EN_PASSAGES, write_node_files
 from wmemb.generate import PrepareOptions, prepare_datasets
-from wmemb.generate.backends import LocalBackend, generate_batch, load_causal_lm, smollm2_gguf
+from wmemb.generate.backends.local import LocalBackend, generate_batch, load_causal_lm, smollm2_gguf
 from wmemb.generate.filters import is_question, units
 from wmemb.generate.prompts import PromptSet
 from wmemb.records import QADataset

@@ -31,7 +31,7 @@ from wmemb.evaluate.evaluate import EvaluationResult, ModelScores, QueryResult
 from wmemb.evaluate.report import REPORT_FILES, metrics_chart, metrics_comparison
 from wmemb.evaluate.results import BM25_LABEL, hybrid_label
 from wmemb.evaluate.serving import ServingResult
-from wmemb.generate.parse import SET_ASIDE_REASONS
+from wmemb.generate.reasons import SET_ASIDE_REASONS, DropReason
 from wmemb.io import atomic_write, read_json, read_jsonl, write_json
 from wmemb.records import QADataset
 from wmemb.report.charts import Interval, Line, hbar_chart, interval_chart, line_chart
@@ -58,18 +58,7 @@ SHOWN_QUERIES = 5  # gained most / lost most
 SAMPLES_PER_GROUP = 3  # kept questions per split and language, dropped ones per reason
 SNIPPET_CHARS = 220
 LANGUAGE_NAMES = {"zh": "中文 (zh)", "en": "English (en)"}
-DROP_REASONS = {
-    "duplicate": "the same question was already kept",
-    "not_question": "not a question",
-    "not_keywords": "a question or a sentence, not a keyword query",
-    "has_markup": "a keyword query holding markup, a link or a URL",
-    "wrong_language": "written in another language than its passage",
-    "too_short": "too short",
-    "too_long": "too long",
-    "copied_span": "copies a span of the passage",
-    "extra": "more questions than questions_per_chunk",
-    "inconsistent": "its passage was not in the embedding model's top k (filter_topk)",
-}
+DROP_REASONS = {reason.value: reason.description for reason in DropReason}
 
 
 @dataclass(frozen=True)
