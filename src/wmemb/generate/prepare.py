@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -211,8 +211,10 @@ async def complete_with_retries(
     options: PrepareOptions,
     rng: random.Random,
     on_retryable: Callable[[_Job, RetryableError], None] = lambda job, exc: None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
 ) -> Completion:
-    """One passage's reply, retried with backoff; `on_retryable` sees every failed attempt (and may stop the run)."""
+    """One passage's reply, retried with backoff; `on_retryable` sees every failed attempt (and may stop the run);
+    `sleep` waits out each backoff (a test records it instead)."""
     attempt = 0
     while True:
         try:
@@ -225,7 +227,7 @@ async def complete_with_retries(
                 raise RequestError(f"{exc} (gave up after {attempt + 1} attempts)") from None
             delay = backoff_delay(attempt, exc.retry_after, options, rng)
             log.debug("passage %s: %s; retry %d in %.2f s", job.node.id, exc, attempt + 1, delay)
-            await asyncio.sleep(delay)
+            await sleep(delay)
             attempt += 1
 
 
