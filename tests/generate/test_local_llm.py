@@ -16,6 +16,8 @@ from wmemb.generate.filters import is_question, units
 from wmemb.generate.prompts import PromptSet
 from wmemb.records import QADataset
 
+pytestmark = pytest.mark.slow  # end to end
+
 STOPWORDS = set(
     "the a an of and to in is are for on with as by that this what which how why who when where does do "
     "can be it its from or at was were has have their there about".split()
