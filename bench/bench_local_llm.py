@@ -41,7 +41,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 
 from wmemb.corpus.split import split_corpus  # noqa: E402
-from wmemb.generate.backends import generate_batch, load_causal_lm, smollm2_gguf  # noqa: E402
+from wmemb.generate.backends.local import generate_batch, load_causal_lm, smollm2_gguf  # noqa: E402
 from wmemb.generate.filters import QueryFilter  # noqa: E402
 from wmemb.generate.parse import parse_reply  # noqa: E402
 from wmemb.generate.prompts import PromptSet  # noqa: E402

@@ -2,8 +2,12 @@
 
 import json
 
+import pytest
+
 from helpers.pipeline_inputs import config_for
 from wmemb.experiment import run_expand_order
+
+pytestmark = pytest.mark.slow  # end to end
 
 
 def test_expand_order_runs_every_arm_with_metrics_per_epoch(tmp_path, tiny_bert, server):

@@ -9,8 +9,12 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from helpers.openai_server import openai_server
 from helpers.pipeline_inputs import distinct_questions, write_corpus
+
+pytestmark = pytest.mark.slow  # end to end
 
 REFERENCE_SCRIPT = """
 import os

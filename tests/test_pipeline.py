@@ -38,6 +38,7 @@ def final_choice(workdir: Path) -> dict:
     return final
 
 
+@pytest.mark.slow
 def test_pipeline_runs_skips_and_reruns_what_changed(tmp_path, tiny_bert, server):
     pipeline = Pipeline(config_for(tmp_path, tiny_bert, server))
     assert actions(pipeline.run()) == {"split": "ran", "prepare": "ran", "finetune": "ran", "evaluate": "ran"}
@@ -80,6 +81,7 @@ def test_pipeline_runs_skips_and_reruns_what_changed(tmp_path, tiny_bert, server
     }
 
 
+@pytest.mark.slow
 def test_pipeline_with_expansion_evaluates_three_models(tmp_path, tiny_bert, server, caplog):
     config = config_for(
         tmp_path,
@@ -139,6 +141,7 @@ def test_pipeline_with_expansion_evaluates_three_models(tmp_path, tiny_bert, ser
     assert tokenizer.tokenize("细菌中革兰氏阳性菌的壁") == ["细", "菌", "中", "革兰氏阳性菌", "的", "壁"]
 
 
+@pytest.mark.slow
 def test_expansion_with_no_domain_terms_found_ships_base_or_finetuned(tmp_path, tiny_bert, server, caplog, monkeypatch):
     """Expansion is on by default, so a corpus in which vocab suggest finds nothing must still finish."""
     monkeypatch.setattr("wmemb.pipeline.suggest_terms", lambda *args, **kwargs: SuggestResult([], 0))
@@ -172,6 +175,7 @@ def test_config_errors_name_the_key_or_file(tmp_path, tiny_bert, server):
     assert not (tmp_path / "work" / "nodes").exists()
 
 
+@pytest.mark.slow
 def test_cli_run_takes_settings_as_flags(tmp_path, tiny_bert, server, capsys):
     from typer.testing import CliRunner
 
@@ -212,6 +216,7 @@ def test_expand_terms_come_from_a_reviewed_suggest_tsv(tmp_path):
     assert Pipeline(config).expand_terms() == ["革兰氏阳性菌", "lipopolysaccharide"]
 
 
+@pytest.mark.slow
 @needs_onnx
 def test_the_export_stage_exports_the_final_model_and_reruns_alone(tmp_path, tiny_bert, server):
     records = Pipeline(config_for(tmp_path, tiny_bert, server, export=True, export_quantize="int8")).run()

@@ -87,6 +87,7 @@ def test_shipped_configs_load(config):
     PipelineConfig.load(config)
 
 
+@pytest.mark.slow
 def test_quick_start_runs_end_to_end(tmp_path, tiny_bert, monkeypatch):
     """The quick start's `wmemb run` lines, in order, as written: flags only, the README's config
     (a reviewed expand_terms_file), `--key=value` flags over it, and --from. Only the model folder

@@ -183,6 +183,7 @@ main()
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_says_what_was_kept_and_the_rerun_resumes(tmp_path, tiny_bert, wmemb):
     write_corpus(tmp_path)
     work = tmp_path / "work"

@@ -161,6 +161,7 @@ def test_only_settings_that_cannot_change_a_result_are_unhashed():
     }
 
 
+@pytest.mark.slow
 def test_a_run_records_those_keys_and_stages_read_no_later_declared_setting(tmp_path, tiny_bert, monkeypatch):
     """End to end with every stage on: a stage that read a setting declared for a later stage would
     not rerun when that setting changes."""

@@ -21,6 +21,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from wmemb.errors import WMEmbError
+from wmemb.generate.backends import REGISTRY
 from wmemb.io import check_output_file, read_json, reject_overwriting_inputs
 from wmemb.settings import SETTINGS, PipelineConfig, Setting, StageName
 
@@ -169,7 +170,7 @@ def prepare(
         typer.Option("--output", "-o", help="Folder for the datasets (and the reply caches that make reruns resume)."),
     ],
     llm: Annotated[
-        str, typer.Option(help="auto (a configured server if it answers, else local) | openai | ollama | local.")
+        str, typer.Option(help=f"auto (a configured server if it answers, else local) | {' | '.join(REGISTRY)}.")
     ] = "auto",
     base_url: Annotated[
         list[str] | None,

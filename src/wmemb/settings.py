@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pydantic
 import tomllib
@@ -32,8 +32,13 @@ from pydantic.config import JsonDict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from wmemb.errors import WMEmbError
+from wmemb.generate.backends import LLM_CHOICES
 
 StageName = Literal["split", "prepare", "mine", "finetune", "expand", "control", "evaluate", "export"]
+if TYPE_CHECKING:
+    LLMChoice = str
+else:  # a Literal of the registered backends, which mypy cannot read from a tuple
+    LLMChoice = Literal[LLM_CHOICES]
 QueryStyle = Literal["questions", "keywords"]  # each has its prompts, parsing and filters (generate/)
 STAGES: tuple[str, ...] = typing.get_args(StageName)
 OPTIONAL_STAGES = ("mine", "expand", "control", "export")  # each runs when the bool setting of its own name is true
@@ -91,7 +96,7 @@ class PipelineConfig:
     min_chars: int = setting(10, "Remove passages with fewer non-space characters (page numbers).", "split", ge=0)
     val_ratio: float = setting(0.2, "Share of passages held out for validation.", "split", gt=0, lt=1)
     seed: int = setting(42, "Seed of the train/validation split, the passage sample and fine-tuning.", "split")
-    llm: Literal["auto", "openai", "ollama", "local"] = setting(
+    llm: LLMChoice = setting(
         "auto", "Question writer: a configured server if it answers else local, or the one named.", "prepare"
     )
     base_url: list[str] = setting(

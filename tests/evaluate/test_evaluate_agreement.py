@@ -37,6 +37,7 @@ def reference_metrics(model_path, dataset: QADataset, query_prompt: str | None) 
     return renamed
 
 
+@pytest.mark.slow
 def test_english_metrics_on_minilm_match_the_evaluator(tmp_path, minilm):
     path = tmp_path / "en_val_dataset.json"
     ENGLISH.save(path)

@@ -29,6 +29,7 @@ def matryoshka(tiny_bert, tmp_path_factory) -> tuple[Path, Path]:
     return root / "model", val
 
 
+@pytest.mark.slow
 def test_each_size_scores_as_truncate_dim_serves_it(minilm, tmp_path):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
@@ -55,6 +56,7 @@ def test_each_size_scores_as_truncate_dim_serves_it(minilm, tmp_path):
     assert plain.models[0].metrics == result.models[0].metrics and plain.truncated == []
 
 
+@pytest.mark.slow
 def test_a_model_trained_with_matryoshka_dims_is_scored_at_each_size(matryoshka):
     model, val = matryoshka
     result = evaluate_models([model], val, labels=["m"], dims=[8, 16], show_progress=False)
@@ -81,6 +83,7 @@ def test_bad_sizes_are_refused(tiny_bert, tmp_path, dims, message):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_the_cli_prints_ndcg_per_size_and_keeps_it_in_metrics_json(matryoshka, tmp_path, run):
     model, val = matryoshka
     code, err = run(
@@ -111,6 +114,7 @@ def test_bad_flags_are_one_line_and_write_nothing(tiny_bert, tmp_path, run, flag
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 @needs_onnx
 def test_throughput_compares_torch_onnx_and_int8_and_says_what_to_serve(matryoshka, run):
     model, val = matryoshka

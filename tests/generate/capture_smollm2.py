@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from wmemb.generate.backends import generate_batch, load_causal_lm, smollm2_gguf
+from wmemb.generate.backends.local import generate_batch, load_causal_lm, smollm2_gguf
 from wmemb.generate.prompts import EN_TEMPLATE, fill
 from wmemb.records import read_nodes
 

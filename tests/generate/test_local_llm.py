@@ -11,10 +11,12 @@ import pytest
 
 from helpers.prepare_inputs import EN_PASSAGES, write_node_files
 from wmemb.generate import PrepareOptions, prepare_datasets
-from wmemb.generate.backends import LocalBackend, generate_batch, load_causal_lm, smollm2_gguf
+from wmemb.generate.backends.local import LocalBackend, generate_batch, load_causal_lm, smollm2_gguf
 from wmemb.generate.filters import is_question, units
 from wmemb.generate.prompts import PromptSet
 from wmemb.records import QADataset
+
+pytestmark = pytest.mark.slow  # end to end
 
 STOPWORDS = set(
     "the a an of and to in is are for on with as by that this what which how why who when where does do "

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+import wmemb.generate.prepare as prepare_module
 from helpers.openai_server import Fault, default_reply, openai_server
 from helpers.prepare_inputs import EN_PASSAGES, ZH_PASSAGES, fast_options, write_node_files
 from wmemb.errors import WMEmbError
 from wmemb.generate import PrepareOptions, prepare_datasets
+from wmemb.generate.backends import Completion, RequestError, RetryableError
+from wmemb.generate.prepare import backoff_delay, complete_with_retries
 from wmemb.records import QADataset
 
 
@@ -51,31 +58,77 @@ def test_writes_llama_index_datasets_through_faults(node_files, tmp_path):
     assert summary_file["train"]["queries"] == 12
 
 
-def test_retry_after_is_honoured_and_backoff_grows(tmp_path):
+def test_backoff_doubles_with_jitter_up_to_its_cap_and_never_undercuts_retry_after():
+    options = PrepareOptions(retry_base_delay=0.1, retry_max_delay=1.0)
+    delays = [backoff_delay(attempt, None, options, random.Random(7)) for attempt in range(6)]
+    jitter = random.Random(7).uniform(0.5, 1.0)  # the same seed: the same draw
+    assert delays == pytest.approx([base * jitter for base in (0.1, 0.2, 0.4, 0.8, 1.0, 1.0)])
+    rng = random.Random(3)
+    for attempt, base in enumerate((0.1, 0.2, 0.4, 0.8, 1.0, 1.0)):
+        assert base * 0.5 <= backoff_delay(attempt, None, options, rng) <= base  # jitter spreads retrying clients
+    assert backoff_delay(0, 0.6, options, random.Random(7)) == 0.6  # Retry-After is longer than the backoff: it wins
+    assert backoff_delay(4, 0.2, options, random.Random(7)) == pytest.approx(jitter)  # the backoff is longer
+
+
+def test_retries_sleep_the_backoff_schedule_then_give_up():
+    """The retry loop with a recorded sleep: each failed attempt waits backoff_delay's value, Retry-After included."""
+    failures = [RetryableError("HTTP 429", retry_after=0.6), RetryableError("HTTP 503"), RetryableError("HTTP 503")]
+
+    class Flaky:
+        async def complete(self, prompt, json_mode=False, max_tokens=None, temperature=None):
+            if failures:
+                raise failures.pop(0)
+            return Completion("What does apt install?")
+
+    job = SimpleNamespace(prompt="p", max_tokens=None, node=SimpleNamespace(id="n1"))
+    options = PrepareOptions(retry_base_delay=0.1, retry_max_delay=1.0, max_retries=5)
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    completion = asyncio.run(complete_with_retries(Flaky(), job, options, random.Random(5), sleep=sleep))
+    assert completion.text == "What does apt install?"
+    rng = random.Random(5)
+    assert slept == [backoff_delay(attempt, wait, options, rng) for attempt, wait in enumerate((0.6, None, None))]
+    assert slept[0] == 0.6 and slept[1] < slept[2]  # the server's wait; then the backoff doubles
+
+    failures[:] = [RetryableError("HTTP 500")] * 3
+    slept.clear()
+    with pytest.raises(RequestError, match=r"HTTP 500 \(gave up after 3 attempts\)"):
+        asyncio.run(complete_with_retries(Flaky(), job, replace(options, max_retries=2), random.Random(5), sleep=sleep))
+    assert len(slept) == 2
+
+
+def test_retry_after_from_the_server_reaches_the_backoff(tmp_path, monkeypatch):
+    """Over HTTP: a 429's Retry-After header and every 5xx are retried, each through backoff_delay (whose schedule the
+    tests above check; here it returns 0 so the test does not wait)."""
+    calls: list[tuple[int, float | None]] = []
+
+    def recorded_backoff(attempt, retry_after, options, rng):
+        calls.append((attempt, retry_after))
+        return 0.0
+
+    monkeypatch.setattr(prepare_module, "backoff_delay", recorded_backoff)
     train, val = write_node_files(tmp_path / "nodes", EN_PASSAGES[:1], EN_PASSAGES[1:2])
     with openai_server() as server:
         server.faults.extend(
             [Fault.rate_limit(retry_after=0.6), Fault.server_error(), Fault.server_error(), Fault.server_error()]
         )
-        options = fast_options(server, concurrency=1, retry_base_delay=0.1, max_retries=5)
-        prepare_datasets(train, val, tmp_path / "out", options)
-        times = [r.time for r in server.chat_requests()]
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    assert len(times) == 6  # train: 5 attempts; val: 1
-    assert gaps[0] >= 0.6  # waited as long as Retry-After said, although the backoff was 0.05-0.1 s
-    # backoff after the 2nd, 3rd, 4th failure: base * 2**attempt * jitter(0.5..1) = 0.1-0.2, 0.2-0.4, 0.4-0.8 s
-    for gap, low, high in zip(gaps[1:4], (0.1, 0.2, 0.4), (0.2, 0.4, 0.8)):
-        assert low * 0.95 <= gap <= high + 0.25, gaps
+        summary = prepare_datasets(train, val, tmp_path / "out", fast_options(server, concurrency=1, max_retries=5))
+        assert len(server.chat_requests()) == 6  # train: 5 attempts; val: 1
+    assert calls == [(0, 0.6), (1, None), (2, None), (3, None)]
+    assert summary.train.failed == 0 and summary.train.queries == 2
 
 
 def test_timeout_is_retried(tmp_path):
     train, val = write_node_files(tmp_path / "nodes", EN_PASSAGES[:1], EN_PASSAGES[1:2])
     with openai_server() as server:
         server.faults.append(Fault.slow(3.0))
-        started = time.monotonic()
         summary = prepare_datasets(train, val, tmp_path / "out", fast_options(server, timeout=0.5, concurrency=1))
-        assert time.monotonic() - started < 2.5  # did not wait for the slow reply
+        # the slow reply would have answered the first request: a third request means the timeout cut it and retried
         assert len(server.chat_requests()) == 3
+        assert [r.fault.kind if r.fault else None for r in server.chat_requests()] == ["slow", None, None]
     assert summary.train.failed == 0 and summary.train.queries == 2
 
 

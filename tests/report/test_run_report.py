@@ -20,6 +20,8 @@ from wmemb.io import write_jsonl
 from wmemb.records import QADataset
 from wmemb.report.run import RunFiles, RunSettings, write_run_report
 
+pytestmark = pytest.mark.slow  # end to end
+
 SECTIONS = ["Verdict", "Training", "Data", "Queries that changed", "Vocabulary", "Serving", "Use the model"]
 
 

@@ -17,6 +17,7 @@ from wmemb.train import FinetuneOptions, finetune
 from wmemb.train.finetune import METRICS_FILE, _check_processes_fit_gpus
 
 
+@pytest.mark.slow
 def test_bf16_training_records_the_fp32_scores_of_the_saved_model(tiny_bert, tmp_path):
     train = write_json(tmp_path / "t_train_dataset.json", qa_dataset(0, 32, questions_per_passage=2))
     val = write_json(tmp_path / "t_val_dataset.json", qa_dataset(100, 24))
@@ -49,6 +50,7 @@ def test_more_torchrun_processes_than_gpus_is_refused(world_size, gpus, fits):
             _check_processes_fit_gpus(world_size, gpus)
 
 
+@pytest.mark.slow
 def test_gradient_checkpointing_trains(tiny_bert, train_val, tmp_path):
     from transformers import TrainerCallback
 

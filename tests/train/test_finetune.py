@@ -35,6 +35,7 @@ def trained(tiny_bert, tmp_path_factory):
     return summary, val
 
 
+@pytest.mark.slow
 def test_loss_falls_and_best_epoch_is_saved(trained):
     summary, val = trained
     assert [e.epoch for e in summary.epochs] == [0, 1, 2, 3]
@@ -52,6 +53,7 @@ def test_loss_falls_and_best_epoch_is_saved(trained):
     assert not run_dir_for(summary.output_path).exists()  # checkpoints are cleaned up after success
 
 
+@pytest.mark.slow
 def test_saved_model_applies_its_query_instruction(trained):
     from sentence_transformers import SentenceTransformer
 
@@ -65,6 +67,7 @@ def test_saved_model_applies_its_query_instruction(trained):
     np.testing.assert_allclose(model.encode_document(["The spore wall."]), model.encode(["The spore wall."]), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_merge_gives_weights_between_base_and_finetuned(trained, tiny_bert):
     from sentence_transformers import SentenceTransformer
 
@@ -82,6 +85,7 @@ def test_merge_gives_weights_between_base_and_finetuned(trained, tiny_bert):
     assert changed > 10
 
 
+@pytest.mark.slow
 def test_merge_after_expansion_averages_the_shared_rows_and_keeps_the_added_ones(trained, tiny_bert):
     from sentence_transformers import SentenceTransformer
 
@@ -106,6 +110,7 @@ class _InterruptAfterFirstCheckpoint(TrainerCallback):
         raise KeyboardInterrupt("simulated crash after the first checkpoint")
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_last_checkpoint(tiny_bert, train_val, tmp_path):
     train, val = train_val
     output = tmp_path / "resumed"
@@ -141,6 +146,7 @@ def _truncate_like_kill_9(checkpoint):
     optimizer.write_bytes(optimizer.read_bytes()[:100])
 
 
+@pytest.mark.slow
 def test_resume_skips_a_checkpoint_a_kill_cut_short(tiny_bert, train_val, tmp_path, caplog):
     train, val = train_val
     output = tmp_path / "resumed"
@@ -159,6 +165,7 @@ def test_resume_skips_a_checkpoint_a_kill_cut_short(tiny_bert, train_val, tmp_pa
     assert (output / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_a_lone_partial_checkpoint_restarts_training_and_says_so(tiny_bert, train_val, tmp_path, caplog):
     train, val = train_val
     output = tmp_path / "resumed"
@@ -174,6 +181,7 @@ def test_a_lone_partial_checkpoint_restarts_training_and_says_so(tiny_bert, trai
     assert [e.epoch for e in summary.epochs] == [0, 1]
 
 
+@pytest.mark.slow
 def test_in_place_with_merge_replaces_the_model_only_when_done(tiny_bert, train_val, tmp_path):
     train, val = train_val
     model = tmp_path / "model"
@@ -186,6 +194,7 @@ def test_in_place_with_merge_replaces_the_model_only_when_done(tiny_bert, train_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "t_train_dataset.json", "t_val_dataset.json"]
 
 
+@pytest.mark.slow
 def test_minilm_with_hard_negatives_and_cached_loss(minilm, train_val, tmp_path):
     from sentence_transformers import SentenceTransformer
 
@@ -209,6 +218,7 @@ def test_minilm_with_hard_negatives_and_cached_loss(minilm, train_val, tmp_path)
     np.testing.assert_allclose(model.encode_query(["what is a shell?"]), model.encode(["what is a shell?"]), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes(tiny_bert, train_val, tmp_path):
     train, val = train_val
     output = tmp_path / "ddp"
@@ -258,6 +268,7 @@ def test_cli_reports_bad_input_in_one_line(tiny_bert, tmp_path):
     assert "bad.jsonl:2: not valid JSON" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @needs_small_disk
 def test_a_full_disk_at_a_checkpoint_is_one_line(tiny_bert, train_val, tmp_path):
     train, val = train_val
@@ -271,6 +282,7 @@ def test_a_full_disk_at_a_checkpoint_is_one_line(tiny_bert, train_val, tmp_path)
     assert "free) while writing training checkpoints, it needs about" in output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bars", [True, False], ids=["progress-bars", "no-bars"])
 def test_training_logs_go_to_the_log_not_stdout_as_raw_dicts(tiny_bert, train_val, tmp_path, capfd, caplog, bars):
     """The Trainer's log entries ({'loss': '1.241', 'grad_norm': ...}) are not printed between the progress bars

@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from wmemb.generate.reasons import DropReason
 from wmemb.models import query_prompt, resolve_model
 from wmemb.text import ENGLISH_WORDS, HAN, han_share, search_words, text_language
 
@@ -74,12 +75,12 @@ def is_question(text: str) -> bool:
     return bool(_EN_INTERROGATIVE.match(stripped) or _ZH_INTERROGATIVE.search(stripped))
 
 
-def keyword_shape(text: str) -> str | None:
-    """Why `text` is not a keyword query, or None: "not_keywords" (a question or a sentence), "has_markup" (HTML, a
-    link, a URL)."""
+def keyword_shape(text: str) -> DropReason | None:
+    """Why `text` is not a keyword query, or None: NOT_KEYWORDS (a question or a sentence), HAS_MARKUP (HTML, a link,
+    a URL)."""
     stripped = text.strip()
     if _MARKUP.search(stripped):
-        return "has_markup"
+        return DropReason.HAS_MARKUP
     words = search_words(stripped)
     function_words = sum(word in ENGLISH_WORDS for word in words)
     if (
@@ -89,19 +90,19 @@ def keyword_shape(text: str) -> str | None:
         or function_words >= SENTENCE_FUNCTION_WORDS
         or not _COPULAS.isdisjoint(words)
     ):
-        return "not_keywords"
+        return DropReason.NOT_KEYWORDS
     return None
 
 
-def question_shape(text: str) -> str | None:
-    return None if is_question(text) else "not_question"
+def question_shape(text: str) -> DropReason | None:
+    return None if is_question(text) else DropReason.NOT_QUESTION
 
 
 @dataclass(frozen=True)
 class StyleChecks:
     """What makes a candidate of one query style: its shape, and what its length and copying are measured in."""
 
-    shape: Callable[[str], str | None]  # None, or the reason it is not of the style
+    shape: Callable[[str], DropReason | None]  # None, or the reason it is not of the style
     measure: Callable[[str], list[str]]
 
 
@@ -158,31 +159,31 @@ class QueryFilter:
 
     def reason_to_drop(
         self, question: str, passage: str, language: str | None = None, style: str = "questions"
-    ) -> str | None:
-        """None to keep the query, else the name of the filter that drops it; `language`: the one it must be
+    ) -> DropReason | None:
+        """None to keep the query, else the reason the filters drop it; `language`: the one it must be
         written in (`expected_language` of the passage), None for any."""
         checks, rules = STYLE_CHECKS[style], self.rules[style]
         wrong_shape = checks.shape(question)
         if wrong_shape:
             return wrong_shape
         if not in_language(question, language):
-            return "wrong_language"
+            return DropReason.WRONG_LANGUAGE
         measured = checks.measure(question)
         if len(measured) < rules.min_units:
-            return "too_short"
+            return DropReason.TOO_SHORT
         if len(measured) > rules.max_units:
-            return "too_long"
+            return DropReason.TOO_LONG
         if copies_passage(measured, checks.measure(passage), rules):
-            return "copied_span"
+            return DropReason.COPIED_SPAN
         key = "".join(units(question))  # duplicates differ only in case, spaces, punctuation, width
         if key in self.seen:
-            return "duplicate"
+            return DropReason.DUPLICATE
         self.seen.add(key)
         return None
 
     def keep(
         self, questions: list[str], passage: str, style: str = "questions", check_language: bool = True
-    ) -> tuple[list[str], list[tuple[str, str]]]:
+    ) -> tuple[list[str], list[tuple[str, DropReason]]]:
         """(kept queries, [(dropped query, reason)]), for candidates of `style`. `check_language`: drop queries not
         written in their passage's language (off where a custom prompt decides the language of the questions)."""
         kept, dropped = [], []

@@ -13,15 +13,12 @@ import json
 import re
 from dataclasses import dataclass
 
+from wmemb.generate.reasons import DropReason
 from wmemb.text import HAN
 
 _THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|$)", re.S | re.I)
 _THINK_TAIL = re.compile(r"^.*?</think>", re.S | re.I)  # reasoning whose opening tag was in the prompt
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.S)
-
-SET_ASIDE_REASONS = frozenset({"preamble", "answer", "markup", "cut_off"})
-"""Reasons for reply lines that were never candidate queries (as opposed to queries the filters drop); `cut_off`:
-the last line of a reply that reached its token cap (prepare.build_dataset)."""
 
 _CN_NUM = "一二三四五六七八九十"
 _LABEL = (
@@ -137,12 +134,12 @@ CLEANERS = {"questions": clean_line, "keywords": clean_keyword_line}
 @dataclass(frozen=True)
 class ParsedReply:
     questions: list[str]  # candidate queries, in order
-    discarded: list[tuple[str, str]]  # (line, reason) for the lines that are not candidates
+    discarded: list[tuple[str, DropReason]]  # (line, reason) for the lines that are not candidates
 
 
 def parse_reply(text: str, style: str = "questions") -> ParsedReply:
-    """Candidate queries of `style` from one model reply, and the lines set aside: "preamble" (announcements,
-    headers, code fences), "answer" (answers and explanations) and "markup" (lines with no text)."""
+    """Candidate queries of `style` from one model reply, and the lines set aside: PREAMBLE (announcements, headers,
+    code fences), ANSWER (answers and explanations) and MARKUP (lines with no text)."""
     clean = CLEANERS[style]
     text = strip_think(text)
     from_json = _json_questions(text)
@@ -153,15 +150,17 @@ def parse_reply(text: str, style: str = "questions") -> ParsedReply:
         if not raw.strip():
             continue
         if _ANSWER_LINE.match(_MARKUP.sub("", raw)):
-            discarded.append((raw.strip(), "answer"))
+            discarded.append((raw.strip(), DropReason.ANSWER))
             continue
         line = clean(raw)
         if not line:
-            discarded.append((raw.strip(), "markup"))  # "---", a lone "1.", "**"
+            discarded.append((raw.strip(), DropReason.MARKUP))  # "---", a lone "1.", "**"
             continue
         is_question = bool(QUESTION_MARK.search(line))
         if not is_question and (_PREAMBLE.match(line) or line.endswith((":", "：")) or line.startswith("```")):
-            discarded.append((raw.strip(), "preamble"))  # "Here are two questions:", "以下是两个问题：", headers
+            discarded.append(
+                (raw.strip(), DropReason.PREAMBLE)
+            )  # "Here are two questions:", "以下是两个问题：", headers
             continue
         if is_question and _PREAMBLE.match(line) and re.search(r"[:：]\s*\S", line):
             line = re.split(r"[:：]", line, maxsplit=1)[1].strip()  # "Sure! Here it is: What is X?"

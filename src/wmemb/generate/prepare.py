@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,12 +35,20 @@ from tqdm import tqdm
 
 from wmemb.errors import WMEmbError
 from wmemb.files import RunNames
-from wmemb.generate.backends import Completion, MalformedReply, RequestError, RetryableError, open_backend
+from wmemb.generate.backends import (
+    BackendOptions,
+    Completion,
+    MalformedReply,
+    RequestError,
+    RetryableError,
+    open_backend,
+)
 from wmemb.generate.cache import ReplyCache, cache_key
 from wmemb.generate.estimate import CAP_HINT, RATE_SAMPLE, Answered, CostEstimate, estimate_cost, time_left_sentence
 from wmemb.generate.filters import QueryFilter, consistent_queries, expected_language
 from wmemb.generate.parse import parse_reply, strip_think
 from wmemb.generate.prompts import PromptSet
+from wmemb.generate.reasons import DropReason
 from wmemb.io import ensure_writable_dir, write_json, write_jsonl
 from wmemb.jsonable import JsonRecord
 from wmemb.records import Node, QADataset, read_nodes, seeded_sample
@@ -77,7 +85,7 @@ LANGUAGE_NAMES = {
 
 @dataclass
 class PrepareOptions:
-    llm: str = "auto"  # auto | openai | ollama | local
+    llm: str = "auto"  # auto, or a backend of generate.backends.REGISTRY
     base_urls: list[str] = field(default_factory=list)
     model: str | None = None  # server model name, or a local causal-LM folder / .gguf file
     api_key_env: str = "OPENAI_API_KEY"
@@ -194,8 +202,10 @@ async def complete_with_retries(
     options: PrepareOptions,
     rng: random.Random,
     on_retryable: Callable[[_Job, RetryableError], None] = lambda job, exc: None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
 ) -> Completion:
-    """One passage's reply, retried with backoff; `on_retryable` sees every failed attempt (and may stop the run)."""
+    """One passage's reply, retried with backoff; `on_retryable` sees every failed attempt (and may stop the run);
+    `sleep` waits out each backoff (a test records it instead)."""
     attempt = 0
     while True:
         try:
@@ -208,7 +218,7 @@ async def complete_with_retries(
                 raise RequestError(f"{exc} (gave up after {attempt + 1} attempts)") from None
             delay = backoff_delay(attempt, exc.retry_after, options, rng)
             log.debug("passage %s: %s; retry %d in %.2f s", job.node.id, exc, attempt + 1, delay)
-            await asyncio.sleep(delay)
+            await sleep(delay)
             attempt += 1
 
 
@@ -357,11 +367,11 @@ def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, li
             # the reply hit its cap: its last line stopped mid-query ("Binding Oper"), which a keyword query, having
             # no question mark to miss, would otherwise pass as a shorter query
             reply, _, last = reply.strip().rpartition("\n")
-            cut = [(last.strip(), "cut_off")]
+            cut = [(last.strip(), DropReason.CUT_OFF)]
         parsed = parse_reply(reply, job.style)
         # a custom prompt decides the language of its queries (job.expects is None then)
         kept, rejected = query_filter.keep(parsed.questions, job.node.text, job.style, check_language=bool(job.expects))
-        extra = [(question, "extra") for question in kept[options.questions_per_chunk :]]
+        extra = [(question, DropReason.EXTRA) for question in kept[options.questions_per_chunk :]]
         for line, reason in parsed.discarded + cut + rejected + extra:
             dropped.append(
                 {"node_id": job.node.id, "language": job.language, "style": job.style, "query": line, "reason": reason}
@@ -382,7 +392,7 @@ def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, li
                     "language": job.language,
                     "style": job.style,
                     "query": queries.pop(qid),
-                    "reason": "inconsistent",
+                    "reason": DropReason.INCONSISTENT,
                 }
             )
     dataset = QADataset(queries=queries, corpus=corpus, relevant_docs={qid: [job_of[qid].node.id] for qid in queries})
@@ -511,9 +521,10 @@ def _job(split: _Split, node: Node, style: str, prompts: PromptSet, backend, opt
     language, template, prompt = prompts.render(node.text, n, style)
     key = cache_key(split.name, node.text, template, backend.model, n)
     expects = None if prompts.is_custom(style) else expected_language(node.text)
-    # the local model's stop rule counts question lines, so a keyword reply would run to the question cap
-    local_keywords = backend.name == "local" and style == "keywords"
-    max_tokens = options.max_tokens or (LOCAL_TOKENS_PER_KEYWORD_QUERY * n if local_keywords else None)
+    # a backend's own cap (the local model's) is sized for question lines, and its stop rule counts them, so a keyword
+    # reply would run to the question cap
+    own_cap_keywords = backend.default_max_tokens is not None and style == "keywords"
+    max_tokens = options.max_tokens or (LOCAL_TOKENS_PER_KEYWORD_QUERY * n if own_cap_keywords else None)
     return _Job(split, node, key, language, prompt, style, expects, max_tokens)
 
 
@@ -547,14 +558,16 @@ async def prepare_async(
     with _removed_if_left_empty(out):
         backend = await open_backend(
             options.llm,
-            options.base_urls,
-            options.model,
-            options.api_key_env,
-            options.timeout,
-            options.concurrency,
-            local_max_tokens=options.max_tokens or LOCAL_TOKENS_PER_QUESTION * options.questions_per_chunk,
-            # a JSON reply holds its questions inside one object: cutting it at a question line would break it
-            local_stop_after_questions=None if options.json_mode else options.questions_per_chunk,
+            BackendOptions(
+                base_urls=tuple(options.base_urls),
+                model=options.model,
+                api_key_env=options.api_key_env,
+                timeout=options.timeout,
+                concurrency=options.concurrency,
+                max_tokens=options.max_tokens or LOCAL_TOKENS_PER_QUESTION * options.questions_per_chunk,
+                # a JSON reply holds its questions inside one object: cutting it at a question line would break it
+                stop_after_questions=None if options.json_mode else options.questions_per_chunk,
+            ),
         )
         try:
             with contextlib.ExitStack() as caches:

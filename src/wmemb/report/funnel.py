@@ -11,8 +11,8 @@ from typing import Any
 
 from wmemb.corpus.split import SplitSummary
 from wmemb.files import RunNames
-from wmemb.generate.parse import SET_ASIDE_REASONS
 from wmemb.generate.prepare import DatasetSummary, PrepareSummary
+from wmemb.generate.reasons import SET_ASIDE_REASONS, DropReason
 from wmemb.io import read_jsonl
 from wmemb.records import QADataset
 from wmemb.render.charts import hbar_chart
@@ -22,18 +22,7 @@ from wmemb.text import main_language
 CHART_FILE = "funnel.svg"
 SAMPLES_PER_GROUP = 3  # kept questions per split and language, dropped ones per reason
 LANGUAGE_NAMES = {"zh": "中文 (zh)", "en": "English (en)"}
-DROP_REASONS = {
-    "duplicate": "the same question was already kept",
-    "not_question": "not a question",
-    "not_keywords": "a question or a sentence, not a keyword query",
-    "has_markup": "a keyword query holding markup, a link or a URL",
-    "wrong_language": "written in another language than its passage",
-    "too_short": "too short",
-    "too_long": "too long",
-    "copied_span": "copies a span of the passage",
-    "extra": "more questions than questions_per_chunk",
-    "inconsistent": "its passage was not in the embedding model's top k (filter_topk)",
-}
+DROP_REASONS = {reason.value: reason.description for reason in DropReason}
 
 
 def language_name(code: str) -> str:
