@@ -120,7 +120,12 @@ def setting_options(*, exclude: tuple[str, ...] = ()) -> Callable[[Command], Com
         fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
         flags = [
             _setting_parameter(
-                spec, spec.name, spec.describe(with_range=True), spec.default, f"{spec.stage.capitalize()} settings"
+                spec,
+                spec.name,
+                spec.flag,
+                spec.describe(with_range=True),
+                spec.default,
+                f"{spec.stage.capitalize()} settings",
             )
             for spec in SETTINGS.values()
             if spec.name not in exclude
@@ -148,7 +153,7 @@ def stage_flags(options_class: type, **flags: Any) -> Callable[[Command], Comman
         raise TypeError(f"stage_flags: {', '.join(doubled)} take(s) the flag of a setting (settings.shared)")
     types = typing.get_type_hints(options_class)
     parameters = [
-        _setting_parameter(taken[name].setting, name, taken[name].help, _default(spec), flag=taken[name].flag)
+        _setting_parameter(taken[name].setting, name, taken[name].flag, taken[name].help, _default(spec))
         if name in taken
         else inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[types[name], flags[name]], default=_default(spec)
@@ -189,16 +194,14 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
 
 
 def _setting_parameter(
-    spec: Setting, name: str, help: str, default: Any, panel: str | None = None, flag: str | None = None
+    spec: Setting, name: str, flag: str, help: str, default: Any, panel: str | None = None
 ) -> inspect.Parameter:
     """`--chunk-tokens INTEGER`, `--corpus TEXT` (repeatable), `--mine/--no-mine`, `--llm [auto|openai|...]`: the
-    parameter `name` of a setting's flag (`flag`: its name where the parameter's is not it, as `wmemb prepare --model`
-    for llm_model)."""
+    parameter `name` that a setting's flag sets (`wmemb prepare --model` sets `model`, which takes llm_model)."""
     # typer takes a Literal as choices, but not a list of Literal: that is a list of str, each item checked on parsing
     listed_choices = spec.is_list and bool(spec.choices)
-    named = flag not in (None, "--" + name.replace("_", "-"))
     option = typer.Option(
-        *([f"{flag}/--no-{flag[2:]}" if spec.type is bool else flag] if flag and named else []),
+        f"{flag}/--no-{flag[2:]}" if spec.type is bool else flag,
         help=help,
         rich_help_panel=panel,
         show_default=default not in (None, []),
