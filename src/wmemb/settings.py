@@ -468,7 +468,10 @@ def shared(name: str, *, flag: str | None = None, help: str | None = None, defau
         raise WMEmbError(f"shared({name!r}): no such setting; declare it in PipelineConfig (settings.py)")
     spec = SETTINGS[name]
     value = spec.default if default is MISSING else default
-    described = help + (f" ({spec.range})" if spec.range else "") if help else spec.describe(True, in_run=False)
+    if help:
+        described = help + (f" ({spec.range})" if spec.range else "")
+    else:
+        described = spec.describe(with_range=True, in_run=False)
     metadata = {_SHARED: Shared(spec, flag or spec.flag, described)}
     if isinstance(value, list):
         return field(default_factory=lambda: list(value), metadata=metadata)
