@@ -9,16 +9,17 @@ import typing
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from helpers.openai_server import openai_server
 from helpers.pipeline_inputs import config_for, distinct_questions, write_corpus
-from wmemb.cli import app
+from wmemb.cli import app, stage_flags
 from wmemb.corpus import SplitOptions
 from wmemb.errors import WMEmbError
 from wmemb.generate import PrepareOptions
-from wmemb.pipeline import Pipeline
-from wmemb.settings import SETTINGS, STAGES, PipelineConfig, Setting, settings_table
+from wmemb.pipeline import Pipeline, stage_options
+from wmemb.settings import SETTINGS, STAGES, PipelineConfig, Setting, settings_table, shared, shared_fields
 from wmemb.train import FinetuneOptions, MineOptions
 from wmemb.vocab import SuggestOptions
 
@@ -212,32 +213,31 @@ def test_a_run_records_those_keys_and_stages_read_no_later_declared_setting(tmp_
     ]
 
 
-# --- a stage command checks what its settings declare ------------------------------------------------
+# --- a stage command takes its settings from their declaration -------------------------------------------
 
 # Each stage's options class: the stage commands (`wmemb finetune --epochs 0`) build these without a PipelineConfig.
-STAGE_OPTIONS = {
-    SplitOptions: "split",
-    PrepareOptions: "prepare",
-    MineOptions: "mine",
-    FinetuneOptions: "finetune",
-    SuggestOptions: "expand",
+STAGE_OPTIONS = [SplitOptions, PrepareOptions, MineOptions, FinetuneOptions, SuggestOptions]
+# stage command -> its options class
+STAGE_COMMANDS = {
+    ("split",): SplitOptions,
+    ("prepare",): PrepareOptions,
+    ("mine",): MineOptions,
+    ("finetune",): FinetuneOptions,
+    ("vocab", "suggest"): SuggestOptions,
 }
+# Fields whose default is not their setting's, on purpose (declared so with shared(..., default=)).
+OWN_DEFAULTS = {(SuggestOptions, "top"): 200}  # candidates written for review; suggest_top adds 30 unreviewed
 
 
 def ruled_fields() -> list:
-    """(options class, setting) for every setting with a range or choices that is a field of its stage's options."""
+    """(options class, field, how it takes its setting) for every field that takes a setting with a range or
+    choices."""
     return [
-        pytest.param(
-            cls,
-            spec,
-            id=f"{cls.__name__}.{spec.name}",
-        )
-        for cls, stage in STAGE_OPTIONS.items()
-        for spec in SETTINGS.values()
-        if spec.stage == stage
-        and (spec.range or spec.choices)
-        and spec.name in {field.name for field in dataclasses.fields(cls)}
-        and not spec.is_list  # a list's items are checked by its stage (matryoshka_dims: tests/train)
+        pytest.param(cls, name, taken, id=f"{cls.__name__}.{name}")
+        for cls in STAGE_OPTIONS
+        for name, taken in shared_fields(cls).items()
+        if (taken.setting.range or taken.setting.choices)
+        and not taken.setting.is_list  # a list's items are checked by its stage (matryoshka_dims: tests/train)
     ]
 
 
@@ -259,17 +259,106 @@ def outside_and_on_bounds(spec: Setting) -> tuple[list, list]:
     return outside, on
 
 
-def test_the_checked_fields_include_the_finetune_and_split_bounds():
+def test_the_checked_fields_include_those_named_otherwise_than_their_setting():
     checked = {param.id for param in ruled_fields()}
-    assert {"FinetuneOptions.epochs", "FinetuneOptions.lr", "FinetuneOptions.loss", "SplitOptions.val_ratio"} <= checked
+    assert {
+        "FinetuneOptions.epochs",
+        "FinetuneOptions.lr",
+        "FinetuneOptions.loss",
+        "SplitOptions.val_ratio",
+        "PrepareOptions.llm",
+        "SuggestOptions.top",  # the setting suggest_top
+    } <= checked
 
 
-@pytest.mark.parametrize(("cls", "spec"), ruled_fields())
-def test_a_stage_command_enforces_the_range_and_choices_its_setting_declares(cls, spec):
+@pytest.mark.parametrize(("cls", "name", "taken"), ruled_fields())
+def test_a_stage_command_enforces_the_range_and_choices_its_setting_declares(cls, name, taken):
+    spec = taken.setting
     outside, on = outside_and_on_bounds(spec)
     for value in outside:
-        named = value[0] if spec.is_list else value  # the error names the bad item of a list
-        with pytest.raises(WMEmbError, match="^" + re.escape(f"{spec.flag} {named!r}: must be ")):
-            cls(**{spec.name: value}).check()
+        with pytest.raises(WMEmbError, match="^" + re.escape(f"{taken.flag} {value!r}: must be ")):
+            cls(**{name: value}).check()
     for value in on:
-        cls(**{spec.name: value}).check()
+        cls(**{name: value}).check()
+
+
+@pytest.mark.parametrize("cls", STAGE_OPTIONS, ids=lambda cls: cls.__name__)
+def test_a_field_that_takes_a_setting_has_its_type_and_default(cls):
+    """A field's type is its setting's (a choice is a str: the setting checks it); its default is the setting's
+    unless declared otherwise."""
+    types = typing.get_type_hints(cls)
+    defaults = {
+        field.name: field.default_factory() if callable(field.default_factory) else field.default
+        for field in dataclasses.fields(cls)
+    }
+    for name, taken in shared_fields(cls).items():
+        spec = taken.setting
+        assert types[name] == _widened(spec.type), f"{cls.__name__}.{name}: {types[name]} is not {spec.type}"
+        assert defaults[name] == OWN_DEFAULTS.get((cls, name), spec.default), f"{cls.__name__}.{name}"
+
+
+def _widened(annotation):
+    """A Literal (or a list of one) as str, as a stage's options hold it."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return str
+    if typing.get_origin(annotation) is list:
+        return list[_widened(typing.get_args(annotation)[0])]
+    return annotation
+
+
+def test_shared_refuses_a_setting_that_does_not_exist():
+    with pytest.raises(WMEmbError, match=r"shared\('epoch'\): no such setting"):
+        shared("epoch")
+
+
+def test_stage_flags_refuses_a_field_that_does_not_exist_or_takes_a_setting():
+    with pytest.raises(TypeError, match="FinetuneOptions has no field mini_batch"):
+        stage_flags(FinetuneOptions, mini_batch=typer.Option(help="typo"))
+    with pytest.raises(TypeError, match="epochs take"):
+        stage_flags(FinetuneOptions, epochs=typer.Option(help="declared twice"))
+
+
+@pytest.mark.parametrize("command", list(STAGE_COMMANDS), ids=" ".join)
+def test_a_stage_command_shows_the_flag_each_setting_declares(command):
+    cls = STAGE_COMMANDS[command]
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    lines = {
+        line.split()[1]: line for line in result.output.splitlines() if line.startswith("│ ") and len(line.split()) > 1
+    }
+    for name, taken in shared_fields(cls).items():
+        line = lines[taken.flag]
+        assert taken.help[:40] in line, name
+        default = OWN_DEFAULTS.get((cls, name), taken.setting.default)
+        if taken.setting.type is not bool and default not in (None, []):
+            shown = ", ".join(map(str, default)) if taken.setting.is_list else str(default)
+            assert f"[default: {shown}]" in line, name
+        assert all(choice in line for choice in taken.setting.choices), name
+
+
+def test_a_stage_command_builds_its_options_from_the_declared_flags(monkeypatch, tmp_path):
+    seen = []
+
+    def capture(*args):
+        seen.append(args[-1])
+        raise WMEmbError("captured")
+
+    monkeypatch.setattr("wmemb.train.finetune", capture)
+    monkeypatch.setattr("wmemb.generate.prepare_datasets", capture)
+    argv = ["finetune", "m", "out", "data.json", "--epochs", "3", "--seed", "7", "--mini-batch-size", "4"]
+    assert CliRunner().invoke(app, [*argv, "--loss", "cached", "--matryoshka-dims", "8"]).exit_code == 1
+    assert seen.pop() == FinetuneOptions(epochs=3, seed=7, mini_batch_size=4, loss="cached", matryoshka_dims=[8])
+    argv = ["prepare", "t.jsonl", "v.jsonl", "-o", str(tmp_path), "--model", "qwen", "--base-url", "http://a/v1"]
+    assert CliRunner().invoke(app, [*argv, "--query-styles", "keywords", "--timeout", "5"]).exit_code == 1
+    assert seen.pop() == PrepareOptions(model="qwen", base_urls=["http://a/v1"], query_styles=["keywords"], timeout=5)
+
+
+def test_wmemb_run_fills_each_field_from_the_setting_it_takes(tmp_path):
+    config = PipelineConfig.load(
+        write_config(tmp_path, 'llm_model = "qwen"\nbase_url = ["http://a/v1"]\nsuggest_top = 7\nseed = 3\n')
+    )
+    prepare = stage_options(PrepareOptions, config)
+    assert (prepare.model, prepare.base_urls, prepare.seed) == ("qwen", ["http://a/v1"], 3)
+    assert prepare.base_urls is not config.base_url  # a copy: check() may change it
+    assert stage_options(SuggestOptions, config).top == 7
+    assert stage_options(MineOptions, config) == MineOptions()  # it takes no setting

@@ -6,9 +6,12 @@ and keeps its traceback.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import logging
 import sys
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -20,10 +23,14 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from wmemb.corpus.split import SplitOptions
 from wmemb.errors import WMEmbError
-from wmemb.generate.backends import REGISTRY
+from wmemb.generate.prepare import PrepareOptions
 from wmemb.io import check_output_file, read_json, reject_overwriting_inputs
-from wmemb.settings import SETTINGS, PipelineConfig, Setting, StageName
+from wmemb.settings import SETTINGS, PipelineConfig, Setting, StageName, shared_fields
+from wmemb.train.finetune import FinetuneOptions
+from wmemb.train.mine import MineOptions
+from wmemb.vocab.suggest import SuggestOptions
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -105,7 +112,110 @@ def print_rows(title: str, headers: list[str], rows: list[list[str]]) -> None:
     console.print(table)
 
 
+def setting_options(*, exclude: tuple[str, ...] = ()) -> Callable[[Command], Command]:
+    """Give a command that takes `**settings` one typed flag per pipeline setting (declared in settings.py)."""
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        flags = [
+            _setting_parameter(
+                spec,
+                spec.name,
+                spec.flag,
+                spec.describe(with_range=True),
+                spec.default,
+                f"{spec.stage.capitalize()} settings",
+            )
+            for spec in SETTINGS.values()
+            if spec.name not in exclude
+        ]
+        command.__signature__ = signature.replace(parameters=fixed + flags)  # type: ignore[attr-defined]
+        return command
+
+    return decorate
+
+
+def stage_flags(options_class: type, **flags: Any) -> Callable[[Command], Command]:
+    """Give a stage command one flag per field of its options class, and call it with `options`, the options object
+    those flags make.
+
+    A field that takes a setting (declared with settings.shared) gets the flag that setting declares: type, default,
+    help, range and choices, shown as `wmemb run` shows them. `flags` give the stage command's own fields their flags
+    (field name -> typer.Option; the default is the field's). A field in neither is not a flag."""
+    fields = {spec.name: spec for spec in dataclasses.fields(options_class)}
+    taken = shared_fields(options_class)
+    unknown = sorted(set(flags) - set(fields))
+    if unknown:
+        raise TypeError(f"stage_flags: {options_class.__name__} has no field {', '.join(unknown)}")
+    doubled = sorted(set(flags) & set(taken))
+    if doubled:
+        raise TypeError(f"stage_flags: {', '.join(doubled)} take(s) the flag of a setting (settings.shared)")
+    types = typing.get_type_hints(options_class)
+    parameters = [
+        _setting_parameter(taken[name].setting, name, taken[name].flag, taken[name].help, _default(spec))
+        if name in taken
+        else inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[types[name], flags[name]], default=_default(spec)
+        )
+        for name, spec in fields.items()
+        if name in taken or name in flags
+    ]
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != "options"]
+        clash = sorted({p.name for p in own} & {p.name for p in parameters})
+        if clash or "options" not in signature.parameters:
+            raise TypeError(f"stage_flags: {command.__name__} takes `options`, and no parameter of a field ({clash})")
+
+        @functools.wraps(command)
+        def with_options(**values: Any) -> Any:
+            options = options_class(**{p.name: values.pop(p.name) for p in parameters})
+            return command(**values, options=options)
+
+        with_options.__signature__ = signature.replace(parameters=own + parameters)  # type: ignore[attr-defined]
+        return typing.cast(Command, with_options)
+
+    return decorate
+
+
+def _default(spec: dataclasses.Field) -> Any:
+    return spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, choices))}.")
+        return value
+
+    return parse
+
+
+def _setting_parameter(
+    spec: Setting, name: str, flag: str, help: str, default: Any, panel: str | None = None
+) -> inspect.Parameter:
+    """`--chunk-tokens INTEGER`, `--corpus TEXT` (repeatable), `--mine/--no-mine`, `--llm [auto|openai|...]`: the
+    parameter `name` that a setting's flag sets (`wmemb prepare --model` sets `model`, which takes llm_model)."""
+    # typer takes a Literal as choices, but not a list of Literal: that is a list of str, each item checked on parsing
+    listed_choices = spec.is_list and bool(spec.choices)
+    option = typer.Option(
+        f"{flag}/--no-{flag[2:]}" if spec.type is bool else flag,
+        help=help,
+        rich_help_panel=panel,
+        show_default=default not in (None, []),
+        parser=_one_of(spec.choices) if listed_choices else None,
+        metavar=f"[{'|'.join(spec.choices)}]" if listed_choices else None,
+    )
+    annotation = list[str] if listed_choices else spec.type
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[annotation, option], default=default
+    )
+
+
 @app.command()
+@stage_flags(SplitOptions)
 def split(
     inputs: Annotated[
         list[Path], typer.Argument(help="Files (.txt .md .html .pdf) or folders to read.", show_default=False)
@@ -115,26 +225,13 @@ def split(
         str | None,
         typer.Option(help="Model whose tokenizer measures passages (folder or hub id); default: packaged MiniLM."),
     ] = None,
-    chunk_tokens: Annotated[
-        int, typer.Option(help="Max tokens per passage, special tokens included (capped at the model's limit).")
-    ] = 256,
-    overlap: Annotated[
-        int, typer.Option(help="Tokens of trailing sentences repeated at the start of the next passage.")
-    ] = 0,
-    min_chars: Annotated[
-        int, typer.Option(help="Remove passages with fewer non-space characters (page numbers, headers).")
-    ] = 10,
-    val_ratio: Annotated[float, typer.Option(help="Share of passages for validation, in (0, 1).")] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed of the train/validation assignment.")] = 42,
     name: Annotated[str | None, typer.Option(help="Output file stem; default: the first input's name.")] = None,
+    *,
+    options: SplitOptions,
 ) -> None:
     """Cut documents into sentence-aligned passages and divide them into train and validation sets."""
-    # each command loads its stage when it runs: `wmemb --help` loads none
-    from wmemb.corpus import SplitOptions, split_corpus
+    from wmemb.corpus import split_corpus
 
-    options = SplitOptions(
-        chunk_tokens=chunk_tokens, overlap=overlap, min_chars=min_chars, val_ratio=val_ratio, seed=seed
-    )
     summary = split_corpus(inputs, output, model=model, options=options, name=name)
     print_table(
         "split",
@@ -158,6 +255,13 @@ def split(
 
 
 @app.command()
+@stage_flags(
+    PrepareOptions,
+    embed_model=typer.Option(help="Embedding model of --filter-topk; default: packaged MiniLM."),
+    max_retries=typer.Option(help="Retries per request on 429/5xx/timeouts (exponential backoff with jitter)."),
+    timeout=typer.Option(help="Seconds to wait for one reply."),
+    json_mode=typer.Option("--json-mode", help="Ask for a JSON reply (servers that support it enforce it)."),
+)
 def prepare(
     train_nodes: Annotated[
         Path, typer.Argument(help="Training node file from `split` (*_train_nodes.jsonl).", show_default=False)
@@ -169,80 +273,13 @@ def prepare(
         Path,
         typer.Option("--output", "-o", help="Folder for the datasets (and the reply caches that make reruns resume)."),
     ],
-    llm: Annotated[
-        str, typer.Option(help=f"auto (a configured server if it answers, else local) | {' | '.join(REGISTRY)}.")
-    ] = "auto",
-    base_url: Annotated[
-        list[str] | None,
-        typer.Option("--base-url", help="OpenAI-compatible base URL (…/v1) or Ollama URL; repeat to share the load."),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Server model name, or for --llm local a causal-LM folder or .gguf file. "
-            "Defaults: served model / qwen:14b / SmolLM2."
-        ),
-    ] = None,
-    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
-    concurrency: Annotated[int, typer.Option(help="Requests in flight (local: batch size).")] = 8,
-    questions_per_chunk: Annotated[int, typer.Option(help="Queries to ask for per passage and style.")] = 2,
-    query_styles: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--query-styles", help=f"{SETTINGS['query_styles'].help} Repeat the flag for several.", show_default=False
-        ),
-    ] = None,
-    prompt_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="Custom prompt template with {context_str} and {num_questions_per_chunk}; replaces the question "
-            "prompts (other styles keep theirs)."
-        ),
-    ] = None,
-    filter_topk: Annotated[
-        int | None, typer.Option(help="Keep a query only if --embed-model ranks its passage in this top K.")
-    ] = None,
-    embed_model: Annotated[
-        str | None, typer.Option(help="Embedding model of --filter-topk; default: packaged MiniLM.")
-    ] = None,
-    max_retries: Annotated[
-        int, typer.Option(help="Retries per request on 429/5xx/timeouts (exponential backoff with jitter).")
-    ] = 5,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for one reply.")] = 120.0,
-    json_mode: Annotated[
-        bool, typer.Option("--json-mode", help="Ask for a JSON reply (servers that support it enforce it).")
-    ] = False,
-    max_train_passages: Annotated[
-        int | None, typer.Option(help="Ask about a seeded sample of this many training passages; default all.")
-    ] = None,
-    max_val_passages: Annotated[
-        int | None, typer.Option(help="Ask about a seeded sample of this many validation passages; default all.")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of that sample.")] = 42,
+    *,
+    options: PrepareOptions,
 ) -> None:
     """Have an LLM write the questions each passage answers; write llama_index QA datasets. Every passage of
     a node file stays in its dataset's corpus: the ones not asked about are distractors for retrieval."""
-    # imports httpx (the generation backends): only when the command runs
-    from wmemb.generate import PrepareOptions, prepare_datasets
+    from wmemb.generate import prepare_datasets
 
-    options = PrepareOptions(
-        llm=llm,
-        base_urls=list(base_url or []),
-        model=model,
-        api_key_env=api_key_env,
-        concurrency=concurrency,
-        questions_per_chunk=questions_per_chunk,
-        query_styles=list(query_styles or SETTINGS["query_styles"].default),
-        prompt_file=str(prompt_file) if prompt_file else None,
-        filter_topk=filter_topk,
-        embed_model=embed_model,
-        max_retries=max_retries,
-        timeout=timeout,
-        json_mode=json_mode,
-        max_train_passages=max_train_passages,
-        max_val_passages=max_val_passages,
-        seed=seed,
-    )
     summary = prepare_datasets(train_nodes, val_nodes, output, options)
     rows: list[tuple[str, object]] = [("backend", f"{summary.backend} ({summary.model})")]
     for result in (summary.train, summary.val):
@@ -287,7 +324,6 @@ def import_dataset(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it as readable UTF-8 JSON.")],
 ) -> None:
     """Check a llama_index EmbeddingQAFinetuneDataset file and save it in wmemb's readable form."""
-    # imports httpx (the generation backends): only when the command runs
     from wmemb.generate import import_llama_index_dataset
 
     check_output_file(output)
@@ -299,45 +335,30 @@ def import_dataset(
 
 
 @app.command()
+@stage_flags(
+    MineOptions,
+    range_min=typer.Option(help="Skip the top ranks (likely unlabelled answers)."),
+    range_max=typer.Option(help="Sample negatives from ranks below this."),
+    negatives=typer.Option(help="Hard negatives per query."),
+    relative_margin=typer.Option("--margin", help="A negative must score below (1 - margin) x the positive's score."),
+    batch_size=typer.Option(help="Texts encoded per batch."),
+    query_instruction=typer.Option(help="Instruction prepended to queries; default: the model's own."),
+    no_query_instruction=typer.Option("--no-query-instruction", help="Search without a query instruction."),
+    use_faiss=typer.Option(
+        "--faiss/--no-faiss", help="Search with faiss; default: when installed.", show_default=False
+    ),
+    seed=typer.Option(help="Seed of the negative sampling."),
+)
 def mine(
     dataset: Annotated[Path, typer.Argument(help=DATASET_HELP, show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="FlagEmbedding JSONL to write.", show_default=False)],
     model: Annotated[str | None, typer.Option(help="Model that ranks the passages; default: packaged MiniLM.")] = None,
-    range_min: Annotated[int, typer.Option(help="Skip the top ranks (likely unlabelled answers).")] = 10,
-    range_max: Annotated[int, typer.Option(help="Sample negatives from ranks below this.")] = 210,
-    negatives: Annotated[int, typer.Option(help="Hard negatives per query.")] = 7,
-    margin: Annotated[
-        float, typer.Option(help="A negative must score below (1 - margin) x the positive's score.")
-    ] = 0.05,
-    batch_size: Annotated[int, typer.Option(help="Texts encoded per batch.")] = 64,
-    query_instruction: Annotated[
-        str | None, typer.Option(help="Instruction prepended to queries; default: the model's own.")
-    ] = None,
-    no_query_instruction: Annotated[
-        bool, typer.Option("--no-query-instruction", help="Search without a query instruction.")
-    ] = False,
-    faiss: Annotated[
-        bool | None,
-        typer.Option("--faiss/--no-faiss", help="Search with faiss; default: when installed.", show_default=False),
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 42,
+    *,
+    options: MineOptions,
 ) -> None:
     """Mine hard negatives for each query from a rank window that skips the top; writes FlagEmbedding JSONL."""
-    # each command loads its stage when it runs: `wmemb --help` loads none
-    from wmemb.train import MineOptions
     from wmemb.train import mine as run_mine
 
-    options = MineOptions(
-        range_min=range_min,
-        range_max=range_max,
-        negatives=negatives,
-        relative_margin=margin,
-        batch_size=batch_size,
-        query_instruction=query_instruction,
-        no_query_instruction=no_query_instruction,
-        use_faiss=faiss,
-        seed=seed,
-    )
     summary = run_mine(dataset, output, model, options)
     print_table(
         "mine",
@@ -354,6 +375,16 @@ def mine(
 
 
 @app.command()
+@stage_flags(
+    FinetuneOptions,
+    mini_batch_size=typer.Option(help="With --loss cached: pairs encoded at once."),
+    query_instruction=typer.Option(help="Instruction prepended to queries; default: the model's own."),
+    no_query_instruction=typer.Option("--no-query-instruction", help="Train and save without a query instruction."),
+    early_stopping=typer.Option(help="Stop after N epochs without a better val NDCG@10."),
+    resume=typer.Option("--resume", help="Continue an interrupted run from its last checkpoint."),
+    merge_with_base=typer.Option(help="Average with the base model, W = base weight in (0, 1)."),
+    overwrite=typer.Option("--overwrite", help="Replace an existing OUTPUT folder."),
+)
 def finetune(
     model: Annotated[str, typer.Argument(help="Base model: folder, hub id or 'minilm'.", show_default=False)],
     output: Annotated[
@@ -363,75 +394,12 @@ def finetune(
     val: Annotated[
         Path | None, typer.Option(help="Validation dataset (same formats); the best epoch on it is saved.")
     ] = None,
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = SETTINGS["epochs"].default,
-    lr: Annotated[
-        float | None, typer.Option(help="Learning rate; default by size: 3e-5 small, 2e-5 base, 1e-5 large.")
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Pairs per batch (per process); default 32, capped at the data.")
-    ] = None,
-    loss: Annotated[
-        str, typer.Option(help="mnrl (in-batch negatives) or cached (GradCache: big batches, small memory).")
-    ] = "mnrl",
-    mini_batch_size: Annotated[int, typer.Option(help="With --loss cached: pairs encoded at once.")] = 32,
-    scale: Annotated[
-        float | None, typer.Option(help="Similarity scale = 1/temperature; default 50 for BGE models, else 20.")
-    ] = None,
-    query_instruction: Annotated[
-        str | None, typer.Option(help="Instruction prepended to queries; default: the model's own.")
-    ] = None,
-    no_query_instruction: Annotated[
-        bool, typer.Option("--no-query-instruction", help="Train and save without a query instruction.")
-    ] = False,
-    early_stopping: Annotated[
-        int | None, typer.Option(help="Stop after N epochs without a better val NDCG@10.")
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")
-    ] = False,
-    merge_with_base: Annotated[
-        float | None, typer.Option(help="Average with the base model, W = base weight in (0, 1).")
-    ] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUTPUT folder.")] = False,
-    max_length: Annotated[
-        int | None, typer.Option(help="Max tokens per text; default: the data's longest, up to the model's limit.")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    gradient_checkpointing: Annotated[
-        bool, typer.Option("--gradient-checkpointing", help="Trade compute for memory.")
-    ] = False,
-    precision: Annotated[
-        str, typer.Option(help="auto (bf16 on a GPU that has it, else fp16 on a GPU, fp32 on CPU), fp32, bf16, fp16.")
-    ] = "auto",
-    matryoshka_dims: Annotated[
-        list[int] | None,
-        typer.Option(help=SETTINGS["matryoshka_dims"].help, show_default=False),
-    ] = None,
+    *,
+    options: FinetuneOptions,
 ) -> None:
     """Contrastive fine-tuning (BGE recipe), keeping the best epoch on --val; works under torchrun."""
-    # each command loads its stage when it runs: `wmemb --help` loads none
-    from wmemb.train import FinetuneOptions
     from wmemb.train import finetune as run_finetune
 
-    options = FinetuneOptions(
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        loss=loss,
-        mini_batch_size=mini_batch_size,
-        scale=scale,
-        query_instruction=query_instruction,
-        no_query_instruction=no_query_instruction,
-        early_stopping=early_stopping,
-        resume=resume,
-        merge_with_base=merge_with_base,
-        overwrite=overwrite,
-        max_length=max_length,
-        seed=seed,
-        gradient_checkpointing=gradient_checkpointing,
-        precision=precision,
-        matryoshka_dims=list(matryoshka_dims or []),
-    )
     summary = run_finetune(model, output, train_dataset, val, options)
     if not summary.wrote_output:  # a non-main torchrun process
         return
@@ -467,6 +435,17 @@ app.add_typer(vocab_app, name="vocab")
 
 
 @vocab_app.command("suggest")
+@stage_flags(
+    SuggestOptions,
+    min_freq=typer.Option(help="Least number of occurrences in the corpus."),
+    use_jieba=typer.Option(
+        "--jieba/--no-jieba", help="Seed Chinese candidates with the words jieba's dictionary segments."
+    ),
+    use_sentencepiece=typer.Option(
+        "--sentencepiece",
+        help="Also seed Chinese candidates with pieces of a sentencepiece unigram model trained on the corpus.",
+    ),
+)
 def vocab_suggest(
     corpus: Annotated[
         list[Path],
@@ -484,27 +463,14 @@ def vocab_suggest(
         str | None,
         typer.Option(help="Model whose tokenizer counts pieces (folder or hub id); default: packaged MiniLM."),
     ] = None,
-    top: Annotated[int, typer.Option(help="Candidates to write, best first.")] = 200,
-    min_freq: Annotated[int, typer.Option(help="Least number of occurrences in the corpus.")] = 5,
-    sentencepiece: Annotated[
-        bool,
-        typer.Option(
-            "--sentencepiece",
-            help="Also seed Chinese candidates with pieces of a sentencepiece unigram model trained on the corpus.",
-        ),
-    ] = False,
-    jieba: Annotated[
-        bool,
-        typer.Option("--jieba/--no-jieba", help="Seed Chinese candidates with the words jieba's dictionary segments."),
-    ] = True,
+    *,
+    options: SuggestOptions,
 ) -> None:
     """Rank terms by tokens saved x specificity^4 (how much more frequent here than in general language)."""
-    # each command loads its stage when it runs: `wmemb --help` loads none
-    from wmemb.vocab import SuggestOptions, suggest_terms, write_terms_tsv
+    from wmemb.vocab import suggest_terms, write_terms_tsv
 
     check_output_file(output)
     reject_overwriting_inputs([output], [("CORPUS", path) for path in corpus])
-    options = SuggestOptions(top=top, min_freq=min_freq, use_jieba=jieba, use_sentencepiece=sentencepiece)
     result = suggest_terms(corpus, model, options)
     write_terms_tsv(output, result.candidates)
     print_table(
@@ -559,7 +525,6 @@ def expand(
     ] = None,
 ) -> None:
     """Add domain terms to the tokenizer and embedding matrix; save a complete sentence-transformers model."""
-    # each command loads its stage when it runs: `wmemb --help` loads none
     from wmemb.vocab import expand_model, read_word_file
     from wmemb.vocab.expand import overlap_summary
 
@@ -631,7 +596,10 @@ def evaluate(
             show_default=False,
         ),
     ] = None,  # none with --baseline: the baseline alone
-    k: Annotated[str, typer.Option("--k", help="Cut-offs for hit rate and recall, comma-separated.")] = "1,3,5,10",
+    k: Annotated[
+        str,
+        typer.Option("--k", help="Cut-offs for hit rate and recall, comma-separated."),
+    ] = ",".join(map(str, SETTINGS["ks"].default)),
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Folder for metrics.json, metrics.md and metrics.svg.")
     ] = None,
@@ -713,7 +681,10 @@ def export(
         typer.Argument(help="Model to export: a sentence-transformers folder, hub id or 'minilm'.", show_default=False),
     ],
     output: Annotated[Path, typer.Argument(help="Folder for the exported model.", show_default=False)],
-    format: Annotated[str, typer.Option("--format", help="onnx (ONNX Runtime) or openvino.")] = "onnx",
+    format: Annotated[
+        str,
+        typer.Option("--format", help="onnx (ONNX Runtime) or openvino."),
+    ] = SETTINGS["export_format"].default,
     quantize: Annotated[
         str | None,
         typer.Option(
@@ -738,45 +709,6 @@ def export(
             ("time", f"{result.seconds:.1f} s"),
             ("model", result.output),
         ],
-    )
-
-
-def setting_options(*, exclude: tuple[str, ...] = ()) -> Callable[[Command], Command]:
-    """Give a command that takes `**settings` one typed flag per pipeline setting (declared in settings.py)."""
-
-    def decorate(command: Command) -> Command:
-        signature = inspect.signature(command, eval_str=True)
-        fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-        flags = [_setting_parameter(spec) for spec in SETTINGS.values() if spec.name not in exclude]
-        command.__signature__ = signature.replace(parameters=fixed + flags)  # type: ignore[attr-defined]
-        return command
-
-    return decorate
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value not in choices:
-            raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, choices))}.")
-        return value
-
-    return parse
-
-
-def _setting_parameter(spec: Setting) -> inspect.Parameter:
-    """`--chunk-tokens INTEGER`, `--corpus TEXT` (repeatable), `--mine/--no-mine`, `--llm [auto|openai|...]`."""
-    # typer takes a Literal as choices, but not a list of Literal: that is a list of str, each item checked on parsing
-    listed_choices = spec.is_list and bool(spec.choices)
-    option = typer.Option(
-        help=spec.describe(with_range=True),
-        rich_help_panel=f"{spec.stage.capitalize()} settings",
-        show_default=spec.default not in (None, []),
-        parser=_one_of(spec.choices) if listed_choices else None,
-        metavar=f"[{'|'.join(spec.choices)}]" if listed_choices else None,
-    )
-    annotation = list[str] if listed_choices else spec.type
-    return inspect.Parameter(
-        spec.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[annotation, option], default=spec.default
     )
 
 
@@ -866,7 +798,7 @@ def expand_order(
     config: ConfigArgument = None,
     epochs: Annotated[
         int, typer.Option(min=1, help="Epochs of fine-tuning per arm (more than 2 shows overfitting).")
-    ] = 4,
+    ] = SETTINGS["epochs"].default,
     **settings: Any,
 ) -> None:
     """Base, fine-tune, expand->fine-tune, fine-tune(2)->expand->fine-tune and its control fine-tune(2)->fine-tune,

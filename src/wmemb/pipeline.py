@@ -23,7 +23,7 @@ Layout of the working folder (`WorkPaths`):
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import copy
 import fcntl
 import hashlib
 import json
@@ -46,7 +46,7 @@ from wmemb.generate.prepare import PrepareOptions, prepare_datasets
 from wmemb.io import atomic_dir, folder_size, write_json
 from wmemb.models import check_vector_sizes, embedding_dimension, resolve_model
 from wmemb.records import QADataset, read_nodes
-from wmemb.settings import OPTIONAL_STAGES, SETTINGS, STAGES, PipelineConfig
+from wmemb.settings import OPTIONAL_STAGES, SETTINGS, STAGES, PipelineConfig, shared_fields
 from wmemb.state import ExpandStageSummary, StageSummaries, read_state
 from wmemb.train.finetune import FinetuneOptions, finetune
 from wmemb.train.mine import mine
@@ -67,11 +67,12 @@ Options = TypeVar("Options")
 
 
 def stage_options(cls: type[Options], config: PipelineConfig, **given: Any) -> Options:
-    """A stage's options object: each field named like a setting takes that setting's value; `given` sets the rest."""
+    """A stage's options object: each field declared to take a setting (settings.shared) takes that setting's value
+    (a copy of a list); `given` sets the rest."""
     taken = {
-        spec.name: getattr(config, spec.name)
-        for spec in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if spec.name in SETTINGS and spec.name not in given
+        name: copy.copy(getattr(config, spec.setting.name))
+        for name, spec in shared_fields(cls).items()
+        if name not in given
     }
     return cls(**taken, **given)
 
@@ -409,13 +410,7 @@ class Pipeline:
 
     def prepare_options(self) -> PrepareOptions:
         c = self.config
-        return stage_options(
-            PrepareOptions,
-            c,
-            model=c.llm_model,
-            base_urls=list(c.base_url),
-            embed_model=c.model if c.filter_topk else None,
-        )
+        return stage_options(PrepareOptions, c, embed_model=c.model if c.filter_topk else None)
 
     def finetune_options(self, epochs: int, resume: bool) -> FinetuneOptions:
         return stage_options(FinetuneOptions, self.config, epochs=epochs, overwrite=True, resume=resume)
@@ -492,7 +487,7 @@ class Pipeline:
             return validate_terms(list(c.expand_terms))
         if c.expand_terms_file:
             return read_word_file(c.expand_terms_file)
-        result = suggest_terms([self.paths.train_nodes], model=c.model, options=SuggestOptions(top=c.suggest_top))
+        result = suggest_terms([self.paths.train_nodes], model=c.model, options=stage_options(SuggestOptions, c))
         write_terms_tsv(self.paths.terms, result.candidates)
         log.info(
             "expand: using the top %d suggested terms (review them in %s)", len(result.candidates), self.paths.terms
@@ -544,7 +539,7 @@ class Pipeline:
                 finetuned=self.paths.finetuned,
                 expanded=self.paths.expanded if "expanded" in models else None,
                 continued=self.paths.continued if "continued" in models else None,
-                exported=self.paths.exported if c.export else None,
+                exported=self.paths.exported,
                 report_dir=self.paths.report,
                 final=self.paths.final,
             ),

@@ -5,6 +5,11 @@ and its range or choices. From this one declaration come the TOML keys of a conf
 `wmemb run` flags (cli.py), what each stage's hash covers and the options objects the stages take
 (pipeline.py), and the settings table in README.md (`python -m wmemb.settings README.md` rewrites it).
 
+A stage's options class (SplitOptions, PrepareOptions, FinetuneOptions, SuggestOptions, ...) declares each
+field that is a setting with `shared("name")`: the field takes the setting's default, `check_options` enforces
+its range and choices, the stage command (`wmemb finetune`) gets its flag from it (cli.py) and `wmemb run`
+fills it from its PipelineConfig (pipeline.py). No field is matched to a setting by its name.
+
 A setting belongs to the first stage whose result it changes. A stage's hash covers the settings of
 every stage up to it, so changing a setting reruns its stage and every later one, never an earlier
 one. Settings that cannot change a result (where the run happens, how fast the LLM is asked) are
@@ -21,7 +26,7 @@ import sys
 import typing
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -91,7 +96,9 @@ class PipelineConfig:
     name: Annotated[str, AfterValidator(_plain_file_name)] = setting(
         "corpus", "File stem of the node and dataset files.", "split"
     )
-    chunk_tokens: int = setting(256, "Max tokens per passage, special tokens included.", "split", ge=16)
+    chunk_tokens: int = setting(
+        256, "Max tokens per passage, special tokens included (capped at the model's limit).", "split", ge=16
+    )
     overlap: int = setting(0, "Tokens of trailing sentences repeated at the next passage's start.", "split", ge=0)
     min_chars: int = setting(10, "Remove passages with fewer non-space characters (page numbers).", "split", ge=0)
     val_ratio: float = setting(0.2, "Share of passages held out for validation.", "split", gt=0, lt=1)
@@ -103,13 +110,17 @@ class PipelineConfig:
         [], "OpenAI-compatible (.../v1) or Ollama server URL; repeat to share the load.", "prepare"
     )
     llm_model: str | None = setting(
-        None, "Server model name, or with llm local a causal-LM folder or .gguf file.", "prepare"
+        None,
+        "Server model name, or with llm local a causal-LM folder or .gguf file. "
+        "Defaults: served model / qwen:14b (ollama) / SmolLM2 (local).",
+        "prepare",
     )
     api_key_env: str = setting("OPENAI_API_KEY", "Environment variable holding the API key.", "prepare", hashed=False)
     questions_per_chunk: int = setting(2, "Queries to ask for per passage and query style.", "prepare", ge=1)
     query_styles: list[QueryStyle] = setting(
         ["questions"],
-        "Kinds of queries the LLM writes, each passage asked once per style: questions, keywords (search terms).",
+        "Kinds of queries the LLM writes, each passage asked once per style: questions, keywords (search terms); "
+        "repeat the flag for several.",
         "prepare",
         min_length=1,
     )
@@ -334,10 +345,11 @@ class Setting:
         """int, float or none, list of str, "mnrl" or "cached", ..."""
         return _type_name(self.type)
 
-    def describe(self, with_range: bool) -> str:
-        """The help line, with the range when asked, and a word when changing it reruns nothing."""
+    def describe(self, with_range: bool, in_run: bool = True) -> str:
+        """The help line, with the range when asked, and (`in_run`: of `wmemb run`, which skips unchanged stages)
+        a word when changing it reruns nothing."""
         text = self.help + (f" ({self.range})" if with_range and self.range else "")
-        reruns_nothing = not self.hashed and self.kind != "folder"  # another working folder is another run
+        reruns_nothing = in_run and not self.hashed and self.kind != "folder"  # another working folder is another run
         return text + (" Changing it reruns nothing." if reruns_nothing else "")
 
     @property
@@ -356,20 +368,22 @@ class Setting:
         value_type = typing.get_args(self.type)[0] if self.is_list else self.type
         return typing.get_args(value_type) if typing.get_origin(value_type) is Literal else ()
 
-    def check(self, value: Any) -> None:
-        """`value` within this setting's range and choices, else a one-line error naming the flag such as
-        `--epochs 0: must be at least 1`. For values set without PipelineConfig (which checks its own)."""
+    def check(self, value: Any, flag: str | None = None) -> None:
+        """`value` within this setting's range and choices, else a one-line error naming the flag (this setting's
+        unless another is given) such as `--epochs 0: must be at least 1`. For values set without PipelineConfig
+        (which checks its own)."""
+        flag = flag or self.flag
         if value is None:  # the stage's default
             return
         for item in value if self.is_list else [value]:
             if self.choices and item not in self.choices:
-                raise WMEmbError(f"{self.flag} {item!r}: must be one of {', '.join(map(str, self.choices))}")
+                raise WMEmbError(f"{flag} {item!r}: must be one of {', '.join(map(str, self.choices))}")
         if self.is_list:  # list rules (ks) are checked by the stage
             return
         bounds = [bound for rule in self.rules for bound in _bounds(rule)]
         if not all(_BOUNDS[name].holds(value, limit) for name, limit in bounds):
             words = " and ".join(f"{_BOUNDS[name].words} {limit}" for name, limit in bounds)
-            raise WMEmbError(f"{self.flag} {value!r}: must be {words}")
+            raise WMEmbError(f"{flag} {value!r}: must be {words}")
 
 
 @dataclass(frozen=True)
@@ -435,12 +449,50 @@ def _declared() -> dict[str, Setting]:
 SETTINGS: dict[str, Setting] = _declared()
 
 
-def check_stage_options(options: Any, stage: StageName) -> None:
-    """The range and choices `stage`'s settings declare, enforced on the same-named fields of its options object:
-    a stage command (`wmemb finetune --epochs 0`) builds the options without a PipelineConfig."""
-    for spec in SETTINGS.values():
-        if spec.stage == stage and hasattr(options, spec.name):
-            spec.check(getattr(options, spec.name))
+# --- the settings a stage's options class takes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shared:
+    """How an options field takes a setting: which one, and the stage command's flag and help for it."""
+
+    setting: Setting
+    flag: str  # the stage command's flag: the setting's unless declared (`wmemb prepare --model` is llm_model)
+    help: str  # the stage command's help: the setting's unless its meaning there is narrower (seed)
+
+
+_SHARED = "wmemb.setting"  # the key of a field's metadata that holds its Shared
+
+
+def shared(name: str, *, flag: str | None = None, help: str | None = None, default: Any = MISSING) -> Any:
+    """An options field that takes the setting `name`, with the setting's default unless `default` is given (where
+    the stage command's differs on purpose: `vocab suggest --top` writes 200 candidates to review, suggest_top adds
+    30); `flag` and `help` are the stage command's where they are not the setting's. In a dataclass:
+    `epochs: int = shared("epochs")`."""
+    if name not in SETTINGS:
+        raise WMEmbError(f"shared({name!r}): no such setting; declare it in PipelineConfig (settings.py)")
+    spec = SETTINGS[name]
+    value = spec.default if default is MISSING else default
+    if help:
+        described = help + (f" ({spec.range})" if spec.range else "")
+    else:
+        described = spec.describe(with_range=True, in_run=False)
+    metadata = {_SHARED: Shared(spec, flag or spec.flag, described)}
+    if isinstance(value, list):
+        return field(default_factory=lambda: list(value), metadata=metadata)
+    return field(default=value, metadata=metadata)
+
+
+def shared_fields(options_class: type) -> dict[str, Shared]:
+    """The fields of a stage's options class that take a setting (declared with `shared`): field name -> Shared."""
+    return {spec.name: spec.metadata[_SHARED] for spec in fields(options_class) if _SHARED in spec.metadata}
+
+
+def check_options(options: Any) -> None:
+    """The range and choices of each setting a stage's options object takes, enforced on its field: a stage command
+    (`wmemb finetune --epochs 0`) builds the options without a PipelineConfig, which checks its own."""
+    for name, taken in shared_fields(type(options)).items():
+        taken.setting.check(getattr(options, name), taken.flag)
 
 
 def settings_table() -> str:

@@ -103,10 +103,11 @@ def test_auto_falls_back_without_the_servers_model_name(monkeypatch, caplog):
 
 
 def test_reading_the_settings_loads_no_backend():
-    """The settings derive the llm choices from the registry without importing httpx, torch or prepare."""
+    """The settings derive the llm choices from the registry without importing a backend's libraries (the CLI
+    reads the stage option classes, prepare's included, for its flags; those import no backend either)."""
     code = (
         "import sys, wmemb.settings, wmemb.cli\n"
-        "print([m for m in ('httpx', 'torch', 'transformers', 'wmemb.generate.prepare') if m in sys.modules])"
+        "print([m for m in ('httpx', 'torch', 'transformers', 'llama_cpp') if m in sys.modules])"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -135,6 +135,7 @@ def test_dropped_questions_are_shown_when_prepare_recorded_them(finished_run, tm
         finetuned=finished_run / "models" / "finetuned",
         expanded=None,
         report_dir=tmp_path / "report",
+        exported=finished_run / "models" / "exported",
     )
     write_run_report(files, RunSettings({"epochs": 2}, {"epochs": 2}), Judgement.of(result))
     markdown = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")

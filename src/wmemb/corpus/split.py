@@ -28,7 +28,7 @@ from wmemb.io import check_output_dir, reject_overwriting_inputs, write_json
 from wmemb.jsonable import JsonRecord
 from wmemb.models import load_tokenizer, model_max_length, resolve_model
 from wmemb.records import Node, content_id, seeded_sample, write_nodes
-from wmemb.settings import check_stage_options
+from wmemb.settings import check_options, shared
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,14 @@ tokenizer calls (a 10 MB line costs linear time) and passages of untokenizable t
 
 @dataclass(frozen=True)
 class SplitOptions:
-    chunk_tokens: int = 256
-    overlap: int = 0  # tokens of trailing sentences repeated at the start of the next passage
-    min_chars: int = 10  # passages with fewer non-whitespace characters are removed
-    val_ratio: float = 0.2
-    seed: int = 42
+    chunk_tokens: int = shared("chunk_tokens")
+    overlap: int = shared("overlap")  # tokens of trailing sentences repeated at the start of the next passage
+    min_chars: int = shared("min_chars")  # passages with fewer non-whitespace characters are removed
+    val_ratio: float = shared("val_ratio")
+    seed: int = shared("seed", help="Seed of the train/validation assignment.")
 
     def check(self) -> SplitOptions:
-        check_stage_options(self, "split")
+        check_options(self)
         if self.overlap >= self.chunk_tokens // 2:
             raise WMEmbError(
                 f"--overlap {self.overlap}: must be less than half of --chunk-tokens ({self.chunk_tokens // 2})"

@@ -52,7 +52,7 @@ from wmemb.generate.reasons import DropReason
 from wmemb.io import ensure_writable_dir, write_json, write_jsonl
 from wmemb.jsonable import JsonRecord
 from wmemb.records import Node, QADataset, read_nodes, seeded_sample
-from wmemb.settings import check_stage_options
+from wmemb.settings import check_options, shared
 from wmemb.text import text_language
 
 log = logging.getLogger(__name__)
@@ -85,15 +85,18 @@ LANGUAGE_NAMES = {
 
 @dataclass
 class PrepareOptions:
-    llm: str = "auto"  # auto, or a backend of generate.backends.REGISTRY
-    base_urls: list[str] = field(default_factory=list)
-    model: str | None = None  # server model name, or a local causal-LM folder / .gguf file
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 8  # requests in flight (local: batch size)
-    questions_per_chunk: int = 2  # queries per passage and style
-    query_styles: list[str] = field(default_factory=lambda: ["questions"])  # each passage is asked once per style
-    prompt_file: str | None = None  # replaces the question prompts; the other styles keep theirs
-    filter_topk: int | None = None  # keep a query only if its passage ranks in this top K
+    # the fields declared `shared` take a setting of `wmemb run` (settings.py: default, help, range, choices)
+    llm: str = shared("llm")  # auto, or a backend of generate.backends.REGISTRY
+    base_urls: list[str] = shared("base_url")
+    model: str | None = shared("llm_model", flag="--model")  # server model name, or a local causal-LM / .gguf
+    api_key_env: str = shared("api_key_env")
+    concurrency: int = shared("concurrency")  # requests in flight (local: batch size)
+    questions_per_chunk: int = shared("questions_per_chunk")  # queries per passage and style
+    query_styles: list[str] = shared("query_styles")  # each passage is asked once per style
+    prompt_file: str | None = shared("prompt_file")  # replaces the question prompts; the other styles keep theirs
+    filter_topk: int | None = shared(  # keep a query only if its passage ranks in this top K
+        "filter_topk", help="Keep a query only if --embed-model ranks its passage in this top K."
+    )
     embed_model: str | None = None  # model of the consistency filter; default packaged MiniLM
     max_retries: int = 5
     timeout: float = 120.0  # seconds per request
@@ -104,12 +107,12 @@ class PrepareOptions:
     retry_max_delay: float = 60.0
     # ask about a seeded sample of this many passages per split; the others stay in the dataset's corpus
     # as distractors, so retrieval is scored against the whole split, not only the passages asked about
-    max_train_passages: int | None = None
-    max_val_passages: int | None = None
-    seed: int = 42  # of that sample
+    max_train_passages: int | None = shared("max_train_passages")
+    max_val_passages: int | None = shared("max_val_passages")
+    seed: int = shared("seed", help="Seed of that sample.")
 
     def check(self) -> PrepareOptions:
-        check_stage_options(self, "prepare")  # the bounds and choices its settings declare
+        check_options(self)  # the bounds and choices its settings declare
         if self.max_retries < 0:
             raise WMEmbError(f"--max-retries {self.max_retries}: must be 0 or more")
         if self.timeout <= 0:

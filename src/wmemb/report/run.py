@@ -46,9 +46,9 @@ class RunFiles:
     finetuned: Path
     expanded: Path | None  # None when vocabulary expansion was off
     report_dir: Path
+    exported: Path  # where the export stage writes the final model (after the report, when it is on)
     final: Path | None = None  # the link the pipeline points at the chosen model (choose_final)
     continued: Path | None = None  # the control arm; None when it was off
-    exported: Path | None = None  # where the export stage writes the final model (after the report); None: off
 
 
 def write_run_report(

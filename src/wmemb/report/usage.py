@@ -37,22 +37,12 @@ def reproduce_command(settings: RunSettings) -> str:
     return shlex.join(parts)
 
 
-def serving_blocks(final: str, exported: Path | None) -> list[Block]:
-    """How to serve the final model on a CPU: the export stage's folder, or the command that makes one."""
-    if exported is None:
-        return [
-            Heading("Serve it faster on a CPU"),
-            Text(
-                "Export it to ONNX with int8 weights (`pip install 'wmemb[serve]'`), check it on your questions, "
-                "then load it with `load_exported`:"
-            ),
-            Code(
-                f"wmemb export {shlex.quote(final)} {shlex.quote(final)}-onnx-int8 --quantize int8\n"
-                f"wmemb evaluate --model {shlex.quote(final)} --model {shlex.quote(final)}-onnx-int8 "
-                f"--dataset {TEMPLATE_FILE}",
-                "sh",
-            ),
-        ]
+def serving_blocks(final: str, exported: Path) -> list[Block]:
+    """How to serve the final model on a CPU: the export stage's folder, or the command that makes one.
+
+    Both, whatever `export` says: the report is written by evaluate, which runs before export and does not
+    rerun when `export` changes, so it must not depend on that setting.
+    """
     path = str(exported.resolve())
     code = "\n".join(
         [
@@ -63,18 +53,27 @@ def serving_blocks(final: str, exported: Path | None) -> list[Block]:
         ]
     )
     return [
-        Heading("The exported model"),
+        Heading("Serve it faster on a CPU"),
         Text(
-            f"The export stage writes the final model to `{path}` after this report (`wmemb_export.json` there "
-            'says how close it came to the torch model). sentence-transformers\' own `backend="onnx"` loading '
+            f"With `export = true` (`pip install 'wmemb[serve]'`), `wmemb run` writes the final model as ONNX to "
+            f"`{path}` after this report (`wmemb_export.json` there says how close it came to the torch model). "
+            "Or export it yourself, with int8 weights, and check it on your questions:"
+        ),
+        Code(
+            f"wmemb export {shlex.quote(final)} {shlex.quote(path)} --quantize int8\n"
+            f"wmemb evaluate --model {shlex.quote(final)} --model {shlex.quote(path)} --dataset {TEMPLATE_FILE}",
+            "sh",
+        ),
+        Text(
+            'Load the exported folder with `load_exported` (sentence-transformers\' own `backend="onnx"` loading '
             "needs Optimum, which does not install beside transformers 5 yet; `load_exported` runs the file in "
-            "sentence-transformers' own modules:"
+            "sentence-transformers' own modules):"
         ),
         Code(code, "python"),
     ]
 
 
-def usage_section(judgement: Judgement, val: QADataset, settings: RunSettings, exported: Path | None = None) -> Section:
+def usage_section(judgement: Judgement, val: QADataset, settings: RunSettings, exported: Path) -> Section:
     final = judgement.choice.model
     path = str(Path(final.path).resolve())
     prompt = final.query_prompt or ""

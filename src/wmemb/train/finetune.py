@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
@@ -31,7 +31,7 @@ from wmemb.io import (
 )
 from wmemb.models import check_model_folder, check_vector_sizes, load_sentence_model, model_max_length
 from wmemb.records import read_qa_dataset
-from wmemb.settings import SETTINGS, check_stage_options
+from wmemb.settings import SETTINGS, check_options, shared
 from wmemb.train.card import model_card
 from wmemb.train.data import TrainingRows, load_training_rows
 from wmemb.train.merge import merge_with_base
@@ -53,14 +53,15 @@ CHECKPOINT_DISK_FACTOR = 3 * 3
 
 @dataclass
 class FinetuneOptions:
-    """Settings of one fine-tuning run; None means "pick the practitioner's default" (see below)."""
+    """Settings of one fine-tuning run; None means "pick the practitioner's default" (see below). The fields declared
+    `shared` take a setting of `wmemb run` (settings.py: default, help, range, choices)."""
 
-    epochs: int = SETTINGS["epochs"].default  # the best epoch on --val is kept
-    lr: float | None = None  # by parameter count: 3e-5 small, 2e-5 base, 1e-5 large (BAAI's recipes)
-    batch_size: int | None = None  # 32, or the number of distinct passages when the data is smaller
-    loss: str = "mnrl"  # "mnrl" or "cached" (GradCache: large batches, memory of mini_batch_size)
+    epochs: int = shared("epochs")  # the best epoch on --val is kept
+    lr: float | None = shared("lr")  # by parameter count: 3e-5 small, 2e-5 base, 1e-5 large (BAAI's recipes)
+    batch_size: int | None = shared("batch_size")  # 32, or the number of distinct passages when the data is smaller
+    loss: str = shared("loss")  # "mnrl" or "cached" (GradCache: large batches, memory of mini_batch_size)
     mini_batch_size: int = 32
-    scale: float | None = None  # 50 (BGE, temperature 0.02) for BGE models, else 20 (the model's own)
+    scale: float | None = shared("scale")  # 50 (BGE, temperature 0.02) for BGE models, else 20 (the model's own)
     query_instruction: str | None = None  # None: detected from the model
     no_query_instruction: bool = False
     warmup: float = 0.1  # share of the training steps
@@ -68,14 +69,14 @@ class FinetuneOptions:
     resume: bool = False
     merge_with_base: float | None = None  # weight of the base model in the LM-Cocktail average
     overwrite: bool = False
-    max_length: int | None = None  # None: the longest text of the data, up to the model's limit
-    seed: int = 42
-    gradient_checkpointing: bool = False
-    precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on the CPU
-    matryoshka_dims: list[int] = field(default_factory=list)  # truncated sizes MatryoshkaLoss trains too; [] = off
+    max_length: int | None = shared("max_length")  # None: the longest text of the data, up to the model's limit
+    seed: int = shared("seed", help="Random seed.")
+    gradient_checkpointing: bool = shared("gradient_checkpointing")
+    precision: str = shared("precision")  # auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on the CPU
+    matryoshka_dims: list[int] = shared("matryoshka_dims")  # truncated sizes MatryoshkaLoss trains too; [] = off
 
     def check(self) -> None:
-        check_stage_options(self, "finetune")
+        check_options(self)
         check_vector_sizes(self.matryoshka_dims, MATRYOSHKA_SETTING)
         # options of the finetune command only, not settings of `wmemb run`
         if self.mini_batch_size < 1:

@@ -21,7 +21,7 @@ from wmemb.io import check_output_file, reject_overwriting_inputs
 from wmemb.jsonable import JsonRecord
 from wmemb.models import load_sentence_model
 from wmemb.records import PairRecord, read_qa_dataset, write_pairs
-from wmemb.settings import check_stage_options
+from wmemb.settings import check_options
 from wmemb.train.model import decide_query_instruction
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class MineOptions:
     seed: int = 42
 
     def check(self) -> None:
-        check_stage_options(self, "mine")
+        check_options(self)  # no field takes a setting of `wmemb run` (its mine stage runs with these defaults)
         # options of the mine command only, not settings of `wmemb run`
         if self.range_min < 0 or self.range_max <= self.range_min:
             raise WMEmbError(

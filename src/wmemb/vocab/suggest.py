@@ -55,7 +55,7 @@ from wmemb.errors import WMEmbError
 from wmemb.io import atomic_write
 from wmemb.models import is_uncased, load_tokenizer
 from wmemb.records import read_nodes
-from wmemb.settings import check_stage_options
+from wmemb.settings import check_options, shared
 from wmemb.text import HAN, LATIN_WORD, han_count
 from wmemb.vocab.wordfile import MAX_TERM_CHARS
 
@@ -113,7 +113,8 @@ COMPOUND_BELOW_PARTS = 0.99
 
 @dataclass
 class SuggestOptions:
-    top: int = 200
+    # `wmemb run` adds its suggest_top best terms unreviewed; `wmemb vocab suggest` writes more, for review
+    top: int = shared("suggest_top", flag="--top", help="Candidates to write, best first.", default=200)
     # occurrences in the corpus; rarer n-grams chain by chance, and a new embedding row seen fewer times
     # than this in fine-tuning data hardly learns anything
     min_freq: int = 5
@@ -128,11 +129,10 @@ class SuggestOptions:
     sentencepiece_vocab: int = 4000
 
     def check(self) -> None:
-        check_stage_options(self, "expand")
-        # options of the vocab suggest command (`wmemb run` has suggest_top, declared with its own bound)
-        for flag, value in (("--top", self.top), ("--min-freq", self.min_freq)):
-            if value < 1:
-                raise WMEmbError(f"{flag} {value}: must be at least 1")
+        check_options(self)
+        # options of the vocab suggest command only, not settings of `wmemb run`
+        if self.min_freq < 1:
+            raise WMEmbError(f"--min-freq {self.min_freq}: must be at least 1")
 
 
 @dataclass
