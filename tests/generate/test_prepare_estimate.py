@@ -28,11 +28,11 @@ def test_tokens_come_from_characters_per_language_or_from_the_cached_replies():
 
 
 def test_the_time_left_is_the_first_replies_rate_over_the_rest():
-    assert time_left_sentence(16, 8.0, 3600) == (
-        f"the first 16 replies took 8 s (2.00 requests/s): the remaining 3600 take about 30 min at that rate; "
+    assert time_left_sentence(16, 8.0, 3600, 8) == (
+        "16 replies took 8.0 s with 8 in flight (2.00 requests/s): the remaining 3600 take about 30 min at that rate; "
         f"{CAP_HINT}"
     )
-    assert "about 2.0 h" in time_left_sentence(10, 10.0, 7200) and "about 45 s" in time_left_sentence(2, 1.0, 90)
+    assert "about 2.0 h" in time_left_sentence(10, 10.0, 7200, 4) and "about 45 s" in time_left_sentence(2, 1.0, 90, 1)
 
 
 def test_prepare_says_the_cost_before_asking_and_calibrates_it_on_a_resumed_run(tmp_path, caplog, monkeypatch):
@@ -49,8 +49,10 @@ def test_prepare_says_the_cost_before_asking_and_calibrates_it_on_a_resumed_run(
     cost = next(line for line in said if "requests to send" in line)
     assert cost.startswith(f"prepare: 7 requests to send: about {expected:,} prompt tokens and 350 reply tokens")
     assert cost.endswith(f"(estimated from their characters); {CAP_HINT}")
+    # measured after the first reply (all that were in flight), over the next 2
     assert any(
-        line.startswith("prepare: the first 2 replies took") and "the remaining 5 take about" in line for line in said
+        line.startswith("prepare: 2 replies took") and "with 1 in flight" in line and "the remaining 4 take" in line
+        for line in said
     )
 
     caplog.clear()

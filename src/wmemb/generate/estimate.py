@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = {"zh": 0.8, "en": 4.0}  # any other language counts as English
 REPLY_TOKENS_PER_QUERY = 25  # a question or keyword line with its numbering, before any reply calibrates it
-RATE_SAMPLE = 16  # replies after which the time left is estimated from the rate measured so far
+RATE_SAMPLE = 16  # replies, after the first `concurrency`, over which the rate of the time left is measured
 CAP_HINT = "to ask about fewer passages, set max_train_passages / max_val_passages (--max-train-passages N)"
 
 
@@ -65,13 +65,14 @@ def estimate_cost(
     return CostEstimate(len(prompts), round(prompt_tokens), round(reply_tokens), calibrated)
 
 
-def time_left_sentence(done: int, seconds: float, remaining: int) -> str:
-    """The time the `remaining` requests take at the rate of the first `done`, which took `seconds`."""
-    rate = done / seconds if seconds > 0 else float("inf")
+def time_left_sentence(replies: int, seconds: float, remaining: int, in_flight: int) -> str:
+    """The time the `remaining` requests take at the rate of `replies` that took `seconds` with `in_flight` requests
+    in flight."""
+    rate = replies / seconds if seconds > 0 else float("inf")
     left = remaining / rate if rate > 0 else 0.0
     return (
-        f"the first {done} replies took {seconds:.0f} s ({rate:.2f} requests/s): the remaining {remaining} take "
-        f"about {_duration(left)} at that rate; {CAP_HINT}"
+        f"{replies} replies took {seconds:.1f} s with {in_flight} in flight ({rate:.2f} requests/s): the remaining "
+        f"{remaining} take about {_duration(left)} at that rate; {CAP_HINT}"
     )
 
 
