@@ -1,6 +1,6 @@
 """LLM servers over HTTP: `OpenAIBackend` (any OpenAI-compatible chat-completions server: vLLM, llama.cpp,
 LM Studio, hosted APIs) and `OllamaBackend` (Ollama's native `/api/chat`). Several base URLs share the load:
-each request goes to the URL with the fewest in flight."""
+each request goes to the URL with the fewest in flight, among those that did not just fail."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 OLLAMA_URL = "http://localhost:11434"
 OLLAMA_DEFAULT_MODEL = "qwen:14b"
+# After a transient failure (refused, 5xx, 429, timeout, malformed) a server gets no request for this long (or its
+# Retry-After) while another one can take it: a server that is down fails at once, so with the fewest requests in
+# flight it would otherwise draw every retry and fail passages the others would have answered.
+REST_SECONDS = 5.0
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -48,6 +52,7 @@ class HTTPBackend:
         self.base_urls = [url.rstrip("/") for url in base_urls]
         self.model = model or ""
         self.in_flight = dict.fromkeys(self.base_urls, 0)
+        self.resting_until = dict.fromkeys(self.base_urls, 0.0)  # time.monotonic() after its last failure
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
@@ -94,10 +99,24 @@ class HTTPBackend:
     def read_reply(self, data: dict) -> Completion:
         raise NotImplementedError
 
+    def pick_server(self) -> str:
+        """The least busy server, preferring those not resting after a failure."""
+        now = time.monotonic()
+        return min(self.base_urls, key=lambda url: (self.resting_until[url] > now, self.in_flight[url]))
+
     async def complete(
         self, prompt: str, json_mode: bool = False, max_tokens: int | None = None, temperature: float | None = None
     ) -> Completion:
-        base_url = min(self.base_urls, key=self.in_flight.__getitem__)  # least busy server
+        base_url = self.pick_server()
+        try:
+            return await self._complete_at(base_url, prompt, json_mode, max_tokens, temperature)
+        except RetryableError as exc:
+            self.resting_until[base_url] = time.monotonic() + max(REST_SECONDS, exc.retry_after or 0.0)
+            raise
+
+    async def _complete_at(
+        self, base_url: str, prompt: str, json_mode: bool, max_tokens: int | None, temperature: float | None
+    ) -> Completion:
         url, payload = self.request(base_url, prompt, json_mode, max_tokens, temperature)
         self.in_flight[base_url] += 1
         try:
