@@ -517,7 +517,7 @@ def _removed_if_left_empty(out: Path) -> Iterator[None]:
 def _cost(splits: list[_Split], queue: list[_Job], options: PrepareOptions) -> CostEstimate:
     """What sending `queue` costs, calibrated by the requests of `splits` the replies cache already answered."""
     answered = [
-        Answered(len(job.prompt), entry.prompt_tokens, entry.completion_tokens)
+        Answered(job.language, len(job.prompt), entry.prompt_tokens, entry.completion_tokens)
         for split in splits
         if split.cache is not None
         for job in split.jobs
