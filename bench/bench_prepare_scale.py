@@ -8,12 +8,14 @@ words, are distinct) and split 85/15 into train and val. `--servers` local OpenA
 (tests/helpers/openai_server.py, each in its own process, answering after `--delay` s and logging every request)
 share the load of `wmemb prepare`, the CLI in its own process (a real kill -9),, three times:
 
-1. uninterrupted into a fresh folder: requests per server, wall time and requests/s, peak RSS of prepare, and the
-   cost estimate it logged before its first request (and the time left after its first replies);
+1. uninterrupted into a fresh folder: requests per server, wall time and requests/s, peak RSS of prepare, the
+   cost estimate it logged before its first request (and the time left after its first replies) and the tokens
+   the servers counted;
 2. into another fresh folder, killed with SIGKILL once `--kill-at` of the requests were received;
 3. the same command again: the start-up time until its first request (target <= 10 s), the torn-line warning,
-   the requests asked twice (only those in flight at the kill may be; none whose reply was cached) and whether
-   the datasets and dropped-line files equal run 1's byte for byte.
+   the cost estimate against the tokens the servers counted, the requests asked twice (only those in flight at
+   the kill may be; none whose reply was cached) and whether the datasets and dropped-line files equal run 1's
+   byte for byte.
 """
 
 from __future__ import annotations
@@ -163,6 +165,14 @@ def cached_prompts(out: Path, train: Path, val: Path) -> set[str]:
     return hashes
 
 
+def counted_tokens(out: Path) -> str:
+    """The prompt and reply tokens the servers reported to this run (its summary's), to set beside the estimate."""
+    summary = json.loads((out / "scale_prepare_summary.json").read_text(encoding="utf-8"))
+    prompt = sum(summary[split]["prompt_tokens"] for split in ("train", "val"))
+    reply = sum(summary[split]["completion_tokens"] for split in ("train", "val"))
+    return f"the servers counted {prompt:,} prompt and {reply:,} reply tokens"
+
+
 def same_outputs(first: Path, second: Path) -> list[str]:
     """The dataset and dropped-line files that differ between two output folders."""
     names = sorted(p.name for p in first.iterdir() if p.name.endswith(("_dataset.json", "_dropped.jsonl")))
@@ -199,6 +209,7 @@ def main() -> None:
         print(f"peak RSS {full.peak_rss_mb:.0f} MB; requests per server {asked} (total {sum(asked)})")
         for line in log_lines(full, "requests to send", "replies took"):
             print(f"  logged: {line}")
+        print(f"  {counted_tokens(work / 'full')} (the test server counts words between spaces: few in Chinese)")
 
         before = counts()
         killed = run_prepare(train, val, work / "resumed", fleet, args.concurrency, round(args.kill_at * sum(asked)))
@@ -215,6 +226,7 @@ def main() -> None:
         print(f"done in {resumed.seconds:.1f} s, peak RSS {resumed.peak_rss_mb:.0f} MB")
         for line in log_lines(resumed, "partial last line", "corrupt lines", "cached replies", "requests to send"):
             print(f"  logged: {line}")
+        print(f"  {counted_tokens(work / 'resumed')} to the restarted run")
         twice = [sha for sha, n in Counter(sha for _, sha in after_kill).items() if n > 1]
         print(
             f"asked twice: {len(twice)} (in flight at the kill; at most {args.concurrency}), "
