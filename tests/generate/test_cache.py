@@ -19,6 +19,7 @@ def test_keys_separate_split_text_template_model_and_n():
         cache_key(*base[:4], 3),
     }
     assert len(keys) == 6 and cache_key(*base) == cache_key(*base)
+    assert cache_key(*base) == "be87dc9eb617a84b42a6fc2f83c4af9c"  # unchanged since the first caches were written
 
 
 def test_reopen_after_torn_and_corrupt_lines(tmp_path, caplog):
@@ -32,8 +33,9 @@ def test_reopen_after_torn_and_corrupt_lines(tmp_path, caplog):
         handle.write('{"key": "c", "reply": "Wha')  # the process was killed mid-write
     with caplog.at_level(logging.WARNING, logger="wmemb"):
         cache = ReplyCache(path)
-    assert set(cache.entries) == {"a", "b"} and cache.get("a")["reply"] == "问题1：芽孢是什么？"
+    assert set(cache.entries) == {"a", "b"} and cache.get("a").reply == "问题1：芽孢是什么？"
     assert "c" not in cache
+    assert (cache.torn_bytes, cache.corrupt, cache.empty) == (len(b'{"key": "c", "reply": "Wha'), 1, 0)
     assert any("partial last line" in r.message for r in caplog.records)
     assert any("1 corrupt lines" in r.message for r in caplog.records)
     cache.add({"key": "c", "reply": "What is a shell?"})

@@ -16,23 +16,30 @@ def test_tokens_come_from_characters_per_language_or_from_the_cached_replies():
     # 400 / 4 + 80 / 0.8 + 40 / 4 (an unlisted language counts as English); 25 reply tokens a query
     assert (by_characters.requests, by_characters.prompt_tokens, by_characters.completion_tokens) == (3, 210, 150)
     assert not by_characters.calibrated
-    # two answered requests sent 1,000 characters as 300 tokens and got 90 reply tokens: 0.3 a character, 45 a reply
-    calibrated = estimate_cost(
-        [("en", "x" * 500), ("zh", "菌" * 100)], 2, [Answered(600, 200, 40), Answered(400, 100, 50)]
-    )
-    assert (calibrated.prompt_tokens, calibrated.completion_tokens, calibrated.calibrated) == (180, 90, True)
+    assert by_characters.sentence().endswith("(estimated from their characters)")
+    # per language: English sent 1,000 characters as 250 tokens and got 90 reply tokens in two replies;
+    # Chinese 200 characters as 200 tokens, 60 reply tokens in one
+    answered = [Answered("en", 600, 150, 40), Answered("en", 400, 100, 50), Answered("zh", 200, 200, 60)]
+    calibrated = estimate_cost([("en", "x" * 500), ("zh", "菌" * 100)], 2, answered)
+    assert (calibrated.prompt_tokens, calibrated.completion_tokens) == (125 + 100, 45 + 60)
     assert calibrated.sentence() == (
-        "2 requests to send: about 180 prompt tokens and 90 reply tokens (estimated at the token counts of the "
+        "2 requests to send: about 225 prompt tokens and 105 reply tokens (estimated at the token counts of the "
         "cached replies)"
+    )
+    # a run killed after its English requests: Chinese is still estimated from characters, not at English's ratio
+    english_only = estimate_cost([("en", "x" * 500), ("zh", "菌" * 100)], 2, answered[:2])
+    assert (english_only.prompt_tokens, english_only.completion_tokens) == (125 + 125, 45 + 50)
+    assert english_only.sentence().endswith(
+        "(estimated en at the token counts of the cached replies, zh from their characters)"
     )
 
 
 def test_the_time_left_is_the_first_replies_rate_over_the_rest():
-    assert time_left_sentence(16, 8.0, 3600) == (
-        f"the first 16 replies took 8 s (2.00 requests/s): the remaining 3600 take about 30 min at that rate; "
+    assert time_left_sentence(16, 8.0, 3600, 8) == (
+        "16 replies took 8.0 s with 8 in flight (2.00 requests/s): the remaining 3600 take about 30 min at that rate; "
         f"{CAP_HINT}"
     )
-    assert "about 2.0 h" in time_left_sentence(10, 10.0, 7200) and "about 45 s" in time_left_sentence(2, 1.0, 90)
+    assert "about 2.0 h" in time_left_sentence(10, 10.0, 7200, 4) and "about 45 s" in time_left_sentence(2, 1.0, 90, 1)
 
 
 def test_prepare_says_the_cost_before_asking_and_calibrates_it_on_a_resumed_run(tmp_path, caplog, monkeypatch):
@@ -49,8 +56,10 @@ def test_prepare_says_the_cost_before_asking_and_calibrates_it_on_a_resumed_run(
     cost = next(line for line in said if "requests to send" in line)
     assert cost.startswith(f"prepare: 7 requests to send: about {expected:,} prompt tokens and 350 reply tokens")
     assert cost.endswith(f"(estimated from their characters); {CAP_HINT}")
+    # measured after the first reply (all that were in flight), over the next 2
     assert any(
-        line.startswith("prepare: the first 2 replies took") and "the remaining 5 take about" in line for line in said
+        line.startswith("prepare: 2 replies took") and "with 1 in flight" in line and "the remaining 4 take" in line
+        for line in said
     )
 
     caplog.clear()
@@ -58,8 +67,13 @@ def test_prepare_says_the_cost_before_asking_and_calibrates_it_on_a_resumed_run(
         prepare_datasets(train, val, tmp_path / "out", fast_options(server))
         second = [request.prompt for request in server.chat_requests()]
     assert len(second) == 2
-    # the test server counts a prompt's words as its tokens
-    per_char = sum(len(prompt.split()) for prompt in first) / sum(len(prompt) for prompt in first)
+
+    # the test server counts a prompt's words as its tokens; each language at its own ratio
+    def per_char(language: str) -> float:
+        sent = [prompt for prompt in first if text_language(prompt) == language]
+        return sum(len(prompt.split()) for prompt in sent) / sum(len(prompt) for prompt in sent)
+
+    expected = round(sum(len(prompt) * per_char(text_language(prompt)) for prompt in second))
     cost = next(record.getMessage() for record in caplog.records if "requests to send" in record.getMessage())
-    assert cost.startswith(f"prepare: 2 requests to send: about {round(per_char * sum(map(len, second))):,} prompt")
+    assert cost.startswith(f"prepare: 2 requests to send: about {expected:,} prompt")
     assert "(estimated at the token counts of the cached replies)" in cost

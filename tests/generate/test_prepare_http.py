@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import signal
@@ -154,7 +155,7 @@ def test_failed_passage_is_recorded_and_retried_on_rerun(node_files, tmp_path):
     assert summary.failures_path is None and not (out / "book_prepare_failures.jsonl").exists()
 
 
-def test_resume_after_kill_9_redoes_only_missing_passages(tmp_path):
+def test_resume_after_kill_9_redoes_only_missing_passages(tmp_path, caplog):
     texts = [f"Passage number {i} explains topic {i} of the Debian system in a few words." for i in range(12)]
     train, val = write_node_files(tmp_path / "nodes", texts, EN_PASSAGES[:2])
     out = tmp_path / "out"
@@ -190,12 +191,15 @@ def test_resume_after_kill_9_redoes_only_missing_passages(tmp_path):
     val_replies = out / "book_val_replies.jsonl"  # both splits share one queue: val may have started
     val_done = val_replies.read_text(encoding="utf-8").count("\n") if val_replies.exists() else 0
     assert 4 <= done_before < 12 and not (out / "book_train_dataset.json").exists()
+    torn = '{"key": "abc", "reply": "What is'
     with replies.open("a", encoding="utf-8") as handle:  # a write torn by the kill
-        handle.write('{"key": "abc", "reply": "What is')
+        handle.write(torn)
 
-    with openai_server() as server:
+    with openai_server() as server, caplog.at_level(logging.INFO, logger="wmemb.generate"):
         summary = prepare_datasets(train, val, out, fast_options(server))
         asked = [r.prompt for r in server.chat_requests()]
+    assert f"{replies}: dropping a partial last line ({len(torn)} bytes) left by an interrupted run" in caplog.messages
+    assert f"{replies}: {done_before} cached replies" in caplog.messages
     assert summary.train.reused == done_before and summary.train.generated == 12 - done_before
     assert summary.val.reused == val_done and len(asked) == 12 - done_before + 2 - val_done
     queries = all_queries(out)
@@ -227,6 +231,20 @@ def test_several_base_urls_share_the_load(tmp_path):
         )
         counts = len(first.chat_requests()), len(second.chat_requests())
     assert sum(counts) == 17 and min(counts) >= 6, counts
+
+
+def test_a_server_that_is_down_does_not_draw_the_retries(tmp_path):
+    """A server failing at once has the fewest requests in flight; resting after its failure, it does not take
+    every retry (each passage would fail after max_retries while the other server answers)."""
+    texts = [f"Topic {i}: the package manager resolves dependencies of package {i} automatically." for i in range(16)]
+    train, val = write_node_files(tmp_path / "nodes", texts, EN_PASSAGES[:1])
+    with openai_server(reply=lambda prompt: Fault.server_error(503)) as down, openai_server(delay=0.05) as up:
+        summary = prepare_datasets(
+            train, val, tmp_path / "out", fast_options(down, base_urls=[down.base_url, up.base_url], max_retries=2)
+        )
+        asked_down, asked_up = len(down.chat_requests()), len(up.chat_requests())
+    assert summary.train.failed == summary.val.failed == 0 and summary.train.queries == 32
+    assert asked_up == 17 and asked_down <= 8, (asked_down, asked_up)  # the first requests in flight at most
 
 
 def test_json_mode_request_and_reply(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -39,11 +40,14 @@ def test_asks_about_the_sample_and_keeps_every_passage_as_a_distractor(tmp_path)
     assert (again.train.reused, again.val.reused, again.train.queries) == (3, 1, summary.train.queries)
 
 
-def test_a_cap_at_or_over_the_split_asks_about_every_passage(tmp_path):
+def test_a_cap_at_or_over_the_split_asks_about_every_passage_and_says_so(tmp_path, caplog):
+    """A cap set for a larger corpus (one config for several books) takes all: one logged line, not an error."""
     train, val = write_node_files(tmp_path / "nodes", ZH_PASSAGES[:2], EN_PASSAGES[:1])
+    caplog.set_level(logging.INFO, logger="wmemb.generate.prepare")
     with openai_server() as server:
-        summary = prepare_datasets(train, val, tmp_path / "out", fast_options(server, max_train_passages=2))
+        summary = prepare_datasets(train, val, tmp_path / "out", fast_options(server, max_train_passages=5))
     assert (summary.train.passages, summary.train.corpus_passages, summary.val.passages) == (2, 2, 1)
+    assert f"{train}: max_train_passages 5 >= its 2 passages: asking about all" in caplog.messages
 
 
 @pytest.mark.parametrize("field", ["max_train_passages", "max_val_passages"])

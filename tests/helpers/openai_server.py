@@ -14,15 +14,20 @@ with injectable faults. For tests and benchmarks:
 - `server.faults`: a FIFO of Faults applied to the next chat requests, one each.
 - `server.requests`: one `Request(path, prompt, body, time, fault)` per request, in arrival order.
 - Endpoints: GET /v1/models, POST /v1/chat/completions, GET /api/tags, POST /api/chat.
-- `python tests/helpers/openai_server.py --delay 0.2` runs it as a separate process (prints the base URL).
+- `record(request)`: where each request goes (default: appended to `server.requests`); a long benchmark
+  run passes one that writes a line instead of holding every prompt in memory.
+- `python tests/helpers/openai_server.py --delay 0.2 [--request-log FILE]` runs it as a separate process
+  (prints the base URL); `--request-log` appends `<unix time>\t<prompt sha1>` per chat request.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -101,6 +106,11 @@ class FakeLLMServer:
     base_url: str = ""  # OpenAI style, ends in /v1
     root_url: str = ""  # Ollama style
     lock: threading.Lock = field(default_factory=threading.Lock)
+    record: Callable[[Request], None] | None = None  # None: append to `requests`
+
+    def add(self, request: Request) -> None:
+        with self.lock:
+            (self.record or self.requests.append)(request)
 
     def chat_requests(self) -> list[Request]:
         return [r for r in self.requests if r.path in ("/v1/chat/completions", "/api/chat")]
@@ -124,8 +134,7 @@ def _handler(server: FakeLLMServer):
             self.wfile.write(body)
 
         def do_GET(self):
-            with server.lock:
-                server.requests.append(Request(self.path, "", {}, time.monotonic(), None))
+            server.add(Request(self.path, "", {}, time.monotonic(), None))
             if self.path == "/v1/models":
                 self._send(
                     200, json.dumps({"object": "list", "data": [{"id": server.model, "object": "model"}]}).encode()
@@ -143,8 +152,7 @@ def _handler(server: FakeLLMServer):
             answer = server.reply(prompt)
             if fault is None and isinstance(answer, Fault):
                 fault = answer
-            with server.lock:
-                server.requests.append(Request(self.path, prompt, body, time.monotonic(), fault))
+            server.add(Request(self.path, prompt, body, time.monotonic(), fault))
             if self.path not in ("/v1/chat/completions", "/api/chat"):
                 return self._send(404, b'{"error": {"message": "unknown endpoint"}}')
             if body.get("model") != server.model:
@@ -200,13 +208,21 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # a benchmark opens many connections at once
 
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a killed client is not the server's error
+            super().handle_error(request, client_address)
+
 
 @contextlib.contextmanager
 def openai_server(
-    reply: Callable[[str], str | Fault] = default_reply, delay: float = 0.0, model: str = "test-model", port: int = 0
+    reply: Callable[[str], str | Fault] = default_reply,
+    delay: float = 0.0,
+    model: str = "test-model",
+    port: int = 0,
+    record: Callable[[Request], None] | None = None,
 ) -> Iterator[FakeLLMServer]:
     """Start the server on a local port (0: any free one) in a background thread; stop it on exit."""
-    state = FakeLLMServer(reply=reply, delay=delay, model=model)
+    state = FakeLLMServer(reply=reply, delay=delay, model=model, record=record)
     httpd = _Server(("127.0.0.1", port), _handler(state))
     state.root_url = f"http://127.0.0.1:{httpd.server_address[1]}"
     state.base_url = f"{state.root_url}/v1"
@@ -224,14 +240,24 @@ def main() -> None:
     """Run the server in its own process (as a real server would be): prints its base URL, then
     serves until stdin closes or the process is terminated."""
     import argparse
-    import sys
 
     parser = argparse.ArgumentParser(description="Local OpenAI-compatible test server.")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before every reply")
     parser.add_argument("--model", default="test-model")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--request-log", help="append `<unix time>\\t<prompt sha1>` per chat request to this file")
     args = parser.parse_args()
-    with openai_server(delay=args.delay, model=args.model, port=args.port) as server:
+    with contextlib.ExitStack() as stack:
+        record = None
+        if args.request_log:
+            # line-buffered: a reader sees every request already answered, also after the client was killed
+            log = stack.enter_context(open(args.request_log, "a", encoding="utf-8", buffering=1))
+
+            def record(request: Request) -> None:
+                if request.prompt:
+                    log.write(f"{time.time():.6f}\t{hashlib.sha1(request.prompt.encode()).hexdigest()}\n")
+
+        server = stack.enter_context(openai_server(delay=args.delay, model=args.model, port=args.port, record=record))
         print(server.base_url, flush=True)
         sys.stdin.read()
 

@@ -5,12 +5,15 @@ Tokens are estimated from characters, since a server's tokenizer is not known he
 SmolLM2's tokenizer, measured on the bundled Debian Reference sample, takes 4.5 characters a token in
 English (3.6 in perl's documentation, which holds code) and 0.8 in its mostly-Chinese lines; tokenizers
 built for Chinese (Qwen's) pack Chinese denser, so the zh figure errs high for them. Where the replies cache
-already holds answered requests, their recorded token counts calibrate the estimate instead.
+already holds answered requests of a language, their recorded token counts calibrate that language's estimate
+instead: per language, since a token holds ~5 times more characters in English than in Chinese, and a run killed
+midway has answered one language first (prepare sends one language at a time).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +21,7 @@ log = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = {"zh": 0.8, "en": 4.0}  # any other language counts as English
 REPLY_TOKENS_PER_QUERY = 25  # a question or keyword line with its numbering, before any reply calibrates it
-RATE_SAMPLE = 16  # replies after which the time left is estimated from the rate measured so far
+RATE_SAMPLE = 16  # replies, after the first `concurrency`, over which the rate of the time left is measured
 CAP_HINT = "to ask about fewer passages, set max_train_passages / max_val_passages (--max-train-passages N)"
 
 
@@ -26,6 +29,7 @@ CAP_HINT = "to ask about fewer passages, set max_train_passages / max_val_passag
 class Answered:
     """A request the replies cache already answered: what it sent and what it cost."""
 
+    language: str  # of its prompt
     prompt_chars: int
     prompt_tokens: int
     completion_tokens: int
@@ -36,10 +40,19 @@ class CostEstimate:
     requests: int
     prompt_tokens: int
     completion_tokens: int
-    calibrated: bool  # from the cached replies' token counts, not from characters
+    languages: frozenset[str]  # of the prompts to send
+    calibrated: frozenset[str]  # those estimated from the cached replies' token counts; the others from characters
 
     def sentence(self) -> str:
-        how = "at the token counts of the cached replies" if self.calibrated else "from their characters"
+        if self.calibrated == self.languages:
+            how = "at the token counts of the cached replies"
+        elif not self.calibrated:
+            how = "from their characters"
+        else:
+            how = (
+                f"{', '.join(sorted(self.calibrated))} at the token counts of the cached replies, "
+                f"{', '.join(sorted(self.languages - self.calibrated))} from their characters"
+            )
         return (
             f"{self.requests} requests to send: about {self.prompt_tokens:,} prompt tokens and "
             f"{self.completion_tokens:,} reply tokens (estimated {how})"
@@ -50,28 +63,40 @@ def estimate_cost(
     prompts: Sequence[tuple[str, str]], queries_per_request: int, answered: Sequence[Answered] = ()
 ) -> CostEstimate:
     """The cost of sending `prompts` ((language, prompt text) per request), each asking for
-    `queries_per_request` queries; `answered`: requests of the same run already answered, which calibrate it."""
-    sent_chars = sum(item.prompt_chars for item in answered)
-    sent_tokens = sum(item.prompt_tokens for item in answered)
-    replied = sum(item.completion_tokens for item in answered)
-    calibrated = sent_chars > 0 and sent_tokens > 0
-    if calibrated:
-        prompt_tokens = sum(len(text) for _, text in prompts) * sent_tokens / sent_chars
-        reply_tokens = len(prompts) * replied / len(answered)
-    else:
-        english = CHARS_PER_TOKEN["en"]
-        prompt_tokens = sum(len(text) / CHARS_PER_TOKEN.get(language, english) for language, text in prompts)
-        reply_tokens = len(prompts) * queries_per_request * REPLY_TOKENS_PER_QUERY
-    return CostEstimate(len(prompts), round(prompt_tokens), round(reply_tokens), calibrated)
+    `queries_per_request` queries; `answered`: requests of the same run already answered, which calibrate the
+    estimate of their language."""
+    # language -> [characters sent, prompt tokens, reply tokens, requests] of the answered requests
+    sent: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for item in answered:
+        totals = sent[item.language]
+        totals[0] += item.prompt_chars
+        totals[1] += item.prompt_tokens
+        totals[2] += item.completion_tokens
+        totals[3] += 1
+    calibrated = {language for language, (chars, tokens, _, _) in sent.items() if chars > 0 and tokens > 0}
+    prompt_tokens = reply_tokens = 0.0
+    for language, text in prompts:
+        if language in calibrated:
+            chars, tokens, replied, requests = sent[language]
+            prompt_tokens += len(text) * tokens / chars
+            reply_tokens += replied / requests
+        else:
+            prompt_tokens += len(text) / CHARS_PER_TOKEN.get(language, CHARS_PER_TOKEN["en"])
+            reply_tokens += queries_per_request * REPLY_TOKENS_PER_QUERY
+    languages = frozenset(language for language, _ in prompts)
+    return CostEstimate(
+        len(prompts), round(prompt_tokens), round(reply_tokens), languages, frozenset(calibrated & languages)
+    )
 
 
-def time_left_sentence(done: int, seconds: float, remaining: int) -> str:
-    """The time the `remaining` requests take at the rate of the first `done`, which took `seconds`."""
-    rate = done / seconds if seconds > 0 else float("inf")
+def time_left_sentence(replies: int, seconds: float, remaining: int, in_flight: int) -> str:
+    """The time the `remaining` requests take at the rate of `replies` that took `seconds` with `in_flight` requests
+    in flight."""
+    rate = replies / seconds if seconds > 0 else float("inf")
     left = remaining / rate if rate > 0 else 0.0
     return (
-        f"the first {done} replies took {seconds:.0f} s ({rate:.2f} requests/s): the remaining {remaining} take "
-        f"about {_duration(left)} at that rate; {CAP_HINT}"
+        f"{replies} replies took {seconds:.1f} s with {in_flight} in flight ({rate:.2f} requests/s): the remaining "
+        f"{remaining} take about {_duration(left)} at that rate; {CAP_HINT}"
     )
 
 

@@ -47,7 +47,7 @@ from wmemb.generate.cache import ReplyCache, cache_key
 from wmemb.generate.estimate import CAP_HINT, RATE_SAMPLE, Answered, CostEstimate, estimate_cost, time_left_sentence
 from wmemb.generate.filters import QueryFilter, consistent_queries, expected_language
 from wmemb.generate.parse import parse_reply, strip_think
-from wmemb.generate.prompts import PromptSet
+from wmemb.generate.prompts import PromptSet, fill
 from wmemb.generate.reasons import DropReason
 from wmemb.io import ensure_writable_dir, write_json, write_jsonl
 from wmemb.jsonable import JsonRecord
@@ -180,10 +180,22 @@ class _Job:
     node: Node
     key: str
     language: str  # of the prompt
-    prompt: str
+    template: str
+    questions: int  # queries asked for
     style: str = "questions"
-    expects: str | None = None  # the language its queries must be in (`expected_language`); None: not checked
+    checks_language: bool = True  # False: a custom prompt decides the language of its queries
     max_tokens: int | None = None  # reply cap; None: the backend's
+
+    @property
+    def prompt(self) -> str:
+        # rendered when sent, not held: at 10^5 passages the prompts would double the memory of the passages
+        return fill(self.template, self.node.text, self.questions)
+
+    @functools.cached_property
+    def expects(self) -> str | None:
+        """The language its queries must be in (`expected_language`); None: not checked. Worked out when its reply
+        comes (the regexes take ~0.1 ms a passage: 10 s before the first request at 10^5 passages)."""
+        return expected_language(self.node.text) if self.checks_language else None
 
 
 def query_style(query_id: str) -> str:
@@ -232,28 +244,33 @@ class Generator:
     def __init__(self, backend, options: PrepareOptions):
         self.backend, self.options = backend, options
         self.failed = self.tokens = 0
-        self.started, self.total, self.done = 0.0, 0, 0  # of `run`: when, how many jobs, how many replied or failed
+        self.total, self.done = 0, 0  # of `run`: how many jobs, how many replied or failed
+        self.rate_from: float | None = None  # when the first `concurrency` were done: the rate is measured from there
         self.rng = random.Random()
         self.answered = False  # a usable reply came back
         self.malformed: dict[str, set[str]] = {}  # until then: malformed reply -> the jobs (keys) that got it
-        self.to_check: Counter[str] = Counter()  # language -> passages whose questions must be in it
         # language -> (language found, reply) of the first replies holding questions
         self.reply_languages: dict[str, list[tuple[str, str]]] = {}
 
     def _check_language(self, job: _Job, reply: str) -> None:
         """Stop the run when the questions of most of the first LANGUAGE_SAMPLE replies (that hold questions) to one
-        language's passages are in another language."""
+        language's passages are in another language; a language with fewer such replies is judged when all came
+        (`run`)."""
         if job.expects is None:
             return
         seen = self.reply_languages.setdefault(job.expects, [])
-        sample = min(LANGUAGE_SAMPLE, self.to_check[job.expects])
-        found = reply_language(reply, job.style) if len(seen) < sample else ""
+        found = reply_language(reply, job.style) if len(seen) < LANGUAGE_SAMPLE else ""
         if not found:  # no question to tell by, or decided already
             return
         seen.append((found, reply))
-        wrong = [(language, text) for language, text in seen if language != job.expects]
-        if len(seen) == sample and 2 * len(wrong) > len(seen):
-            raise WMEmbError(wrong_language_message(job.expects, len(seen), wrong, self.backend))
+        if len(seen) == LANGUAGE_SAMPLE:
+            self._judge_language(job.expects)
+
+    def _judge_language(self, language: str) -> None:
+        seen = self.reply_languages[language]
+        wrong = [(found, text) for found, text in seen if found != language]
+        if 2 * len(wrong) > len(seen):
+            raise WMEmbError(wrong_language_message(language, len(seen), wrong, self.backend))
 
     def _stop_if_systematic(self, job: _Job, exc: RetryableError) -> None:
         if self.answered or not isinstance(exc, MalformedReply):
@@ -269,8 +286,7 @@ class Generator:
 
     async def run(self, jobs: list[_Job]) -> None:
         pending = deque(jobs)
-        self.started, self.total, self.done = time.perf_counter(), len(jobs), 0
-        self.to_check = Counter(job.expects for job in jobs if job.expects)
+        self.total, self.done = len(jobs), 0
         with tqdm(total=len(jobs), unit="passage", desc="prepare", dynamic_ncols=True, disable=not jobs) as bar:
             workers = [
                 asyncio.create_task(self._work(pending, bar)) for _ in range(min(self.options.concurrency, len(jobs)))
@@ -281,6 +297,9 @@ class Generator:
                 for worker in workers:
                     worker.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
+        for language, seen in self.reply_languages.items():
+            if 0 < len(seen) < LANGUAGE_SAMPLE:  # all the replies of that language there are
+                self._judge_language(language)
 
     async def _work(self, pending: deque, bar: tqdm) -> None:
         while pending:
@@ -324,9 +343,14 @@ class Generator:
             bar.update(1)
             bar.set_postfix(tokens=self.tokens, failed=self.failed, refresh=False)
             self.done += 1
-            if self.done == RATE_SAMPLE < self.total:  # the rate of this backend on these passages, said once
-                seconds = time.perf_counter() - self.started
-                log.info("prepare: %s", time_left_sentence(self.done, seconds, self.total - self.done))
+            # the rate of this backend on these passages, said once: measured from when the first `concurrency`
+            # replies came (the first wave's, one reply time after the start, would halve it) over the next RATE_SAMPLE
+            in_flight = min(self.options.concurrency, self.total)
+            if self.done == in_flight:
+                self.rate_from = time.perf_counter()
+            elif self.rate_from is not None and self.done == in_flight + RATE_SAMPLE < self.total:
+                seconds = time.perf_counter() - self.rate_from
+                log.info("prepare: %s", time_left_sentence(RATE_SAMPLE, seconds, self.total - self.done, in_flight))
 
 
 def reply_language(reply: str, style: str = "questions") -> str:
@@ -362,11 +386,11 @@ def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, li
     job_of: dict[str, _Job] = {}
     dropped: list[dict] = []
     for job in split.jobs:
-        record = split.cache.get(job.key)
-        if record is None:
+        cached = split.cache.get(job.key)
+        if cached is None:
             continue
-        reply, cut = record["reply"], []
-        if job.max_tokens and record["completion_tokens"] >= job.max_tokens:
+        reply, cut = cached.reply, []
+        if job.max_tokens and cached.completion_tokens >= job.max_tokens:
             # the reply hit its cap: its last line stopped mid-query ("Binding Oper"), which a keyword query, having
             # no question mark to miss, would otherwise pass as a shorter query
             reply, _, last = reply.strip().rpartition("\n")
@@ -493,7 +517,7 @@ def _removed_if_left_empty(out: Path) -> Iterator[None]:
 def _cost(splits: list[_Split], queue: list[_Job], options: PrepareOptions) -> CostEstimate:
     """What sending `queue` costs, calibrated by the requests of `splits` the replies cache already answered."""
     answered = [
-        Answered(len(job.prompt), entry.get("prompt_tokens") or 0, entry.get("completion_tokens") or 0)
+        Answered(job.language, len(job.prompt), entry.prompt_tokens, entry.completion_tokens)
         for split in splits
         if split.cache is not None
         for job in split.jobs
@@ -508,7 +532,10 @@ def _read_split(name: str, path: str | Path, options: PrepareOptions) -> _Split:
         raise WMEmbError(f"{path}: node file not found; run `wmemb split` first and pass the *_nodes.jsonl it reports")
     nodes = read_nodes(path)
     cap = options.cap(name)
-    if cap is None or cap >= len(nodes):
+    if cap is None:
+        return _Split(name, path, nodes, nodes)
+    if cap >= len(nodes):  # a cap set for a larger corpus (a config shared by several books) takes all
+        log.info("%s: max_%s_passages %d >= its %d passages: asking about all", path, name, cap, len(nodes))
         return _Split(name, path, nodes, nodes)
     # seed + 1: not the hash order split used to choose the validation passages
     asked = seeded_sample(nodes, cap, options.seed + 1)
@@ -521,14 +548,13 @@ def _read_split(name: str, path: str | Path, options: PrepareOptions) -> _Split:
 def _job(split: _Split, node: Node, style: str, prompts: PromptSet, backend, options: PrepareOptions) -> _Job:
     """The request for one passage's queries of one style."""
     n = options.questions_per_chunk
-    language, template, prompt = prompts.render(node.text, n, style)
+    language, template = prompts.template_for(node.text, style)
     key = cache_key(split.name, node.text, template, backend.model, n)
-    expects = None if prompts.is_custom(style) else expected_language(node.text)
     # a backend's own cap (the local model's) is sized for question lines, and its stop rule counts them, so a keyword
     # reply would run to the question cap
     own_cap_keywords = backend.default_max_tokens is not None and style == "keywords"
     max_tokens = options.max_tokens or (LOCAL_TOKENS_PER_KEYWORD_QUERY * n if own_cap_keywords else None)
-    return _Job(split, node, key, language, prompt, style, expects, max_tokens)
+    return _Job(split, node, key, language, template, n, style, not prompts.is_custom(style), max_tokens)
 
 
 async def prepare_async(
@@ -589,11 +615,12 @@ async def prepare_async(
                         len(split.jobs) - len(split.todo),
                         split.cache.path.name,
                     )
-                # one style and language at a time, longest prompt first: a local model then batches prompts of similar
-                # token length and reply cap, with little padding (prefill is about half its time); servers do not mind
+                # one style and language at a time, longest prompt (passage: one template per style and language)
+                # first: a local model then batches prompts of similar token length and reply cap, with little
+                # padding (prefill is about half its time); servers do not mind
                 queue = sorted(
                     (job for split in splits for job in split.todo),
-                    key=lambda j: (j.style, j.language, -len(j.prompt)),
+                    key=lambda j: (j.style, j.language, -len(j.node.text)),
                 )
                 if queue:  # the cost before any request: the user can still cap it
                     log.info("prepare: %s; %s", _cost(splits, queue, options).sentence(), CAP_HINT)
