@@ -32,6 +32,7 @@ from wmemb.evaluate.metrics import (
     MRR_AT,
     NDCG_AT,
     check_ks,
+    check_vectors_fit,
     ndcg_per_query,
     rank_corpus,
     relevance_matrix,
@@ -196,6 +197,7 @@ def _run_model(
     model = load_sentence_model(folder, device=device).model
     dimension = model.get_embedding_dimension()
     check_vector_sizes(dims, DIMS_FLAG, dimension)
+    check_vectors_fit(len(data.corpus_texts), dimension, "evaluate on fewer passages (`wmemb run`: a lower val_ratio)")
     prompt = query_prompt(folder)
     log.info(
         "%s: device %s, similarity %s, query instruction %s",

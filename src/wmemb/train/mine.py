@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
-from wmemb.evaluate.metrics import SCORE_BUDGET
+from wmemb.evaluate.metrics import SCORE_BUDGET, check_vectors_fit
 from wmemb.io import check_output_file, reject_overwriting_inputs
 from wmemb.jsonable import JsonRecord
 from wmemb.models import load_sentence_model
@@ -108,6 +108,9 @@ def mine(
         options.relative_margin,
     )
 
+    check_vectors_fit(
+        size, st_model.get_embedding_dimension(), "mine fewer passages, or turn mining off (mine = false)"
+    )
     corpus_embeddings = st_model.encode(
         corpus_texts,
         batch_size=options.batch_size,
