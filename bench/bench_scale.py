@@ -19,7 +19,9 @@ from os.wait4) are printed per size, with the growth exponent log(t100/t10)/log(
 - vocab: `wmemb vocab suggest` on the corpus folder (jieba seeding on);
 - mine: `wmemb mine` on a dataset whose corpus is every training passage and whose queries are
   `--queries` passages' first sentences (no LLM: the stage's cost is encoding the corpus and searching it);
-- evaluate: `wmemb evaluate` the same way on the validation passages.
+- evaluate: `wmemb evaluate` the same way on the validation passages;
+- report: the part of the run report that grows with the corpus (both datasets loaded, the data funnel
+  over every passage's language); the rest of it reads per-query results, bounded by the questions asked.
 MiniLM encodes about 5 passages of 256 tokens a second on 2 busy cores, so mine and evaluate use it only
 below `--minilm-below` MB, and a tiny randomly initialised BERT built here (MiniLM's tokenizer, 2 layers,
 64 dimensions) from `--tiny-from` MB on; the table names the encoder of each row.
@@ -42,7 +44,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / "scale" / "cache"
-STAGES = ("split", "vocab", "mine", "evaluate")
+STAGES = ("split", "vocab", "mine", "evaluate", "report")
+# The run report's part that grows with the corpus: both datasets loaded, every passage's language (the funnel).
+REPORT_CHILD = r"""
+import sys
+from pathlib import Path
+from wmemb.files import RunNames
+from wmemb.records import QADataset
+from wmemb.render.document import render_markdown
+from wmemb.report.funnel import Funnel
+work = Path(sys.argv[1])
+datasets = {split: QADataset.load(work / f"{split}.json") for split in ("train", "val")}
+funnel = Funnel.read(work, RunNames("scale"), None, None, datasets)
+print(render_markdown("report", [funnel.section()]), funnel.summary())
+"""
 MB = 1_000_000
 
 # (package, folder inside it, glob): every page of documentation a package ships in that language.
@@ -232,51 +247,58 @@ def write_dataset(nodes_path: Path, out: Path, queries: int) -> int:
     return len(nodes)
 
 
-def run_stage(arguments: list[str], log: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of `python -m wmemb.cli ARGUMENTS` in its own process (output to `log`)."""
+def run_stage(arguments: list[str], log: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system: less swayed by other jobs on the cores) and peak RSS (MB) of
+    `python -m wmemb.cli ARGUMENTS` (`python -c CODE ...` when ARGUMENTS start with -c), in its own process."""
     started = time.perf_counter()
     with log.open("a", encoding="utf-8") as output:
-        child = subprocess.Popen([sys.executable, "-m", "wmemb.cli", "-q", *arguments], stdout=output, stderr=output)
+        child = subprocess.Popen(
+            [sys.executable, *(arguments if arguments[0] == "-c" else ["-m", "wmemb.cli", "-q", *arguments])],
+            stdout=output,
+            stderr=output,
+        )
         _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
     if status:
         sys.exit(f"failed ({status}): wmemb {' '.join(arguments)}; see {log}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def measure(size: int, stages: list[str], encoders: dict[str, str], queries: int, cache: Path) -> dict:
-    """{row: (seconds, peak RSS MB)} of each stage at this size; mine and evaluate once per encoder."""
+    """{row: (seconds, peak RSS MB)} of each stage at this size; mine and evaluate once per encoder. The split
+    and the datasets of an earlier run are reused when split is not among `stages`."""
     corpus = build_corpus(size, cache)
     work = cache / "work" / f"{size}MB"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     split, log = work / "split", work / "stages.log"
-    results = {
-        "split": run_stage(["split", str(corpus), "-o", str(split), "--model", "minilm", "--name", "scale"], log)
-    }
-    if "vocab" in stages:
-        results["vocab"] = run_stage(
-            ["vocab", "suggest", str(corpus), "-o", str(work / "terms.tsv"), "--model", "minilm"], log
+    results = {}
+    if "split" in stages or not (split / "scale_split_summary.json").is_file():
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        results["split"] = run_stage(
+            ["split", str(corpus), "-o", str(split), "--model", "minilm", "--name", "scale"], log
         )
-    if "mine" in stages:
         write_dataset(split / "scale_train_nodes.jsonl", work / "train.json", queries)
-    if "evaluate" in stages:
         write_dataset(split / "scale_val_nodes.jsonl", work / "val.json", queries)
+    if "vocab" in stages:
+        terms = work / "terms.tsv"
+        terms.unlink(missing_ok=True)
+        results["vocab"] = run_stage(["vocab", "suggest", str(corpus), "-o", str(terms), "--model", "minilm"], log)
+    if "report" in stages:
+        results["report"] = run_stage(["-c", REPORT_CHILD, str(work)], log)
     for name, model in encoders.items():
         if "mine" in stages:
-            mined = ["mine", str(work / "train.json"), "-o", str(work / f"mined-{name}.jsonl"), "--model", model]
-            results[f"mine ({name})"] = run_stage(mined, log)
+            mined = work / f"mined-{name}.jsonl"
+            mined.unlink(missing_ok=True)
+            results[f"mine ({name})"] = run_stage(
+                ["mine", str(work / "train.json"), "-o", str(mined), "--model", model], log
+            )
         if "evaluate" in stages:
-            scored = [
-                "evaluate",
-                "--model",
-                model,
-                "--dataset",
-                str(work / "val.json"),
-                "-o",
-                str(work / f"eval-{name}"),
-            ]
-            results[f"evaluate ({name})"] = run_stage(scored, log)
+            scored = work / f"eval-{name}"
+            shutil.rmtree(scored, ignore_errors=True)
+            dataset = str(work / "val.json")
+            results[f"evaluate ({name})"] = run_stage(
+                ["evaluate", "--model", model, "--dataset", dataset, "-o", str(scored)], log
+            )
     summary = json.loads((split / "scale_split_summary.json").read_text(encoding="utf-8"))
     results["passages"] = (summary["train"], summary["val"])
     return results
@@ -286,7 +308,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,10,100", help="corpus sizes in MB, comma-separated")
     parser.add_argument(
-        "--stages", default=",".join(STAGES), help=f"comma-separated: {', '.join(STAGES)} (split always runs)"
+        "--stages",
+        default=",".join(STAGES),
+        help=f"comma-separated: {', '.join(STAGES)} (without split: an earlier split is reused)",
     )
     parser.add_argument("--queries", type=int, default=1000, help="queries of the mine and evaluate datasets")
     parser.add_argument("--minilm-below", type=int, default=10, help="sizes (MB) below this also encode with MiniLM")
@@ -296,17 +320,24 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=CACHE)
     args = parser.parse_args()
     stages = [s for s in args.stages.split(",") if s]
-    rows = {}
     for size in (int(s) for s in args.sizes.split(",")):
         encoders = {"MiniLM": "minilm"} if size < args.minilm_below else {}
         if size >= args.tiny_from:
             encoders["tiny BERT"] = str(build_tiny_model(args.cache))
-        rows[size] = measure(size, stages, encoders, args.queries, args.cache)
-        print(size, rows[size], flush=True)
-    report(rows, args)
+        measured = measure(size, stages, encoders, args.queries, args.cache)
+        saved = args.cache / f"results-{size}MB.json"
+        earlier = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
+        saved.write_text(json.dumps({**earlier, **measured}, indent=1), encoding="utf-8")
+    report(args)
 
 
-def report(rows: dict, args) -> None:
+def report(args) -> None:
+    """The table of every size measured so far (results-<N>MB.json in the cache; sizes may run separately)."""
+    rows = {
+        int(path.stem.removeprefix("results-").removesuffix("MB")): json.loads(path.read_text(encoding="utf-8"))
+        for path in args.cache.glob("results-*MB.json")
+    }
+    rows = dict(sorted(rows.items()))
     print(f"\n{args.queries} queries in mine and evaluate; tiny BERT: 2 layers, 64 dimensions, random weights")
     for size, row in rows.items():
         meta = json.loads((args.cache / f"corpus-{size}MB.json").read_text(encoding="utf-8"))
@@ -316,15 +347,18 @@ def report(rows: dict, args) -> None:
             f"{train} train + {val} val passages"
         )
     names = list(dict.fromkeys(name for row in rows.values() for name in row if name != "passages"))
-    print(f"{'stage':22s}" + "".join(f"{f'{size} MB: s, peak MB':>22s}" for size in rows) + "  exponent 10->100")
+    header = "".join(f"{f'{size} MB: wall s, CPU s, peak MB':>32s}" for size in rows)
+    print(f"{'stage':20s}{header}  exponent 10->100: wall, CPU")
     for name in names:
         cells = "".join(
-            f"{rows[size][name][0]:12.1f} {rows[size][name][1]:9.0f}" if name in rows[size] else f"{'-':>22s}"
+            f"{rows[size][name][0]:12.1f} {rows[size][name][1]:9.1f} {rows[size][name][2]:9.0f}"
+            if name in rows[size]
+            else f"{'-':>32s}"
             for size in rows
         )
         timed = [rows.get(size, {}).get(name) for size in (10, 100)]
-        exponent = f"{math.log(timed[1][0] / timed[0][0]) / math.log(10):8.2f}" if all(timed) else ""
-        print(f"{name:22s}{cells}  {exponent}")
+        exponents = [f"{math.log(timed[1][i] / timed[0][i]) / math.log(10):6.2f}" for i in (0, 1)] if all(timed) else []
+        print(f"{name:20s}{cells}  {' '.join(exponents)}")
 
 
 if __name__ == "__main__":
