@@ -2,10 +2,11 @@
 its answer.
 
 The corpus is encoded once (batched); queries are searched in chunks against it (faiss when
-installed, else an exact matrix product), so memory is the corpus embeddings plus one chunk of
-at most SCORE_BUDGET scores, whatever the corpus size. Negatives are sampled from a rank window that skips the very top
-(FlagEmbedding: ranks 10-210), because the top hits of a synthetic dataset are often unlabelled
-answers; a margin relative to the positive's score drops near-duplicates of the answer as well.
+installed, else an exact matrix product), so memory is the corpus embeddings plus one chunk of at
+most SCORE_BUDGET scores, whatever the corpus size. Negatives are sampled from a rank window that
+skips the very top (FlagEmbedding: ranks 10-210), because the top hits of a synthetic dataset are
+often unlabelled answers; a margin relative to the positive's score drops near-duplicates of the
+answer as well.
 """
 
 from __future__ import annotations

@@ -514,7 +514,7 @@ def rank(pool: list[Candidate], tokenizer, words: float, options: SuggestOptions
     measured.sort(key=_rank_key)
     kept: list[Candidate] = []
     # kept terms by the keys of the terms they may contain: comparing each candidate with every better one
-    # costs candidates x kept, which grows with the square of the corpus
+    # costs candidates x kept, and both grow with the corpus
     containing: defaultdict[str, list[Candidate]] = defaultdict(list)
     for candidate in measured:
         # Occurrences left once the better candidates containing this one have taken theirs.
