@@ -32,7 +32,6 @@ from wmemb.evaluate.metrics import (
     MRR_AT,
     NDCG_AT,
     check_ks,
-    check_vectors_fit,
     ndcg_per_query,
     rank_corpus,
     relevance_matrix,
@@ -43,6 +42,7 @@ from wmemb.evaluate.report import REPORT_FILES, write_reports
 from wmemb.evaluate.results import BM25_LABEL, EvaluationResult, ModelScores, QueryResult, hybrid_label
 from wmemb.io import check_output_dir, reject_overwriting_inputs
 from wmemb.models import check_model_folder, check_vector_sizes, load_sentence_model, query_prompt
+from wmemb.search import check_vectors_fit
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ evaluator's (-score, corpus_id) order.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,36 +24,11 @@ if TYPE_CHECKING:  # annotations only: metric names and averages need no torch
     import torch
 
 from wmemb.errors import WMEmbError
+from wmemb.search import SCORE_BUDGET
 
 MRR_AT = 10
 NDCG_AT = 10
 MAP_AT = 100
-SCORE_BUDGET = 1 << 24
-"""Most query x passage scores held at once during search (64 MiB of float32)."""
-MEMINFO = Path("/proc/meminfo")
-
-
-def check_vectors_fit(passages: int, dimension: int | None, advice: str) -> None:
-    """Refuse in one line a corpus whose vectors the memory cannot hold (the kernel would kill the process
-    midway, after the encoding time was spent). Encoding stacks the batches' float32 vectors into one copy:
-    twice the vectors at the peak."""
-    need = 2 * passages * (dimension or 0) * 4
-    available = available_memory()
-    if available is not None and need > available:
-        raise WMEmbError(
-            f"{passages:,} passages x {dimension} dimensions need {need / 1e9:.1f} GB for their vectors, and "
-            f"{available / 1e9:.1f} GB of memory is available; {advice}"
-        )
-
-
-def available_memory() -> int | None:
-    """Bytes the system can give without swapping (Linux MemAvailable); None where it does not say."""
-    try:
-        lines = MEMINFO.read_text(encoding="ascii").splitlines()
-    except OSError:
-        return None
-    found = [int(line.split()[1]) * 1024 for line in lines if line.startswith("MemAvailable:")]
-    return found[0] if found else None
 
 
 def check_ks(ks: Sequence[int | str]) -> tuple[int, ...]:

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wmemb.errors import WMEmbError
-from wmemb.evaluate.metrics import SCORE_BUDGET, check_vectors_fit
 from wmemb.io import check_output_file, reject_overwriting_inputs
 from wmemb.jsonable import JsonRecord
 from wmemb.models import load_sentence_model
 from wmemb.records import PairRecord, read_qa_dataset, write_pairs
+from wmemb.search import SCORE_BUDGET, check_vectors_fit
 from wmemb.settings import check_options
 from wmemb.train.model import decide_query_instruction
 
