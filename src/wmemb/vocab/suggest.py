@@ -419,7 +419,7 @@ def _latin_runs(corpus: list[str], fold) -> Iterable[tuple[int, str, list[re.Mat
 def frequent_phrases(corpus: list[str], fold, words: Counter[str], options: SuggestOptions) -> Counter[str]:
     """Counts of the 2..max_phrase_words-word phrases that occur at least min_freq times, one pass per
     length: a phrase is counted only when both its shorter parts are frequent, since it occurs no more
-    often than they do. Counting every phrase of a 100 MB corpus at once held tens of millions of them."""
+    often than they do; memory then holds the phrases that can still be frequent, not every phrase of the corpus."""
     frequent: Counter[str] = Counter({word: count for word, count in words.items() if count >= options.min_freq})
     phrases: Counter[str] = Counter()
     for n in range(2, options.max_phrase_words + 1):
