@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.train_samples import qa_dataset, write_json
+from wmemb import search
 from wmemb.errors import WMEmbError
+from wmemb.evaluate import evaluate_models
 from wmemb.evaluate.metrics import check_ks, rank_corpus, relevance_matrix, retrieval_metrics
+from wmemb.train import mine
 
 
 def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -75,3 +79,17 @@ def test_cut_offs_are_checked():
         check_ks(["1", "x"])
     with pytest.raises(WMEmbError, match="each 1 or more"):
         check_ks([0, 5])
+
+
+def test_a_corpus_whose_vectors_do_not_fit_is_refused_in_one_line(tmp_path, monkeypatch, minilm):
+    """Before any encoding: the message says what is needed, what is there, and which setting to change."""
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       1000 kB\nMemAvailable:     50 kB\n", encoding="ascii")
+    monkeypatch.setattr(search, "MEMINFO", meminfo)
+    dataset = write_json(tmp_path / "d_val_dataset.json", qa_dataset(0, 40))
+    with pytest.raises(WMEmbError, match=r"^40 passages x 384 dimensions need .* GB of memory .*val_ratio"):
+        evaluate_models(["minilm"], dataset, show_progress=False)
+    with pytest.raises(WMEmbError, match=r"mine = false"):
+        mine(dataset, tmp_path / "mined.jsonl", minilm)
+    meminfo.write_text("MemTotal:       1000 kB\n", encoding="ascii")  # says nothing: no check
+    assert search.available_memory() is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -47,6 +48,22 @@ def test_both_search_backends_rank_alike(minilm, dataset_with_duplicates, tmp_pa
     exact_lines = [json.loads(line)["neg"] for line in (tmp_path / "e.jsonl").read_text(encoding="utf-8").splitlines()]
     same = sum(f == e for f, e in zip(faiss_lines, exact_lines))
     assert same >= 0.9 * len(faiss_lines)  # float ties may order a few candidates differently
+
+
+@pytest.mark.parametrize("use_faiss", [True, False])
+def test_chunks_bounded_by_the_score_budget_mine_the_same(
+    minilm, dataset_with_duplicates, tmp_path, monkeypatch, use_faiss
+):
+    """A corpus too large for one chunk of queries is searched a few queries at a time: same output."""
+    path, data = dataset_with_duplicates
+    options = MineOptions(negatives=3, use_faiss=use_faiss, seed=1)
+    mine(path, tmp_path / "whole.jsonl", minilm, options)
+    module = importlib.import_module("wmemb.train.mine")  # the package's `mine` is the function
+    monkeypatch.setattr(module, "SCORE_BUDGET", 3 * len(data["corpus"]))  # 3 queries per chunk
+    mine(path, tmp_path / "chunked.jsonl", minilm, options)
+    assert (tmp_path / "chunked.jsonl").read_text(encoding="utf-8") == (tmp_path / "whole.jsonl").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_window_is_clamped_on_small_corpora():

@@ -1,6 +1,7 @@
 import json
 import logging
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,15 @@ from wmemb.vocab import SuggestOptions, expand_model, read_word_file, suggest_te
 from wmemb.vocab.suggest import (
     SPECIFICITY_POWER,
     TSV_COLUMNS,
+    _latin_runs,
     compound_parts,
+    containment_keys,
+    frequent_phrases,
     is_chinese_clause,
     is_code_like,
     is_general_word,
+    load_sentences,
+    occurrences,
 )
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -98,6 +104,31 @@ EN_TERMS = [
     "UTF-8",
     "MD5sum",
 ]
+
+
+@pytest.mark.parametrize("min_freq", [1, 2, 5])
+def test_phrases_counted_length_by_length_are_every_frequent_phrase(min_freq):
+    """The pruned count (a phrase only where its parts are frequent) equals counting every phrase, then cutting."""
+    corpus = load_sentences([SAMPLE / "debian-reference-en-ch1-2.txt"])
+    options = SuggestOptions(min_freq=min_freq)
+    every: Counter[str] = Counter()
+    for _, _, _, keys in _latin_runs(corpus, str.lower):
+        for n in range(2, options.max_phrase_words + 1):
+            every.update(" ".join(keys[start : start + n]) for start in range(len(keys) - n + 1))
+    words = Counter(key for _, _, _, keys in _latin_runs(corpus, str.lower) for key in keys)
+    expected = {phrase: count for phrase, count in every.items() if count >= min_freq}
+    assert frequent_phrases(corpus, str.lower, words, options) == expected
+    assert len(expected) > 100
+
+
+def test_a_term_inside_another_is_found_by_its_key():
+    """rank() compares a candidate only with the better terms listed under its first containment key."""
+    terms = ["芽孢", "芽孢杆菌", "杆菌", "孢杆", "菌", "Apt", "apt-get", "APT GET", "get", "apt-get install", "dpkg"]
+    terms += ["non-free-firmware", "free", "firmware", "free software", "Free-Software", "software", "getty"]
+    for inner in terms:
+        for outer in terms:
+            if occurrences(inner, outer):
+                assert containment_keys(inner)[0] in containment_keys(outer, every=True), (inner, outer)
 
 
 def test_clause_and_code_rules_separate_junk_from_terms():

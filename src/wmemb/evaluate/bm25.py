@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from wmemb.errors import WMEmbError
-from wmemb.evaluate.metrics import SCORE_BUDGET, rank_scores
+from wmemb.evaluate.metrics import rank_scores
+from wmemb.search import SCORE_BUDGET
 from wmemb.text import search_words
 
 if TYPE_CHECKING:  # imported when an index is built: wmemb.evaluate loads, and its tests collect, without it

@@ -42,6 +42,7 @@ from wmemb.evaluate.report import REPORT_FILES, write_reports
 from wmemb.evaluate.results import BM25_LABEL, EvaluationResult, ModelScores, QueryResult, hybrid_label
 from wmemb.io import check_output_dir, reject_overwriting_inputs
 from wmemb.models import check_model_folder, check_vector_sizes, load_sentence_model, query_prompt
+from wmemb.search import check_vectors_fit
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,7 @@ def _run_model(
     model = load_sentence_model(folder, device=device).model
     dimension = model.get_embedding_dimension()
     check_vector_sizes(dims, DIMS_FLAG, dimension)
+    check_vectors_fit(len(data.corpus_texts), dimension, "evaluate on fewer passages (`wmemb run`: a lower val_ratio)")
     prompt = query_prompt(folder)
     log.info(
         "%s: device %s, similarity %s, query instruction %s",

@@ -24,12 +24,11 @@ if TYPE_CHECKING:  # annotations only: metric names and averages need no torch
     import torch
 
 from wmemb.errors import WMEmbError
+from wmemb.search import SCORE_BUDGET
 
 MRR_AT = 10
 NDCG_AT = 10
 MAP_AT = 100
-SCORE_BUDGET = 1 << 24
-"""Most query x passage scores held at once during search (64 MiB of float32)."""
 
 
 def check_ks(ks: Sequence[int | str]) -> tuple[int, ...]:

@@ -2,10 +2,11 @@
 its answer.
 
 The corpus is encoded once (batched); queries are searched in chunks against it (faiss when
-installed, else an exact matrix product), so memory is the corpus embeddings plus one chunk of
-scores even for 100k passages. Negatives are sampled from a rank window that skips the very top
-(FlagEmbedding: ranks 10-210), because the top hits of a synthetic dataset are often unlabelled
-answers; a margin relative to the positive's score drops near-duplicates of the answer as well.
+installed, else an exact matrix product), so memory is the corpus embeddings plus one chunk of at
+most SCORE_BUDGET scores, whatever the corpus size. Negatives are sampled from a rank window that
+skips the very top (FlagEmbedding: ranks 10-210), because the top hits of a synthetic dataset are
+often unlabelled answers; a margin relative to the positive's score drops near-duplicates of the
+answer as well.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from wmemb.io import check_output_file, reject_overwriting_inputs
 from wmemb.jsonable import JsonRecord
 from wmemb.models import load_sentence_model
 from wmemb.records import PairRecord, read_qa_dataset, write_pairs
+from wmemb.search import SCORE_BUDGET, check_vectors_fit
 from wmemb.settings import check_options
 from wmemb.train.model import decide_query_instruction
 
 log = logging.getLogger(__name__)
 
-QUERY_CHUNK = 256  # queries searched at once: the exact search holds QUERY_CHUNK x corpus scores
+QUERY_CHUNK = 256  # most queries searched at once; fewer on corpora too large for SCORE_BUDGET
 
 
 @dataclass
@@ -107,6 +109,9 @@ def mine(
         options.relative_margin,
     )
 
+    check_vectors_fit(
+        size, st_model.get_embedding_dimension(), "mine fewer passages, or turn mining off (mine = false)"
+    )
     corpus_embeddings = st_model.encode(
         corpus_texts,
         batch_size=options.batch_size,
@@ -119,16 +124,21 @@ def mine(
     position = {cid: index for index, cid in enumerate(corpus_ids)}
     rng = random.Random(options.seed)
     qids = list(data.queries)
+    # all queries at once (they are few, bounded by what an LLM was asked): their vectors then do not
+    # depend on how the search is chunked
+    all_query_embeddings = st_model.encode(
+        [data.queries[qid] for qid in qids],
+        prompt=instruction or None,
+        batch_size=options.batch_size,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+    ).astype(np.float32)
     records, filled = [], 0
-    for start in tqdm(range(0, len(qids), QUERY_CHUNK), desc="mining", unit="chunk"):
-        chunk = qids[start : start + QUERY_CHUNK]
-        query_embeddings = st_model.encode(
-            [data.queries[qid] for qid in chunk],
-            prompt=instruction or None,
-            batch_size=options.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        ).astype(np.float32)
+    # the exact search holds chunk x corpus scores (faiss as many results): the chunk shrinks as the corpus grows
+    chunk_size = max(1, min(QUERY_CHUNK, SCORE_BUDGET // size))
+    for start in tqdm(range(0, len(qids), chunk_size), desc="mining", unit="chunk"):
+        chunk = qids[start : start + chunk_size]
+        query_embeddings = all_query_embeddings[start : start + chunk_size]
         top_scores, top_ids = search(query_embeddings, window[1])
         for row, qid in enumerate(chunk):
             positives = [position[doc] for doc in data.relevant_docs[qid]]
@@ -155,7 +165,9 @@ def mine(
                     pos=[corpus_texts[p] for p in positives],
                     neg=[corpus_texts[i] for i, _ in chosen],
                     pos_scores=[round(s, 6) for s in positive_scores],
-                    neg_scores=[round(s, 6) for _, s in chosen],
+                    # scored like the positives, one dot product each: a search's matrix product rounds the last
+                    # digit differently with the number of queries searched at once
+                    neg_scores=[round(float(corpus_embeddings[i] @ query_embeddings[row]), 6) for i, _ in chosen],
                     prompt=instruction or None,
                 )
             )

@@ -77,6 +77,7 @@ _ENGLISH_FUNCTION_WORDS = frozenset(
     use""".split()
 )
 _DIGIT_RUNS = re.compile(r"\d+")
+_ALNUM_RUN = re.compile(r"[a-z0-9]+")
 # jieba words that make an n-gram a clause or a phrase about the text rather than a term: particles,
 # prepositions, modal and everyday verbs anywhere (重定向|到|文件, 权限|允许|所有者, 下面|的|命令) ...
 _CLAUSE_WORDS_ZH = frozenset(
@@ -350,26 +351,23 @@ def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dr
     """Words and 2..max_phrase_words-word phrases; uncased tokenizers merge capitalisations."""
     fold = str.lower if is_uncased(tokenizer) else str
     words: Counter[str] = Counter()
-    phrases: Counter[str] = Counter()
     surface: defaultdict[str, Counter[str]] = defaultdict(Counter)
     example: dict[str, int] = {}
     in_paths: Counter[str] = Counter()  # occurrences inside file paths, URLs and file names: /usr/lib, notes.txt
-    for index, sentence in enumerate(corpus):
-        for run in _LATIN_RUN.finditer(sentence):
-            matches = list(LATIN_WORD.finditer(sentence, run.start(), run.end()))
-            tokens = [match.group() for match in matches]
-            keys = [fold(token) for token in tokens]
-            for key, token, match in zip(keys, tokens, matches):
-                words[key] += 1
-                surface[key][token] += 1
-                example.setdefault(key, index)
-                before, after = sentence[match.start() - 1 : match.start()], sentence[match.end() : match.end() + 1]
-                in_paths[key] += before in ("/", "\\", ".") or after in ("/", "\\")
-            for n in range(2, options.max_phrase_words + 1):
-                for start in range(len(tokens) - n + 1):
-                    key = " ".join(keys[start : start + n])
-                    phrases[key] += 1
-                    surface[key][" ".join(tokens[start : start + n])] += 1
+    for index, sentence, matches, keys in _latin_runs(corpus, fold):
+        for key, match in zip(keys, matches):
+            words[key] += 1
+            surface[key][match.group()] += 1
+            example.setdefault(key, index)
+            before, after = sentence[match.start() - 1 : match.start()], sentence[match.end() : match.end() + 1]
+            in_paths[key] += before in ("/", "\\", ".") or after in ("/", "\\")
+    phrases = frequent_phrases(corpus, fold, words, options)
+    for index, _, matches, keys in _latin_runs(corpus, fold):
+        for n in range(2, options.max_phrase_words + 1):
+            for start in range(len(keys) - n + 1):
+                key = " ".join(keys[start : start + n])
+                if key in phrases:
+                    surface[key][" ".join(match.group() for match in matches[start : start + n])] += 1
                     example.setdefault(key, index)
     total = sum(words.values())
 
@@ -387,8 +385,6 @@ def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dr
         else:
             candidates.append(Candidate(surface[key].most_common(1)[0][0], count, 0, corpus[example[key]], {"word"}))
     for key, count in phrases.items():
-        if count < options.min_freq:
-            continue
         parts = key.split(" ")
         if parts[0] in _ENGLISH_FUNCTION_WORDS or parts[-1] in _ENGLISH_FUNCTION_WORDS:
             dropped["English phrases starting or ending with a function word"] += 1
@@ -410,6 +406,34 @@ def english_candidates(corpus: list[str], tokenizer, options: SuggestOptions, dr
             Candidate(surface[key].most_common(1)[0][0], count, 0, corpus[example[key]], {"phrase"}, len(parts))
         )
     return candidates
+
+
+def _latin_runs(corpus: list[str], fold) -> Iterable[tuple[int, str, list[re.Match], list[str]]]:
+    """(sentence index, sentence, word matches, folded words) of each run of space-separated Latin words."""
+    for index, sentence in enumerate(corpus):
+        for run in _LATIN_RUN.finditer(sentence):
+            matches = list(LATIN_WORD.finditer(sentence, run.start(), run.end()))
+            yield index, sentence, matches, [fold(match.group()) for match in matches]
+
+
+def frequent_phrases(corpus: list[str], fold, words: Counter[str], options: SuggestOptions) -> Counter[str]:
+    """Counts of the 2..max_phrase_words-word phrases that occur at least min_freq times, one pass per
+    length: a phrase is counted only when both its shorter parts are frequent, since it occurs no more
+    often than they do; memory then holds the phrases that can still be frequent, not every phrase of the corpus."""
+    frequent: Counter[str] = Counter({word: count for word, count in words.items() if count >= options.min_freq})
+    phrases: Counter[str] = Counter()
+    for n in range(2, options.max_phrase_words + 1):
+        level: Counter[str] = Counter()
+        for _, _, _, keys in _latin_runs(corpus, fold):
+            for start in range(len(keys) - n + 1):
+                if (
+                    " ".join(keys[start : start + n - 1]) in frequent
+                    and " ".join(keys[start + 1 : start + n]) in frequent
+                ):
+                    level[" ".join(keys[start : start + n])] += 1
+        frequent = Counter({key: count for key, count in level.items() if count >= options.min_freq})
+        phrases.update(frequent)
+    return phrases
 
 
 def is_code_like(word: str) -> bool:
@@ -489,14 +513,20 @@ def rank(pool: list[Candidate], tokenizer, words: float, options: SuggestOptions
             measured.append(candidate)
     measured.sort(key=_rank_key)
     kept: list[Candidate] = []
+    # kept terms by the keys of the terms they may contain: comparing each candidate with every better one
+    # costs candidates x kept, and both grow with the corpus
+    containing: defaultdict[str, list[Candidate]] = defaultdict(list)
     for candidate in measured:
         # Occurrences left once the better candidates containing this one have taken theirs.
-        inside = sum(better.frequency * occurrences(candidate.term, better.term) for better in kept)
+        outer = containing[containment_keys(candidate.term)[0]]
+        inside = sum(better.frequency * occurrences(candidate.term, better.term) for better in outer)
         alone = candidate.frequency - inside
         if inside and alone < max(2, 0.2 * candidate.frequency):
             dropped["substrings of better candidates"] += 1
             continue
         kept.append(candidate)
+        for key in dict.fromkeys(containment_keys(candidate.term, every=True)):
+            containing[key].append(candidate)
     # A Chinese compound of listed terms that general language does not list as one word (主服务器设定配置)
     # is a phrase: like an English phrase, it is credited with what it saves beyond its parts and is as
     # frequent in general language as its rarest part; and it ranks below all of its parts (shorter
@@ -561,6 +591,15 @@ def corpus_words(corpus: list[str]) -> float:
     han = sum(han_count(sentence) for sentence in corpus)
     latin = sum(len(LATIN_WORD.findall(sentence)) for sentence in corpus)
     return max(1.0, latin + han / CHINESE_CHARS_PER_WORD)
+
+
+def containment_keys(term: str, every: bool = False) -> list[str]:
+    """The Chinese term itself, or a Latin term's letter-and-digit runs (lowercase); with `every`, also all
+    substrings of a Chinese term. A term `occurrences` finds inside another has its first key among the
+    other's keys with `every`: a Latin match starts and ends at word boundaries, so its runs are whole runs."""
+    if _HAN_RUN.fullmatch(term):
+        return [term[i:j] for i in range(len(term)) for j in range(i + 1, len(term) + 1)] if every else [term]
+    return _ALNUM_RUN.findall(term.lower())
 
 
 def occurrences(inner: str, outer: str) -> int:
