@@ -157,7 +157,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-local-llm-") as tmp:
         passages = sample_passages(args.passages, Path(tmp))
     prompts = [PromptSet.builtin().render(text, QUESTIONS)[2] for text in passages]
-    tokenizer, model = load_causal_lm(str(smollm2_gguf()))
+    llm = load_causal_lm(str(smollm2_gguf()))
+    tokenizer, model = llm.tokenizer, llm.model
     models: dict = {}
     generate_batch(tokenizer, model, prompts[:1], 4)  # warm-up
     runs: dict[str, list[Run]] = {v.name: [] for v in variants}

@@ -3,17 +3,17 @@
     python bench/bench_pipeline.py [configs/sample.toml] [--fresh]
 
 Runs the pipeline one stage per subprocess (earlier stages are then up to date and skipped), so each
-stage's peak RSS is its own. Prints seconds and peak RSS per stage, the total, and NDCG@10 of the
-base, fine-tuned and expanded models on the validation questions, and each stage's speed-up over
-the first measured demo (`REFERENCE_SECONDS`). `--fresh` deletes the working folder first (otherwise
-finished stages are skipped and cost ~0 s).
+stage's peak RSS is its own (that subprocess's, its children included). Prints seconds and peak RSS
+per stage, the total, and NDCG@10 of the base, fine-tuned and expanded models on the validation
+questions, and each stage's speed-up over the first measured demo (`REFERENCE_SECONDS`). `--fresh`
+deletes the working folder first (otherwise finished stages are skipped and cost ~0 s).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import shutil
 import subprocess
 import sys
@@ -43,19 +43,18 @@ def main() -> None:
         shutil.rmtree(pipeline.workdir, ignore_errors=True)
     rows = []
     for stage in [stage.name for stage in pipeline.stages()]:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", CHILD, args.config, stage], check=True)
-        seconds = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        # ru_maxrss of children is the max over all children so far: report it only when it grew
-        rows.append((stage, seconds, peak / 1024 if peak > before else None))
+        child = subprocess.Popen([sys.executable, "-c", CHILD, args.config, stage])
+        # wait4 gives this child's own peak; getrusage(RUSAGE_CHILDREN) would give the peak of all children so far
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            raise subprocess.CalledProcessError(child.returncode, child.args)
+        rows.append((stage, time.perf_counter() - started, usage.ru_maxrss / 1024))
     print(f"\n{'stage':10s} {'seconds':>8s} {'peak RSS MB':>12s} {'speed-up':>9s}")
     for stage, seconds, peak in rows:
-        # a skipped stage has no peak of its own: show the run's peak as a bound
-        shown = f"<= {max(p for _, _, p in rows if p) or 0:.0f}" if peak is None else f"{peak:.0f}"
         speedup = f"{REFERENCE_SECONDS[stage] / seconds:.2f}x" if stage in REFERENCE_SECONDS else ""
-        print(f"{stage:10s} {seconds:8.1f} {shown:>12s} {speedup:>9s}")
+        print(f"{stage:10s} {seconds:8.1f} {peak:12.0f} {speedup:>9s}")
     total, reference = sum(r[1] for r in rows), sum(REFERENCE_SECONDS.get(r[0], 0) for r in rows)
     print(f"{'total':10s} {total:8.1f} {'':>12s} {reference / total:8.2f}x")
     metrics = json.loads((pipeline.paths.report / "metrics.json").read_text(encoding="utf-8"))

@@ -168,7 +168,10 @@ class PipelineConfig:
         "auto", "auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on the CPU.", "finetune"
     )
     gradient_checkpointing: bool = setting(
-        False, "Less GPU memory for more compute (recomputed activations).", "finetune", hashed=False
+        False,
+        "Less memory (GPU or CPU) for more compute: activations are recomputed, the trained model is the same.",
+        "finetune",
+        hashed=False,
     )
     expand: bool = setting(True, "Add domain terms to the vocabulary, then fine-tune again.", "expand")
     expand_terms: list[str] = setting(

@@ -38,7 +38,8 @@ def main() -> None:
     nodes = [node for node in read_nodes(sys.argv[1]) if len(node.text) > 200][
         : int(sys.argv[2]) if len(sys.argv) > 2 else 6
     ]
-    tokenizer, model = load_causal_lm(str(smollm2_gguf()))
+    llm = load_causal_lm(str(smollm2_gguf()))
+    tokenizer, model = llm.tokenizer, llm.model
     captured = []
     for style, template in (("wmemb", EN_TEMPLATE), ("llama_index", LLAMA_INDEX_TEMPLATE)):
         prompts = [fill(template, node.text, 2) for node in nodes]

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import shutil
+import weakref
 
 import pytest
 
@@ -89,7 +90,8 @@ def test_concurrent_requests_are_generated_as_one_batch(smollm2):
 
     completions, batch_sizes = asyncio.run(run())
     assert batch_sizes == [3]
-    assert [c.text for c in completions] == [c.text for c in generate_batch(*smollm2, prompts, max_new_tokens=16)]
+    batched = generate_batch(smollm2.tokenizer, smollm2.model, prompts, max_new_tokens=16)
+    assert [c.text for c in completions] == [c.text for c in batched]
     assert all(0 < c.completion_tokens <= 16 and c.prompt_tokens > 10 for c in completions)
 
 
@@ -97,8 +99,39 @@ def test_generation_stops_once_the_questions_are_written(smollm2):
     """Greedy decoding: the early-stopped reply is the full reply cut right after its question line
     (asked for 2 questions, stopped after 1, so that every reply is cut)."""
     prompts = [PromptSet.builtin().render(text, 2)[2] for text in EN_PASSAGES[:2]]
-    full = generate_batch(*smollm2, prompts, max_new_tokens=64)
-    stopped = generate_batch(*smollm2, prompts, max_new_tokens=64, stop_after_questions=1)
+    full = generate_batch(smollm2.tokenizer, smollm2.model, prompts, max_new_tokens=64)
+    stopped = generate_batch(smollm2.tokenizer, smollm2.model, prompts, max_new_tokens=64, stop_after_questions=1)
     for whole, cut in zip(full, stopped):
         assert whole.text.startswith(cut.text) and cut.completion_tokens < whole.completion_tokens
         assert cut.text.endswith("\n") and sum("?" in line for line in cut.text.split("\n")) == 1
+
+
+def test_the_model_is_shared_while_held_and_freed_when_the_last_backend_closes(tmp_path):
+    """`wmemb run` fine-tunes in the same process after prepare: a closed backend must not keep its LLM alive."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    gguf = smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer.save_pretrained(tmp_path)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
+    LlamaForCausalLM(config).save_pretrained(tmp_path)  # a tiny random LLM: loading it is what is tested
+
+    async def run():
+        held = load_causal_lm(str(tmp_path))
+        backend = LocalBackend(tmp_path)
+        await backend.start()
+        assert load_causal_lm(str(tmp_path)) is held  # one copy for every user in the process
+        model = weakref.ref(held.model)
+        del held
+        assert model() is not None  # the open backend still holds it
+        await backend.close()
+        return model
+
+    assert asyncio.run(run())() is None

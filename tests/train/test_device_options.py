@@ -51,7 +51,10 @@ def test_more_torchrun_processes_than_gpus_is_refused(world_size, gpus, fits):
 
 
 @pytest.mark.slow
-def test_gradient_checkpointing_trains(tiny_bert, train_val, tmp_path):
+def test_gradient_checkpointing_trains_the_same_model(tiny_bert, train_val, tmp_path):
+    """Checkpointing only trades memory for recomputation (the demo turns it on to fit small machines):
+    dropout included, the trained weights must be those of plain training."""
+    import torch
     from transformers import TrainerCallback
 
     seen = []
@@ -68,3 +71,15 @@ def test_gradient_checkpointing_trains(tiny_bert, train_val, tmp_path):
     summary = finetune(tiny_bert, tmp_path / "out", train, val, options, callbacks=[RecordCheckpointing()])
     assert seen and all(seen)
     assert summary.epochs[-1].train_loss > 0 and summary.settings["gradient_checkpointing"] is True
+    plain = finetune(tiny_bert, tmp_path / "plain", train, val, FinetuneOptions(epochs=1, lr=1e-3, batch_size=8))
+    assert [e.train_loss for e in plain.epochs] == pytest.approx([e.train_loss for e in summary.epochs], abs=1e-6)
+    checkpointed, trained = weights(tmp_path / "out"), weights(tmp_path / "plain")
+    assert checkpointed.keys() == trained.keys()
+    for name, tensor in checkpointed.items():
+        assert torch.allclose(tensor, trained[name], atol=1e-6), name
+
+
+def weights(model_dir) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(model_dir / "model.safetensors"))
