@@ -11,6 +11,7 @@ import weakref
 import pytest
 
 from helpers.prepare_inputs import EN_PASSAGES, write_node_files
+from helpers.tiny_causal_lm import build_english_causal_lm
 from wmemb.generate import PrepareOptions, prepare_datasets
 from wmemb.generate.backends.local import LocalBackend, generate_batch, load_causal_lm, smollm2_gguf
 from wmemb.generate.filters import is_question, units
@@ -108,20 +109,7 @@ def test_generation_stops_once_the_questions_are_written(smollm2):
 
 def test_the_model_is_shared_while_held_and_freed_when_the_last_backend_closes(tmp_path):
     """`wmemb run` fine-tunes in the same process after prepare: a closed backend must not keep its LLM alive."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    gguf = smollm2_gguf()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    tokenizer.save_pretrained(tmp_path)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-    )
-    LlamaForCausalLM(config).save_pretrained(tmp_path)  # a tiny random LLM: loading it is what is tested
+    build_english_causal_lm(tmp_path)  # a tiny random LLM: loading it is what is tested
 
     async def run():
         held = load_causal_lm(str(tmp_path))
