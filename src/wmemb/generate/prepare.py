@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -426,6 +426,12 @@ def build_dataset(split: _Split, options: PrepareOptions) -> tuple[QADataset, li
     return dataset, dropped
 
 
+def _reason_counts(dropped: Mapping[str, int]) -> str:
+    """`not_question 216, duplicate 158`: the reasons' plain names, most frequent first (a dict would print
+    the DropReason members' reprs)."""
+    return ", ".join(f"{reason} {n}" for reason, n in Counter(dropped).most_common())
+
+
 def _summarize(split: _Split, dataset: QADataset, dropped: list[dict], paths: dict[str, Path]) -> DatasetSummary:
     failed_ids = {failure["node_id"] for failure in split.failures}
     language_of_node = {job.node.id: job.language for job in split.jobs}
@@ -479,7 +485,7 @@ def _no_questions_error(split: _Split, dropped: list[dict], failures_path: Path)
         )
     answered = len(split.jobs) - len(split.failures)
     if answered:
-        reasons = ", ".join(f"{reason} {n}" for reason, n in Counter(d["reason"] for d in dropped).most_common())
+        reasons = _reason_counts(Counter(d["reason"] for d in dropped))
         example = f"; e.g. {dropped[0]['query'][:60]!r}" if dropped else ""
         causes.append(f"{answered} replies held no usable question (dropped: {reasons or 'no lines'}{example})")
     return WMEmbError(
@@ -653,7 +659,7 @@ async def prepare_async(
                 results[split.name].passages_with_queries,
                 len(split.asked),
                 paths["dataset"],
-                results[split.name].dropped or "none",
+                _reason_counts(results[split.name].dropped) or "none",
             )
         summary = PrepareSummary(
             backend=backend.name,
