@@ -5,12 +5,12 @@
 
 Corpora are built from Debian documentation packages (`apt-get download`, `dpkg-deb -x`, as
 bench/quality does), never by repeating a text: Chinese from the Simplified Chinese help of LibreOffice,
-GIMP and GNOME, the Debian handbook, Debian Reference, the Debian FAQ, the Debian Edu and New Maintainers'
+GIMP and GNOME, the Debian handbook, Debian Reference, the Debian Edu and New Maintainers'
 manuals, KiCad, LilyPond and the Chinese man pages, then the Traditional Chinese ones (about 28 MB of text
-in all); English from the English originals plus the Python, PostgreSQL, git and LilyPond manuals and the
-Linux man pages. Each size is half Chinese, or, at 100 MB, all the Chinese there is and English for the
-rest. Pages are taken in a seeded order across all packages of a language, so each size is a prefix of
-the next and mixes the same sources. They are written as Markdown files (one per page, `#` headings)
+in all); English from the English originals plus the PostgreSQL, git, LilyPond, Octave and Apache manuals, the
+Java API documentation and the Linux man pages. Each size is half Chinese, or, at 100 MB, all the Chinese there
+is and English for the rest. Pages are taken in a seeded order across all packages of a language, so each size is
+a prefix of the next and mixes the same sources. They are written as Markdown files (one per page, `#` headings)
 under `--cache` (gitignored) and reused; `<cache>/corpus-<N>MB.json` says what each holds.
 
 Each stage runs in its own subprocess (the CLI); its wall time and peak RSS (ru_maxrss of that child,
@@ -40,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,8 +96,14 @@ SOURCES = {
         ("lilypond-doc-html", "usr/share/doc/lilypond/html/Documentation", "*/*.html"),
         ("manpages", "usr/share/man", "man*/*.gz"),
         ("manpages-dev", "usr/share/man", "man*/*.gz"),
+        # without the Python documentation, the packages above hold about 40 MB of English text
+        ("openjdk-17-doc", "usr/share/doc/openjdk-17-jre-headless/api", "**/*.html"),
+        ("octave-doc", "usr/share/doc/octave/octave.html", "*.html"),
+        ("apache2-doc", "usr/share/doc/apache2-doc/manual/en", "**/*.html"),
     ],
 }
+# Generated cross-reference lists of the Java API (who uses a class, the A-Z index): no prose to split
+SKIPPED_PAGES = re.compile(r"/(class-use|index-files)/")
 MIN_DOCUMENT_CHARS = 200  # index pages and stubs: nothing to split
 
 
@@ -118,11 +125,15 @@ def fetch(package: str, debs: Path) -> Path:
 
 def markup_to_markdown(markup: str) -> str:
     """Visible text of an HTML or Mallard page, headings as `#` lines."""
+    from bs4 import XMLParsedAsHTMLWarning
+
     from wmemb.corpus.read import html_to_text
 
     markup = re.sub(r"<info>.*?</info>", "", markup, flags=re.S)  # Mallard credits and licence
     markup = re.sub(r"<(/?)title\b", r"<\1h2", markup)  # Mallard section titles
-    text, headings = html_to_text(markup)
+    with warnings.catch_warnings():  # Mallard pages are XML, read as HTML on purpose: bs4 would warn on each
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        text, headings = html_to_text(markup)
     pieces, pos = [], 0
     for heading in headings:
         pieces += [text[pos : heading.start], "#" * heading.level + " "]
@@ -163,7 +174,8 @@ def extract(language: str, cache: Path) -> list[Path]:
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        for index, page in enumerate(sorted(path for path in root.glob(pattern) if path.is_file())):
+        pages = sorted(path for path in root.glob(pattern) if path.is_file() and not SKIPPED_PAGES.search(str(path)))
+        for index, page in enumerate(pages):
             raw = gzip.decompress(page.read_bytes()) if page.suffix == ".gz" else page.read_bytes()
             source = raw.decode("utf-8", errors="replace")
             text = roff_to_markdown(source) if page.suffix == ".gz" else markup_to_markdown(source)

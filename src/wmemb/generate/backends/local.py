@@ -6,9 +6,6 @@ process."""
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
-import gc
 import importlib.util
 import logging
 import time
@@ -20,6 +17,7 @@ from typing import Any
 from wmemb.errors import WMEmbError
 from wmemb.generate.backends import BackendOptions, Completion, RequestError
 from wmemb.generate.parse import QUESTION_MARK, is_answer
+from wmemb.memory import return_freed_memory
 from wmemb.models import refuse_custom_code
 
 log = logging.getLogger(__name__)
@@ -100,16 +98,6 @@ def _load_causal_lm(path: str) -> CausalLM:
         str(dtype).removeprefix("torch."),
     )
     return CausalLM(tokenizer, model)
-
-
-def return_freed_memory() -> None:
-    """Collect what was dropped and hand the heap's free pages back to the system. glibc keeps them otherwise:
-    measured, a process that had freed SmolLM2 went from 842 to 427 MB of RSS with malloc_trim."""
-    gc.collect()
-    libc = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None  # glibc only
-    if trim is not None:
-        trim(0)
 
 
 def chat_inputs(tokenizer, prompts: list[str]) -> list[str]:
