@@ -133,7 +133,8 @@ class PipelineConfig:
     )
     max_train_passages: int | None = setting(
         None,
-        "Ask about at most this many training passages (a seeded sample; all stay in the corpus); default all.",
+        "Ask about at most this many training passages (a seeded sample; all stay in the corpus); default all. "
+        "On the quality benchmark 400 gained as much as all (bench/quality).",
         "prepare",
         ge=1,
     )
