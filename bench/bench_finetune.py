@@ -7,7 +7,7 @@ becomes its query and is removed from the passage, so the query is not copied fr
 
     python bench/bench_finetune.py [--epochs 1]
 
-Every run is its own subprocess; peak RSS is that process's ru_maxrss (os.wait4).
+Every run is its own subprocess; peak RSS is that process's own ru_maxrss (bench/child.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import json
 import os
 import random
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+import child
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "sample" / "debian-reference-en-ch1-2.txt"
@@ -78,17 +78,15 @@ def build_dataset(folder: Path, seed: int = 42) -> tuple[Path, Path, Path]:
 
 
 def run_measured(command: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stdout) of one subprocess, reaped here so ru_maxrss is its own peak."""
-    start = time.perf_counter()
+    """(wall seconds, peak RSS MiB, stdout) of one subprocess (its own peak: bench/child.py)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(command, env=ENV, stdout=out, stderr=err, text=True, cwd=ROOT)
-        _, status, usage = os.wait4(process.pid, 0)
+        measured = child.run_measured(command, env=ENV, stdout=out, stderr=err, text=True, cwd=ROOT)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    if os.waitstatus_to_exitcode(status) != 0:
+    if measured.returncode != 0:
         raise SystemExit(f"failed: {' '.join(command)}\n{stderr[-3000:]}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, stdout
+    return measured.seconds, measured.peak_mb, stdout
 
 
 def wmemb_finetune(model: str, output: Path, train: Path, *extra: str) -> tuple[float, float, dict]:

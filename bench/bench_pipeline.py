@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from child import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 # The demo's stages as first measured (commit 0143078, idle 2-core CPU, same corpus caps): 946 s in all.
@@ -43,14 +42,10 @@ def main() -> None:
         shutil.rmtree(pipeline.workdir, ignore_errors=True)
     rows = []
     for stage in [stage.name for stage in pipeline.stages()]:
-        started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", CHILD, args.config, stage])
-        # wait4 gives this child's own peak; getrusage(RUSAGE_CHILDREN) would give the peak of all children so far
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode:
-            raise subprocess.CalledProcessError(child.returncode, child.args)
-        rows.append((stage, time.perf_counter() - started, usage.ru_maxrss / 1024))
+        measured = run_measured([sys.executable, "-c", CHILD, args.config, stage])
+        if measured.returncode:
+            raise SystemExit(f"stage {stage} failed ({measured.returncode})")
+        rows.append((stage, measured.seconds, measured.peak_mb))
     print(f"\n{'stage':10s} {'seconds':>8s} {'peak RSS MB':>12s} {'speed-up':>9s}")
     for stage, seconds, peak in rows:
         speedup = f"{REFERENCE_SECONDS[stage] / seconds:.2f}x" if stage in REFERENCE_SECONDS else ""

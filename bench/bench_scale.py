@@ -13,8 +13,8 @@ is and English for the rest. Pages are taken in a seeded order across all packag
 a prefix of the next and mixes the same sources. They are written as Markdown files (one per page, `#` headings)
 under `--cache` (gitignored) and reused; `<cache>/corpus-<N>MB.json` says what each holds.
 
-Each stage runs in its own subprocess (the CLI); its wall time and peak RSS (ru_maxrss of that child,
-from os.wait4) are printed per size, with the growth exponent log(t100/t10)/log(10):
+Each stage runs in its own subprocess (the CLI); its wall time and peak RSS (its own ru_maxrss, through
+bench/child.py) are printed per size, with the growth exponent log(t100/t10)/log(10):
 - split: the corpus folder -> train/val nodes (packaged MiniLM tokenizer, 256 tokens);
 - vocab: `wmemb vocab suggest` on the corpus folder (jieba seeding on);
 - mine: `wmemb mine` on a dataset whose corpus is every training passage and whose queries are
@@ -34,14 +34,14 @@ import gzip
 import hashlib
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
+
+from child import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / "scale" / "cache"
@@ -261,18 +261,12 @@ def write_dataset(nodes_path: Path, out: Path, queries: int) -> int:
 def run_stage(arguments: list[str], log: Path) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system: less swayed by other jobs on the cores) and peak RSS (MB) of
     `python -m wmemb.cli ARGUMENTS` (`python -c CODE ...` when ARGUMENTS start with -c), in its own process."""
-    started = time.perf_counter()
     with log.open("a", encoding="utf-8") as output:
-        child = subprocess.Popen(
-            [sys.executable, *(arguments if arguments[0] == "-c" else ["-m", "wmemb.cli", "-q", *arguments])],
-            stdout=output,
-            stderr=output,
-        )
-        _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - started
-    if status:
-        sys.exit(f"failed ({status}): wmemb {' '.join(arguments)}; see {log}")
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+        command = [sys.executable, *(arguments if arguments[0] == "-c" else ["-m", "wmemb.cli", "-q", *arguments])]
+        child = run_measured(command, stdout=output, stderr=output)
+    if child.returncode:
+        sys.exit(f"failed ({child.returncode}): wmemb {' '.join(arguments)}; see {log}")
+    return child.seconds, child.cpu_seconds, child.peak_mb
 
 
 def measure(size: int, stages: list[str], encoders: dict[str, str], queries: int, cache: Path) -> dict:
