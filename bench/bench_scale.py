@@ -19,7 +19,7 @@ bench/child.py) are printed per size, with the growth exponent log(t100/t10)/log
 - vocab: `wmemb vocab suggest` on the corpus folder (jieba seeding on);
 - mine: `wmemb mine` on a dataset whose corpus is every training passage and whose queries are
   `--queries` passages' first sentences (no LLM: the stage's cost is encoding the corpus and searching it);
-- evaluate: `wmemb evaluate` the same way on the validation passages;
+- evaluate: `wmemb evaluate` the same way, queries from the validation passages, every passage in the corpus;
 - report: the part of the run report that grows with the corpus (both datasets loaded, the data funnel
   over every passage's language); the rest of it reads per-query results, bounded by the questions asked.
 MiniLM encodes about 5 passages of 256 tokens a second on 2 busy cores, so mine and evaluate use it only
@@ -241,21 +241,25 @@ def build_tiny_model(cache: Path) -> Path:
     return folder
 
 
-def write_dataset(nodes_path: Path, out: Path, queries: int) -> int:
-    """A llama_index dataset: every passage of `nodes_path` in the corpus; `queries` seeded passages asked
-    about by their first sentence (what the LLM would write instead; it costs the stage nothing)."""
+def write_dataset(asked_from: Path, out: Path, queries: int, distractors: Path | None = None) -> int:
+    """A llama_index dataset: every passage of `asked_from` (and of `distractors`) in the corpus; `queries` seeded
+    passages of `asked_from` asked about by their first sentence (what the LLM would write instead; it costs the
+    stage nothing)."""
     from wmemb.corpus.sentences import sentences
     from wmemb.records import QADataset, read_nodes, seeded_sample
 
-    nodes = list(read_nodes(nodes_path))
+    nodes = list(read_nodes(asked_from))
     asked = seeded_sample(nodes, min(queries, len(nodes)), 42)
     first = {node.id: node.text[slice(*next(iter(sentences(node.text))))] for node in asked}
+    corpus = {node.id: node.text for node in nodes}
+    if distractors is not None:
+        corpus |= {node.id: node.text for node in read_nodes(distractors)}
     QADataset(
         queries={f"q{i}": first[node.id] for i, node in enumerate(asked)},
-        corpus={node.id: node.text for node in nodes},
+        corpus=corpus,
         relevant_docs={f"q{i}": [node.id] for i, node in enumerate(asked)},
     ).save(out)
-    return len(nodes)
+    return len(corpus)
 
 
 def run_stage(arguments: list[str], log: Path) -> tuple[float, float, float]:
@@ -284,6 +288,9 @@ def measure(size: int, stages: list[str], encoders: dict[str, str], queries: int
         )
         write_dataset(split / "scale_train_nodes.jsonl", work / "train.json", queries)
         write_dataset(split / "scale_val_nodes.jsonl", work / "val.json", queries)
+    searched = work / "searched.json"  # evaluate's: validation questions among every passage (10^5 at 100 MB)
+    if not searched.is_file():
+        write_dataset(split / "scale_val_nodes.jsonl", searched, queries, split / "scale_train_nodes.jsonl")
     if "vocab" in stages:
         terms = work / "terms.tsv"
         terms.unlink(missing_ok=True)
@@ -300,7 +307,7 @@ def measure(size: int, stages: list[str], encoders: dict[str, str], queries: int
         if "evaluate" in stages:
             scored = work / f"eval-{name}"
             shutil.rmtree(scored, ignore_errors=True)
-            dataset = str(work / "val.json")
+            dataset = str(searched)
             results[f"evaluate ({name})"] = run_stage(
                 ["evaluate", "--model", model, "--dataset", dataset, "-o", str(scored)], log
             )
