@@ -27,7 +27,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' helpers package
 
+from child import MeasuredChild  # noqa: E402
 from helpers.prepare_inputs import make_nodes  # noqa: E402
 from wmemb.generate.prompts import PromptSet  # noqa: E402
 from wmemb.records import read_nodes, write_nodes  # noqa: E402
@@ -128,21 +128,19 @@ def run_prepare(
     stderr_path = out.with_suffix(".stderr")
     out.parent.mkdir(parents=True, exist_ok=True)
     with stderr_path.open("w") as stderr:
-        started = time.time()
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        process = MeasuredChild(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
         killed = False
-        while kill_after is not None and process.poll() is None:
+        while kill_after is not None and process.running():
             if sum(server.count() for server in fleet) - before >= kill_after:
-                os.kill(process.pid, signal.SIGKILL)
+                process.kill()
                 killed = True
                 break
             time.sleep(0.2)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.time() - started
+        measured = process.wait()
     text = stderr_path.read_text(encoding="utf-8")
-    if not killed and os.waitstatus_to_exitcode(status) != 0:
+    if not killed and measured.returncode != 0:
         sys.exit(f"prepare failed:\n{text[-3000:]}")
-    return Run(seconds, usage.ru_maxrss / 1024, text, killed)
+    return Run(measured.seconds, measured.peak_mb, text, killed)
 
 
 def log_lines(run: Run, *needles: str) -> list[str]:

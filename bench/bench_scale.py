@@ -241,7 +241,7 @@ def build_tiny_model(cache: Path) -> Path:
     return folder
 
 
-def write_dataset(asked_from: Path, out: Path, queries: int, distractors: Path | None = None) -> int:
+def write_dataset(asked_from: Path, out: Path, queries: int, distractors: Path | None = None) -> None:
     """A llama_index dataset: every passage of `asked_from` (and of `distractors`) in the corpus; `queries` seeded
     passages of `asked_from` asked about by their first sentence (what the LLM would write instead; it costs the
     stage nothing)."""
@@ -259,7 +259,6 @@ def write_dataset(asked_from: Path, out: Path, queries: int, distractors: Path |
         corpus=corpus,
         relevant_docs={f"q{i}": [node.id] for i, node in enumerate(asked)},
     ).save(out)
-    return len(corpus)
 
 
 def run_stage(arguments: list[str], log: Path) -> tuple[float, float, float]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import logging
 
@@ -23,7 +24,9 @@ LARGE_BLOCK = 4 << 20
 """Blocks from this size on get their own mapping, handed back when freed."""
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (it has both calls); looked up once: find_library runs `ldconfig -p`."""
     name = ctypes.util.find_library("c")
     libc = ctypes.CDLL(name) if name else None
     return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None

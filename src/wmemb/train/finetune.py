@@ -110,7 +110,6 @@ def finetune(
     """
     options = options or FinetuneOptions()
     options.check()
-    map_large_blocks()  # activations freed each step go back to the system (wmemb/memory.py: 2.8 -> 1.7 GB)
     if options.early_stopping and val_dataset is None:
         raise WMEmbError("--early-stopping needs validation data; pass --val")
     output = Path(output).expanduser()
@@ -122,6 +121,7 @@ def finetune(
     reject_overwriting_inputs([output, run_dir_for(output)], inputs)
     if in_place:
         log.info("output is the input model: the new model replaces it only once it is completely written")
+    map_large_blocks()  # activations freed each step go back to the system (wmemb/memory.py: 2.8 -> 1.7 GB)
     rows = load_training_rows(train_dataset, seed=options.seed)
     val = read_qa_dataset(val_dataset) if val_dataset is not None else None
     st_model = load_sentence_model(folder).model
